@@ -1,0 +1,46 @@
+"""Aggregating heads, hiding tokens and thresholding attention matrices (numpy only)."""
+from __future__ import annotations
+
+import numpy as np
+
+FUSIONS = ("mean", "max", "min")
+
+
+def fuse_heads(weights: np.ndarray, how: str = "mean") -> np.ndarray:
+    """Fuse the head axis of ``[..., head, query, key]`` into ``[..., query, key]``.
+
+    ``mean`` keeps rows summing to 1; ``max`` and ``min`` do not (they show the strongest/weakest head).
+    """
+    if how not in FUSIONS:
+        raise ValueError(f"head fusion must be one of {FUSIONS}, got {how!r}")
+    return getattr(np, how)(weights, axis=-3).astype(np.float32)
+
+
+def renormalise_rows(matrix: np.ndarray) -> np.ndarray:
+    """Divide each row (over ``key``) by its sum; rows that sum to 0 stay 0."""
+    sums = matrix.sum(axis=-1, keepdims=True)
+    return np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
+
+
+def keep_tokens(matrix: np.ndarray, keep: np.ndarray, renormalise: bool = True) -> np.ndarray:
+    """Keep only the positions where ``keep`` is True on both the query and key axes.
+
+    Args:
+        matrix: ``[..., query, key]`` self-attention.
+        keep: bool ``[query]``.
+        renormalise: rescale each remaining row to sum to 1 (the attention a token pays to kept tokens).
+    Returns:
+        ``[..., query', key']``.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if keep.shape != (matrix.shape[-1],) or matrix.shape[-2] != matrix.shape[-1]:
+        raise ValueError(f"keep mask of shape {keep.shape} does not fit a matrix of shape {matrix.shape}")
+    out = matrix[..., keep, :][..., keep]
+    return renormalise_rows(out) if renormalise else out
+
+
+def threshold(matrix: np.ndarray, minimum: float) -> np.ndarray:
+    """Set weights below ``minimum`` to 0 (for display; rows are not renormalised)."""
+    if minimum <= 0:
+        return matrix
+    return np.where(matrix >= minimum, matrix, 0).astype(matrix.dtype)

@@ -1,0 +1,63 @@
+"""Command line: ``python -m attnviz export --model minilm --text "..." --out DIR``."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from attnviz.models import list_models, load_model
+from attnviz.render.colors import COLORSCALES, DEFAULT_COLORSCALE
+
+log = logging.getLogger("attnviz.cli")
+
+
+def _head(spec: str) -> tuple[int, int]:
+    try:
+        layer, head = spec.replace(":", ",").split(",")
+        return int(layer), int(head)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LAYER,HEAD such as 3,5; got {spec!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="attnviz", description="Attention maps of real transformer models.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("models", help="list the available models")
+    e = sub.add_parser("export", help="run a model and write its attention as files")
+    e.add_argument("--model", default=None, help=f"a name ({', '.join(list_models())}) or a local model directory")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="input text (text models)")
+    src.add_argument("--image", help="input image file (image models)")
+    e.add_argument("--text-pair", default=None, help="second text of a sentence pair")
+    e.add_argument("--out", required=True, help="output directory")
+    e.add_argument("--csv", action="append", type=_head, default=[], metavar="LAYER,HEAD",
+                   help="also write this head's weights as CSV (repeatable)")
+    e.add_argument("--colorscale", default=DEFAULT_COLORSCALE, choices=COLORSCALES)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if args.command == "models":
+        for name in list_models():
+            sys.stdout.write(name + "\n")
+        return 0
+    from attnviz.export import export_result
+
+    try:
+        if args.image is not None:
+            from attnviz.images import load_image
+
+            model = load_model(args.model or "dinov2-small")
+            result = model.run(image=load_image(args.image))
+        else:
+            model = load_model(args.model or "minilm")
+            result = model.run(text=args.text, text_pair=args.text_pair)
+        if result.truncated:
+            log.warning("input truncated to %d tokens", result.n_tokens)
+        export_result(result, args.out, args.colorscale, tuple(args.csv))
+    except ValueError as e:
+        sys.stderr.write(f"attnviz: {e}\n")
+        return 2
+    return 0

@@ -1,0 +1,118 @@
+"""Text models from Hugging Face transformers (encoders and causal decoders), run with eager attention."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from attnviz.models.base import AttentionModel
+from attnviz.result import AttentionResult
+from attnviz.textinput import bound_text, check_text
+
+log = logging.getLogger(__name__)
+
+
+class HFTextModel(AttentionModel):
+    """A transformers text model whose forward returns ``attentions`` (one per layer)."""
+
+    kind = "text"
+
+    def __init__(self, name: str, model: torch.nn.Module, tokenizer, causal: bool = False,
+                 description: str = "", max_tokens: int | None = None) -> None:
+        self.name = name
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.causal = causal
+        self.description = description
+        cfg = model.config
+        self.n_layers = int(cfg.num_hidden_layers)
+        self.n_heads = int(cfg.num_attention_heads)
+        limit = getattr(cfg, "max_position_embeddings", None) or 512
+        tok_limit = getattr(tokenizer, "model_max_length", None)
+        if tok_limit and tok_limit < 10**6:
+            limit = min(limit, tok_limit)
+        self.max_tokens = int(max_tokens or limit)
+
+    def encode(self, text: str, text_pair: str | None = None) -> tuple[dict, bool, int]:
+        """Tokenize, truncating to ``max_tokens``.
+
+        Returns:
+            (encoding as tensors with batch 1, truncated?, characters considered)
+        """
+        text = check_text(text)
+        if text_pair is not None and not text_pair.strip():
+            text_pair = None
+        text, cut = bound_text(text, self.max_tokens)
+        n_chars = len(text)
+        if text_pair is not None:
+            text_pair = check_text(text_pair, "second text")
+            text_pair, cut_b = bound_text(text_pair, self.max_tokens)
+            cut = cut or cut_b
+            n_chars += len(text_pair)
+        full = self.tokenizer(text, text_pair, truncation=False, verbose=False)
+        over = len(full["input_ids"]) > self.max_tokens
+        enc = self.tokenizer(text, text_pair, truncation=over, max_length=self.max_tokens,
+                             return_tensors="pt", verbose=False)
+        return enc, cut or over, n_chars
+
+    @torch.inference_mode()
+    def run(self, text: str | None = None, text_pair: str | None = None, **_: object) -> AttentionResult:
+        """Attention of the model on ``text`` (and ``text_pair``, a second segment, for encoders).
+
+        Returns:
+            AttentionResult with ``weights[layer, head, query, key]``.
+        Raises:
+            ValueError: empty text, or text with no token the model knows.
+        """
+        if text_pair is not None and self.causal and text_pair.strip():
+            raise ValueError("Sentence pairs are for encoder models; a causal model reads one text.")
+        enc, truncated, n_chars = self.encode(text, text_pair)
+        ids = enc["input_ids"][0].tolist()
+        special = np.array(self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True), bool)
+        if special.all():
+            raise ValueError("The text has no token the model can read (only control, invisible or "
+                             "unsupported characters). Type some words.")
+        out = self.model(**enc, output_attentions=True)
+        if not getattr(out, "attentions", None) or out.attentions[0] is None:
+            raise ValueError(f"Model {self.name!r} returned no attention weights; it must support "
+                             "attn_implementation='eager' and output_attentions=True.")
+        weights = torch.stack(out.attentions)[:, 0].float().numpy()  # [layer, head, query, key]
+        segments = None
+        if text_pair is not None and "token_type_ids" in enc:
+            segments = enc["token_type_ids"][0].numpy().astype(np.int8)
+        return AttentionResult(
+            weights=weights, tokens=token_labels(self.tokenizer, ids), model=self.name, kind="text",
+            special=special, segments=segments, causal=self.causal, truncated=truncated, n_input_chars=n_chars,
+        )
+
+
+def token_labels(tokenizer, ids: list[int]) -> list[str]:
+    """Readable labels: byte-level BPE markers (Ġ, ▁, Ċ) shown as spaces and newlines."""
+    toks = tokenizer.convert_ids_to_tokens(ids)
+    return [t.replace("Ġ", " ").replace("▁", " ").replace("Ċ", "\\n") for t in toks]
+
+
+def load_hf_directory(path: Path, name: str | None = None, description: str = "") -> HFTextModel:
+    """Load a local Hugging Face text model directory (no network) with eager attention.
+
+    Raises:
+        ValueError: the directory holds no usable model or tokenizer.
+    """
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{path} is not a Hugging Face model directory (no config.json).")
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        archs = " ".join(getattr(config, "architectures", None) or [])
+        causal = "CausalLM" in archs or bool(getattr(config, "is_decoder", False))
+        auto = AutoModelForCausalLM if causal else AutoModel
+        model = auto.from_pretrained(path, local_files_only=True, attn_implementation="eager",
+                                     dtype=torch.float32, use_safetensors=True)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"Could not load a text model from {path}: {e}") from e
+    return HFTextModel(name or path.name, model, tokenizer, causal=causal, description=description)

@@ -1,0 +1,7 @@
+"""Rendering: numpy attention to Plotly figures and PNG/SVG bytes (no torch, no streamlit)."""
+from attnviz.render.colors import COLORSCALES, DEFAULT_COLORSCALE, colorize
+from attnviz.render.figures import heatmap_figure, position_labels
+from attnviz.render.raster import grid_image, head_image, labelled_heatmap, png_bytes
+
+__all__ = ["COLORSCALES", "DEFAULT_COLORSCALE", "colorize", "grid_image", "head_image", "heatmap_figure",
+           "labelled_heatmap", "png_bytes", "position_labels"]

@@ -1,0 +1,32 @@
+"""Colour scales shared by the raster images and the Plotly figures (one name, same colours)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
+
+COLORSCALES = ("Viridis", "Magma", "Blues", "Greys", "Inferno", "Cividis", "YlOrRd")
+DEFAULT_COLORSCALE = "Viridis"
+
+
+@lru_cache(maxsize=32)
+def lut(name: str) -> np.ndarray:
+    """256-entry lookup table ``[256, 3]`` uint8 for a Plotly colour scale name (0 → first colour)."""
+    try:
+        scale = get_colorscale(name)
+    except Exception as e:  # plotly raises PlotlyError for unknown names
+        raise ValueError(f"Unknown colour scale {name!r}; choose one of {COLORSCALES}") from e
+    stops = np.array([s for s, _ in scale], dtype=float)
+    rgb = np.array([hex_to_rgb(c) if c.startswith("#") else unlabel_rgb(c) for _, c in scale], dtype=float)
+    x = np.linspace(0, 1, 256)
+    table = np.stack([np.interp(x, stops, rgb[:, i]) for i in range(3)], axis=1)
+    return np.clip(np.round(table), 0, 255).astype(np.uint8)
+
+
+def colorize(matrix: np.ndarray, name: str = DEFAULT_COLORSCALE, vmax: float | None = None) -> np.ndarray:
+    """Map ``[rows, cols]`` values in ``[0, vmax]`` to RGB ``[rows, cols, 3]`` uint8 (vmax: the max by default)."""
+    m = np.asarray(matrix, dtype=np.float32)
+    top = float(m.max()) if vmax is None else float(vmax)
+    idx = np.zeros(m.shape, np.uint8) if top <= 0 else np.clip(m / top * 255 + 0.5, 0, 255).astype(np.uint8)
+    return lut(name)[idx]

@@ -1,0 +1,135 @@
+"""Attention as PNG images (Pillow): single heads, labelled heatmaps and the all-heads grid.
+
+Images, not float JSON, carry the many-heads views to the browser: a 512x512 head is ~33 KB as PNG.
+"""
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from attnviz.render.colors import DEFAULT_COLORSCALE, colorize
+
+_FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
+BACKGROUND = (255, 255, 255)
+INK = (40, 40, 40)
+
+
+@lru_cache(maxsize=8)
+def font(size: int = 12) -> ImageFont.FreeTypeFont:
+    """A TrueType font: DejaVu Sans where installed, else Pillow's built-in font."""
+    for f in _FONT_FILES:
+        try:
+            return ImageFont.truetype(f, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """Encode an image as PNG."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def downsample_max(matrix: np.ndarray, size: int) -> np.ndarray:
+    """Shrink ``[rows, cols]`` to at most ``size`` per side by block maxima (sparse peaks stay visible)."""
+    out = matrix
+    for axis in (0, 1):
+        n = out.shape[axis]
+        if n > size:
+            starts = np.linspace(0, n, size, endpoint=False).astype(int)
+            out = np.maximum.reduceat(out, starts, axis=axis)
+    return out
+
+
+def head_image(matrix: np.ndarray, size: int | None = None, colorscale: str = DEFAULT_COLORSCALE,
+               vmax: float | None = None) -> Image.Image:
+    """One ``[query, key]`` matrix as an RGB image, one pixel per cell, or ``size`` px square.
+
+    Larger matrices are shrunk by block maxima; smaller ones are enlarged without smoothing.
+    """
+    m = np.asarray(matrix, dtype=np.float32)
+    if size is not None:
+        m = downsample_max(m, size)
+    img = Image.fromarray(colorize(m, colorscale, vmax), "RGB")
+    if size is not None and img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.NEAREST)
+    return img
+
+
+def grid_image(weights: np.ndarray, cell: int = 96, colorscale: str = DEFAULT_COLORSCALE,
+               per_head_scale: bool = True, gap: int = 4) -> Image.Image:
+    """All heads in one image: a row per layer, a column per head, labelled ``L{layer}`` / ``H{head}``.
+
+    Args:
+        weights: ``[layer, head, query, key]``.
+        cell: thumbnail side in pixels.
+        per_head_scale: colour each head from 0 to its own maximum (else 0 to the global maximum).
+    """
+    n_layers, n_heads = weights.shape[:2]
+    f = font(12)
+    left, top = 30, 18
+    width = left + n_heads * (cell + gap)
+    height = top + n_layers * (cell + gap)
+    canvas = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    vmax = None if per_head_scale else float(weights.max())
+    for h in range(n_heads):
+        draw.text((left + h * (cell + gap) + cell // 2, top // 2), f"H{h}", fill=INK, font=f, anchor="mm")
+    for layer in range(n_layers):
+        y = top + layer * (cell + gap)
+        draw.text((left // 2, y + cell // 2), f"L{layer}", fill=INK, font=f, anchor="mm")
+        for h in range(n_heads):
+            canvas.paste(head_image(weights[layer, h], cell, colorscale, vmax), (left + h * (cell + gap), y))
+    return canvas
+
+
+def grid_cell_box(layer: int, head: int, cell: int = 96, gap: int = 4) -> tuple[int, int, int, int]:
+    """Pixel box ``(x0, y0, x1, y1)`` of one head's thumbnail in :func:`grid_image`."""
+    x0, y0 = 30 + head * (cell + gap), 18 + layer * (cell + gap)
+    return x0, y0, x0 + cell, y0 + cell
+
+
+def labelled_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str = "",
+                     colorscale: str = DEFAULT_COLORSCALE, max_side: int = 1024) -> Image.Image:
+    """A publication-style heatmap image: the matrix, token labels on both axes (when they fit), a title
+    and a colour bar. Rows are queries, columns are keys.
+    """
+    m = np.asarray(matrix, dtype=np.float32)
+    rows, cols = m.shape
+    px = max(1, min(28, max_side // max(rows, cols)))
+    show_labels = px >= 9
+    f = font(max(8, min(12, px - 2)) if show_labels else 10)
+    label_w = max((int(f.getlength(t)) for t in (row_labels + col_labels)), default=0) + 8 if show_labels else 8
+    top = 28 + label_w
+    left = label_w
+    bar = 60
+    body = head_image(m, None, colorscale).resize((cols * px, rows * px), Image.Resampling.NEAREST)
+    canvas = Image.new("RGB", (left + body.width + bar, top + body.height + 10), BACKGROUND)
+    canvas.paste(body, (left, top))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((left, 6), title, fill=INK, font=font(14))
+    if show_labels:
+        for i, t in enumerate(row_labels):
+            draw.text((left - 4, top + i * px + px // 2), t, fill=INK, font=f, anchor="rm")
+        col_strip = Image.new("RGB", (label_w, cols * px), BACKGROUND)
+        d2 = ImageDraw.Draw(col_strip)
+        for j, t in enumerate(col_labels):
+            d2.text((4, j * px + px // 2), t, fill=INK, font=f, anchor="lm")
+        canvas.paste(col_strip.rotate(90, expand=True), (left, top - label_w))
+    _colour_bar(canvas, draw, (left + body.width + 12, top), body.height, float(m.max()), colorscale)
+    return canvas
+
+
+def _colour_bar(canvas: Image.Image, draw: ImageDraw.ImageDraw, at: tuple[int, int], height: int,
+                vmax: float, colorscale: str) -> None:
+    height = max(height, 40)
+    ramp = np.linspace(vmax, 0, height, dtype=np.float32)[:, None].repeat(12, axis=1)
+    canvas.paste(Image.fromarray(colorize(ramp, colorscale, vmax if vmax > 0 else 1.0), "RGB"), at)
+    f = font(10)
+    draw.text((at[0] + 15, at[1]), f"{vmax:.2g}", fill=INK, font=f, anchor="lt")
+    draw.text((at[0] + 15, at[1] + height), "0", fill=INK, font=f, anchor="lb")
