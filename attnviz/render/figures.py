@@ -32,7 +32,8 @@ def heatmap_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[s
     ))
     show_ticks = n <= 80
     fig.update_layout(
-        title=dict(text=title, x=0, font=dict(size=14)), height=side, margin=dict(l=10, r=10, t=40, b=10),
+        title=dict(text=title, x=0, y=1, yanchor="top", yref="container", pad=dict(t=8), font=dict(size=14)),
+        height=side + (80 if n <= 80 else 0), margin=dict(l=10, r=10, t=(130 if n <= 80 else 50), b=10),
         xaxis=dict(title=col_title, side="top", tickangle=-60, showticklabels=show_ticks, type="category",
                    tickfont=dict(size=10)),
         yaxis=dict(title=row_title, autorange="reversed", showticklabels=show_ticks, type="category",

@@ -1,0 +1,36 @@
+"""The Text page in a real browser: submit a sentence, see all heads and the focused head, download the grid."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from tests.browser import wait_idle
+
+pytestmark = pytest.mark.browser
+
+
+def test_text_page_runs_and_downloads(app_server, browser_page, artifacts):
+    page = browser_page
+    page.goto(f"{app_server}/Text", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Text attention").wait_for(timeout=60_000)
+    wait_idle(page)
+    area = page.get_by_label("Text", exact=True)
+    area.fill("A zebra grazes near the quiet river at dawn.")
+    page.get_by_role("button", name="Run").click()
+    # The focused head's axes carry the new tokens once the run is shown.
+    page.locator(".xtick text", has_text="zebra").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    grid = page.locator('[data-testid="stImage"] img').first
+    grid.wait_for(state="visible")
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", grid.element_handle())
+    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(artifacts / "text_page.png"), full_page=True)
+
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="All heads (PNG)").click()
+    data = open(dl.value.path(), "rb").read()
+    img = Image.open(io.BytesIO(data))
+    assert img.format == "PNG" and img.width > 6 * 64 and img.height > 3 * 64
