@@ -48,7 +48,7 @@ def matrix_csv(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[str])
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["query \\ key"] + [safe_cell(f"{i}:{t}") for i, t in enumerate(col_tokens)])
-    for i, (tok, row) in enumerate(zip(row_tokens, matrix)):
+    for i, (tok, row) in enumerate(zip(row_tokens, matrix, strict=True)):
         w.writerow([safe_cell(f"{i}:{tok}")] + [f"{v:.6g}" for v in row])
     return buf.getvalue()
 

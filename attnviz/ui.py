@@ -57,7 +57,7 @@ def view_weights(result: AttentionResult, hide_special: bool, minimum: float) ->
 def view_tokens(result: AttentionResult, hide_special: bool) -> list[str]:
     """Token labels matching :func:`view_weights`."""
     if hide_special and result.key_tokens is None:
-        return [t for t, s in zip(result.tokens, result.special) if not s]
+        return [t for t, s in zip(result.tokens, result.special, strict=True) if not s]
     return list(result.tokens)
 
 

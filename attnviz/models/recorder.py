@@ -7,8 +7,8 @@ hooks while another thread runs (vit-pytorch's recorder idea, made thread-safe).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch import nn
