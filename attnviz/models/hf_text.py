@@ -42,8 +42,6 @@ class HFTextModel(AttentionModel):
             (encoding as tensors with batch 1, truncated?, characters considered)
         """
         text = check_text(text)
-        if text_pair is not None and not text_pair.strip():
-            text_pair = None
         text, cut = bound_text(text, self.max_tokens)
         n_chars = len(text)
         if text_pair is not None:
@@ -66,7 +64,9 @@ class HFTextModel(AttentionModel):
         Raises:
             ValueError: empty text, or text with no token the model knows.
         """
-        if text_pair is not None and self.causal and text_pair.strip():
+        if text_pair is not None and not (isinstance(text_pair, str) and text_pair.strip()):
+            text_pair = None  # a blank second text means no pair
+        if text_pair is not None and self.causal:
             raise ValueError("Sentence pairs are for encoder models; a causal model reads one text.")
         enc, truncated, n_chars = self.encode(text, text_pair)
         ids = enc["input_ids"][0].tolist()

@@ -1,0 +1,91 @@
+"""Analysis invariants: head fusion, hiding special tokens, thresholds and rollout."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz.analysis import fuse_heads, keep_tokens, residual_attention, threshold
+
+
+def random_attention(layers=3, heads=4, n=7, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.random((layers, heads, n, n)).astype(np.float32) ** 3
+    return x / x.sum(-1, keepdims=True)
+
+
+def test_mean_fusion_keeps_rows_stochastic_and_max_bounds_it():
+    w = random_attention()
+    mean, mx, mn = fuse_heads(w, "mean"), fuse_heads(w, "max"), fuse_heads(w, "min")
+    assert mean.shape == (3, 7, 7)
+    np.testing.assert_allclose(mean.sum(-1), 1, atol=1e-6)
+    assert (mx >= mean - 1e-7).all() and (mn <= mean + 1e-7).all()
+    with pytest.raises(ValueError):
+        fuse_heads(w, "median")
+
+
+def test_hiding_tokens_renormalises_rows():
+    w = random_attention()
+    keep = np.array([False, True, True, True, True, True, False])
+    out = keep_tokens(w, keep)
+    assert out.shape == (3, 4, 5, 5)
+    np.testing.assert_allclose(out.sum(-1), 1, atol=1e-6)
+    # relative weights among kept keys are unchanged
+    ratio = out[0, 0, 0, 1] / out[0, 0, 0, 2]
+    np.testing.assert_allclose(ratio, w[0, 0, 1, 2] / w[0, 0, 1, 3], rtol=1e-5)
+
+
+def test_hiding_with_all_mass_on_hidden_tokens_gives_zero_rows_not_nan():
+    w = np.zeros((1, 1, 3, 3), np.float32)
+    w[..., 0] = 1.0  # every token looks only at token 0 (like [CLS])
+    out = keep_tokens(w, np.array([False, True, True]))
+    assert not np.isnan(out).any() and (out == 0).all()
+
+
+def test_threshold_zeroes_small_weights_only():
+    w = random_attention()
+    out = threshold(w, 0.2)
+    assert (out[w < 0.2] == 0).all() and (out[w >= 0.2] == w[w >= 0.2]).all()
+    assert threshold(w, 0.0) is w
+
+
+def test_rollout_of_identity_attention_is_identity():
+    eye = np.broadcast_to(np.eye(5, dtype=np.float32), (4, 3, 5, 5)).copy()
+    np.testing.assert_allclose(attnviz.rollout(eye), np.eye(5), atol=1e-7)
+
+
+def test_rollout_rows_sum_to_one_for_every_fusion():
+    w = random_attention(layers=6, heads=12, n=9)
+    for fusion in ("mean", "max", "min"):
+        for discard in (0.0, 0.5, 0.9):
+            r = attnviz.rollout(w, head_fusion=fusion, discard_ratio=discard)
+            assert r.shape == (9, 9)
+            np.testing.assert_allclose(r.sum(-1), 1, atol=1e-5)
+
+
+def test_rollout_hand_computed_two_layers():
+    # Layer 1 (first) sends everything to token 0; layer 2 swaps the tokens.
+    w1 = np.array([[1.0, 0.0], [1.0, 0.0]])
+    w2 = np.array([[0.0, 1.0], [1.0, 0.0]])
+    w = np.stack([w1, w2])[:, None]  # [layer, head=1, query, key]
+    a1 = np.array([[1.0, 0.0], [0.5, 0.5]])  # 0.5 W1 + 0.5 I
+    a2 = np.array([[0.5, 0.5], [0.5, 0.5]])
+    np.testing.assert_allclose(attnviz.rollout(w), a2 @ a1, atol=1e-7)
+    np.testing.assert_allclose(attnviz.rollout(w), [[0.75, 0.25], [0.75, 0.25]], atol=1e-7)
+
+
+def test_discard_ratio_drops_lowest_weights_but_never_cls_to_cls():
+    w = random_attention(layers=1, heads=1, n=4)
+    w[0, 0, 0] = [1e-6, 0.5, 0.3, 0.2 - 1e-6]
+    a = residual_attention(w, discard_ratio=0.5)[0]
+    assert a[0, 0] > 0.5  # kept (plus identity)
+    np.testing.assert_allclose(a.sum(-1), 1)
+    with pytest.raises(ValueError):
+        attnviz.rollout(w, discard_ratio=1.0)
+
+
+def test_rollout_on_real_model_is_row_stochastic(minilm):
+    r = minilm.run(text="Rollout mixes the layers of a real model.")
+    roll = attnviz.rollout(r.weights)
+    np.testing.assert_allclose(roll.sum(-1), 1, atol=1e-5)
+    assert (roll >= 0).all()

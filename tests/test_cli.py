@@ -1,0 +1,38 @@
+"""The command line writes the same numbers as the API."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+TEXT = "Exports from the command line match the API."
+
+
+def test_cli_export_matches_api(tmp_path, minilm):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "attnviz", "export", "--model", "minilm", "--text", TEXT,
+                           "--out", str(out), "--csv", "2,5"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    w = np.load(out / "weights.npy", allow_pickle=False)
+    r = minilm.run(text=TEXT)
+    np.testing.assert_allclose(w, r.weights, atol=1e-6)
+    meta = json.loads((out / "tokens.json").read_text())
+    assert meta["tokens"] == r.tokens and meta["shape"]["layer"] == 6
+    heads = sorted(out.glob("layer*_head*.png"))
+    assert len(heads) == 72
+    assert Image.open(out / "layer0_head0.png").format == "PNG"
+    assert Image.open(out / "grid.png").width > 12 * 64
+    rows = (out / "layer2_head5.csv").read_text().strip().splitlines()
+    assert len(rows) == len(r.tokens) + 1
+    first = [float(v) for v in rows[1].split(",")[1:]]
+    np.testing.assert_allclose(first, r.weights[2, 5, 0], atol=1e-5)
+
+
+def test_cli_bad_text_gives_message_not_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "attnviz", "export", "--text", "   ", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "empty" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,69 @@
+"""Rendering: PNGs decode to the expected size, figures carry the tokens, no torch or streamlit imported."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from attnviz.render import colorize, grid_image, head_image, heatmap_figure, labelled_heatmap, png_bytes
+from attnviz.render.raster import downsample_max, grid_cell_box
+
+
+def attention(n: int, heads=(2, 3)) -> np.ndarray:
+    x = np.random.default_rng(1).random((*heads, n, n)).astype(np.float32)
+    return x / x.sum(-1, keepdims=True)
+
+
+def test_render_imports_no_torch_or_streamlit():
+    code = ("import sys, attnviz.render, attnviz.analysis, attnviz.export; "
+            "bad = [m for m in ('torch', 'streamlit') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_head_png_decodes_to_matrix_size():
+    m = attention(37)[0, 0]
+    img = Image.open(io.BytesIO(png_bytes(head_image(m))))
+    assert img.format == "PNG" and img.size == (37, 37)
+    assert Image.open(io.BytesIO(png_bytes(head_image(m, size=96)))).size == (96, 96)
+
+
+def test_grid_png_has_one_cell_per_head():
+    w = attention(50, heads=(6, 12))
+    img = Image.open(io.BytesIO(png_bytes(grid_image(w, cell=64))))
+    x0, y0, x1, y1 = grid_cell_box(5, 11, cell=64)
+    assert img.size == (x1 + 4, y1 + 4)
+    # the cell of layer 5, head 11 shows that head (block maxima of its matrix)
+    cell = np.asarray(img.crop((x0, y0, x1, y1)))
+    expected = colorize(downsample_max(w[5, 11], 64))
+    expected = np.asarray(Image.fromarray(expected).resize((64, 64), Image.Resampling.NEAREST))
+    np.testing.assert_array_equal(cell, expected)
+
+
+def test_downsample_keeps_peaks():
+    m = np.zeros((512, 512), np.float32)
+    m[100, 300] = 1.0
+    small = downsample_max(m, 96)
+    assert small.shape == (96, 96) and small.max() == 1.0
+
+
+def test_heatmap_figure_axes_carry_tokens_even_when_repeated():
+    tokens = ["[CLS]", "the", "cat", "saw", "the", "dog", "[SEP]"]
+    m = attention(7)[0, 0]
+    fig = heatmap_figure(m, tokens, tokens, "t")
+    hm = fig.data[0]
+    assert list(hm.x) == [f"{i}·{t}" for i, t in enumerate(tokens)]
+    assert len(set(hm.y)) == 7  # the two "the" stay distinct rows
+    assert "query" in hm.hovertemplate and "key" in hm.hovertemplate
+    np.testing.assert_allclose(np.asarray(hm.z), m)
+
+
+def test_labelled_heatmap_png():
+    tokens = [f"tok{i}" for i in range(12)]
+    img = labelled_heatmap(attention(12)[0, 0], tokens, tokens, "title")
+    out = Image.open(io.BytesIO(png_bytes(img)))
+    assert out.width > 12 * 9 and out.height > 12 * 9
+    big = labelled_heatmap(attention(512, heads=(1, 1))[0, 0], ["t"] * 512, ["t"] * 512, "long")
+    assert max(big.size) <= 1024 + 200

@@ -1,0 +1,79 @@
+"""The landing page and the Text page through Streamlit's AppTest (real app, real MiniLM)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 180
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def text_page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages/1_Text.py"), default_timeout=TIMEOUT)
+
+
+def submit(at: AppTest, text: str, pair: str = "") -> AppTest:
+    at.text_area(key="text_input").set_value(text)
+    at.text_input(key="text_pair").set_value(pair)
+    next(b for b in at.button if b.label == "Run").click()
+    return at.run()
+
+
+def test_landing_page_links_to_pages():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert "attnviz" in at.title[0].value
+    assert any("Text" in str(link.proto.label) for link in at.get("page_link"))
+
+
+def test_text_page_example_shows_all_views_and_exports():
+    at = text_page().run()
+    assert not at.exception and not at.error
+    assert len(at.get("image")) == 1  # the all-heads grid as one image
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 2  # focused head and per-layer heatmaps
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"Focused head (PNG)", "All heads (PNG)", "Weights (NPY)", "Focused head (CSV)",
+            "Tokens (JSON)"} <= labels
+
+
+def test_focus_and_view_controls():
+    at = text_page().run()
+    at.selectbox(key="text_layer").set_value(4)
+    at.selectbox(key="text_head").set_value(7)
+    at.toggle(key="text_hide_special").set_value(True)
+    at.slider(key="text_threshold").set_value(0.1)
+    at.radio(key="text_fusion").set_value("max")
+    at.run()
+    assert not at.exception and not at.error
+    assert any("L4 H7" in h.value for h in at.subheader)
+    figure = at.get("plotly_chart")[0].proto.spec
+    assert "[CLS]" not in figure and "[SEP]" not in figure
+
+
+def test_sentence_pair_run():
+    at = submit(text_page().run(), "Where is the cat?", "It sleeps on the mat.")
+    assert not at.exception and not at.error
+    assert "mat" in at.get("plotly_chart")[0].proto.spec
+
+
+@pytest.mark.parametrize("bad", ["", "   \n  ", "\x00\u200b\x07"])
+def test_unusable_text_shows_a_message(bad):
+    at = submit(text_page().run(), bad)
+    assert not at.exception
+    assert at.error and ("empty" in at.error[0].value or "no token" in at.error[0].value)
+
+
+@pytest.mark.parametrize("odd", ["tab\there\x00nul", "zero\u200bwidth", "\u202eRTL مرحبا שלום", "emoji 😀🚀 👩‍💻"])
+def test_odd_unicode_is_shown(odd):
+    at = submit(text_page().run(), odd)
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) >= 2
+
+
+def test_megabyte_paste_is_truncated_with_notice():
+    at = submit(text_page().run(), "lorem ipsum dolor sit amet " * 40_000)
+    assert not at.exception and not at.error
+    assert any("cut" in w.value for w in at.warning)
