@@ -7,9 +7,15 @@ import plotly.graph_objects as go
 from attnviz.render.colors import DEFAULT_COLORSCALE
 
 
+def plotly_text(text: str) -> str:
+    """User text made literal for Plotly, which reads a subset of HTML in labels (``<b>``, ``<a href>``...)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def position_labels(tokens: list[str]) -> list[str]:
-    """Unique axis labels ``"{position}·{token}"``: repeated tokens must not merge on a categorical axis."""
-    return [f"{i}·{t}" for i, t in enumerate(tokens)]
+    """Unique axis labels ``"{position}·{token}"``: repeated tokens must not merge on a categorical axis.
+    Tokens are escaped so that user text never becomes markup."""
+    return [f"{i}·{plotly_text(t)}" for i, t in enumerate(tokens)]
 
 
 def heatmap_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[str], title: str = "",
