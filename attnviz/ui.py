@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 
 import numpy as np
 import streamlit as st
@@ -23,6 +24,27 @@ RESULT_CACHE_ENTRIES = 12
 RESULT_TTL_S = 1800
 
 MAX_TEXT_CHARS_NOTICE = "Texts longer than the model's limit (512 tokens for MiniLM) are cut, and the page says so."
+
+
+def warm_up(*names: str) -> None:
+    """Load models in a background thread (once per process) so the first Run does not wait for them."""
+
+    def load() -> None:
+        for name in names:
+            try:
+                load_model(name)
+            except Exception:  # the page that needs it will show the error
+                log.exception("warm-up of %s failed", name)
+
+    with _WARM_LOCK:
+        todo = [n for n in names if n not in _WARMED]
+        _WARMED.update(todo)
+    if todo:
+        threading.Thread(target=load, name="attnviz-warm-up", daemon=True).start()
+
+
+_WARMED: set[str] = set()
+_WARM_LOCK = threading.Lock()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
