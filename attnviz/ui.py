@@ -1,26 +1,33 @@
 """Shared Streamlit pieces: cached model loading and runs, and widgets used by several pages.
 
 Models are cached with ``st.cache_resource`` (one per process, shared read-only by every session);
-results with a bounded ``st.cache_data``. Pages stay thin: they read widgets and call these.
+results in a process-wide cache bounded by bytes (:mod:`attnviz.cache`); derived
+images and numbers with a bounded ``st.cache_data``. Pages stay thin: they read widgets and call these.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import threading
+from collections import OrderedDict
 
 import numpy as np
 import streamlit as st
 
-from attnviz.analysis import fuse_heads, keep_tokens, threshold
+from attnviz.analysis import HeadStats, fuse_heads, head_stats, keep_tokens, rollout, threshold
+from attnviz.analysis.flow import Progress, flow_rows
+from attnviz.cache import BoundedCache
 from attnviz.models import AttentionModel, list_models, load_model, model_info
 from attnviz.render import COLORSCALES, DEFAULT_COLORSCALE, grid_image, png_bytes
 from attnviz.result import AttentionResult
 
 log = logging.getLogger(__name__)
 
+RESULT_CACHE_BYTES = 768 * 2**20
+"""Attention results kept per process, shared by all sessions. A 512-token result holds
+layer*head*512*512*4 B of weights: 75 MB for MiniLM, 283 MB for SmolLM2-135M."""
 RESULT_CACHE_ENTRIES = 12
-"""Results kept per process. One 512-token MiniLM result is 6*12*512*512*4 B = 75 MB of weights."""
+"""Entry bound of the small derived caches (rollout, statistics, rendered PNGs)."""
 RESULT_TTL_S = 1800
 
 MAX_TEXT_CHARS_NOTICE = "Texts longer than the model's limit (512 tokens for MiniLM) are cut, and the page says so."
@@ -53,10 +60,28 @@ def get_model(name: str) -> AttentionModel:
     return load_model(name)
 
 
-@st.cache_data(show_spinner=False, max_entries=RESULT_CACHE_ENTRIES, ttl=RESULT_TTL_S)
+def result_bytes(result: AttentionResult) -> int:
+    """Memory held by a result's weights (its own and its parts')."""
+    return result.weights.nbytes + sum(result_bytes(p) for p in result.parts.values())
+
+
+RESULTS: BoundedCache[AttentionResult] = BoundedCache(RESULT_CACHE_BYTES, RESULT_TTL_S, result_bytes)
+"""Results of every page, keyed by (kind, model name, input digest); read-only, never copied."""
+
+
 def run_text(model_name: str, text: str, text_pair: str | None) -> AttentionResult:
     """Cached text run (``ValueError`` for unusable text is raised, not cached)."""
-    return get_model(model_name).run(text=text, text_pair=text_pair)
+    key = ("text", model_name, digest(text, text_pair))
+    return RESULTS.get_or_compute(key, lambda: get_model(model_name).run(text=text, text_pair=text_pair))
+
+
+def digest(*parts: str | None) -> str:
+    """Full SHA-256 of the inputs (a cache key that cannot collide in practice)."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(b"\x00" if p is None else b"\x01" + p.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1f")
+    return h.hexdigest()
 
 
 @st.cache_data(show_spinner=False, max_entries=RESULT_CACHE_ENTRIES * 4, ttl=RESULT_TTL_S)
@@ -94,10 +119,16 @@ def input_key(*parts: str | None) -> str:
     return h.hexdigest()[:10]
 
 
-def model_picker(kind: str, key: str, default: str | None = None) -> str:
-    """Select box of the registered models of one kind."""
+def model_picker(kind: str, key: str, default: str | None = None, bind: bool = False) -> str:
+    """Select box of the registered models of one kind.
+
+    ``bind=True`` keeps the choice in the URL (query parameter ``key``, the model's name), so a link reopens it.
+    """
     names = list_models(kind)
     index = names.index(default) if default in names else 0
+    if bind:  # the URL holds the formatted option, so keep it short: the name; descriptions go to the tooltip
+        return st.selectbox("Model", names, index=index, key=key, bind="query-params",
+                            help="\n".join(f"- **{n}**: {model_info(n).description}" for n in names))
     return st.selectbox("Model", names, index=index, key=key,
                         format_func=lambda n: f"{n} — {model_info(n).description}")
 
@@ -109,3 +140,78 @@ def colorscale_picker(key: str) -> str:
 def show_value_error(e: ValueError) -> None:
     """Show a user-facing error from the library (never a traceback)."""
     st.error(str(e), icon="⚠️")
+
+
+# ------------------------------------------------------------------------------------------- shareable URLs
+
+URL_TEXT_LIMIT = 1500
+"""Longest text (characters) written into the URL; longer inputs are not part of a shared link."""
+BIND = "query-params"
+"""Pass as ``bind=`` to a keyed widget (or ``st.tabs``) to keep its value in the URL under its key."""
+
+
+def seed_from_url(key: str, param: str, default: str) -> None:
+    """Before a keyed widget is made: start it from URL parameter ``param`` (first run of a session), else from
+    ``default``. Create the widget *without* ``value=`` afterwards (its value comes from session state).
+    For values too long for :data:`BIND` (free text); short choices should use ``bind=BIND`` instead."""
+    if key not in st.session_state:
+        st.session_state[key] = st.query_params.get(param, default)
+
+
+def set_url_param(param: str, value: str | None, default: str | None = None, limit: int = URL_TEXT_LIMIT) -> None:
+    """Write ``value`` to URL parameter ``param`` so a copied link reopens it; remove the parameter when the
+    value is empty, equals ``default`` or is longer than ``limit`` characters (URLs are not for megabytes)."""
+    keep = bool(value) and value != default and len(value) <= limit
+    if keep and st.query_params.get(param) != value:
+        st.query_params[param] = value
+    elif not keep and param in st.query_params:
+        del st.query_params[param]
+
+
+# ------------------------------------------------------------------------------- across layers, head statistics
+
+@st.cache_data(show_spinner=False, max_entries=RESULT_CACHE_ENTRIES, ttl=RESULT_TTL_S)
+def text_rollout(model_name: str, text: str, text_pair: str | None) -> np.ndarray:
+    """Rollout ``[query, key]`` of a cached text run (all tokens, heads averaged)."""
+    return rollout(run_text(model_name, text, text_pair).weights)
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=RESULT_TTL_S)
+def text_flow_row(model_name: str, text: str, text_pair: str | None, query: int) -> np.ndarray:
+    """Attention flow of one output token, ``[key]`` (one max-flow per input token)."""
+    return flow_rows(run_text(model_name, text, text_pair).weights, [query])[0]
+
+
+_FLOW_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_FLOW_LOCK = threading.Lock()
+FLOW_CACHE_ENTRIES = 8
+
+
+def text_flow(model_name: str, text: str, text_pair: str | None, progress: Progress | None = None) -> np.ndarray:
+    """Full attention flow ``[query, key]`` of a text run, reporting ``progress(done, total)`` per output token.
+
+    Kept in a small process-wide LRU (not ``st.cache_data``, which would replay the progress bar)."""
+    key = (model_name, text, text_pair)
+    with _FLOW_LOCK:
+        if key in _FLOW_CACHE:
+            _FLOW_CACHE.move_to_end(key)
+            return _FLOW_CACHE[key]
+    flow = flow_rows(run_text(model_name, text, text_pair).weights, progress=progress)
+    with _FLOW_LOCK:
+        _FLOW_CACHE[key] = flow
+        while len(_FLOW_CACHE) > FLOW_CACHE_ENTRIES:
+            _FLOW_CACHE.popitem(last=False)
+    return flow
+
+
+def cached_text_flow(model_name: str, text: str, text_pair: str | None) -> np.ndarray | None:
+    """The full flow matrix if :func:`text_flow` already computed it, else None."""
+    with _FLOW_LOCK:
+        return _FLOW_CACHE.get((model_name, text, text_pair))
+
+
+@st.cache_data(show_spinner=False, max_entries=RESULT_CACHE_ENTRIES, ttl=RESULT_TTL_S)
+def text_head_stats(model_name: str, text: str, text_pair: str | None) -> HeadStats:
+    """Statistics of every head of a cached text run (all tokens, special ones included)."""
+    r = run_text(model_name, text, text_pair)
+    return head_stats(r.weights, r.tokens, r.special)

@@ -1,7 +1,7 @@
 """Text attention: every layer and head of a text model on your sentence."""
 import streamlit as st
 
-from attnviz import ui
+from attnviz import text_views, ui
 from attnviz.export import head_csv, head_title, tokens_json, weights_npy
 from attnviz.render import heatmap_figure, labelled_heatmap, png_bytes
 
@@ -10,18 +10,21 @@ EXAMPLE = "The animal didn't cross the street because it was too tired."
 st.set_page_config(page_title="attnviz · Text", page_icon="🔎", layout="wide")
 st.title("Text attention")
 st.caption("Type a sentence (and optionally a second one, for sentence pairs) and press Run. "
-           + ui.MAX_TEXT_CHARS_NOTICE)
+           + ui.MAX_TEXT_CHARS_NOTICE + " The address bar keeps the model, text, layer, head and view: copy it "
+           "to share this view.")
 
+ui.seed_from_url("text_input", "text", EXAMPLE)
+ui.seed_from_url("text_pair", "pair", "")
 with st.form("text_form"):
-    text = st.text_area("Text", value=EXAMPLE, height=80, key="text_input")
+    text = st.text_area("Text", height=80, key="text_input")
     a, b, c = st.columns([5, 4, 1], vertical_alignment="bottom")
-    pair = a.text_input("Second text (optional, for sentence pairs)", value="", key="text_pair")
+    pair = a.text_input("Second text (optional, for sentence pairs)", key="text_pair")
     with b:
-        model_name = ui.model_picker("text", key="text_model", default="minilm")
+        model_name = ui.model_picker("text", key="text_model", default="minilm", bind=True)
     if c.form_submit_button("Run", type="primary", use_container_width=True):
         st.session_state["text_run"] = (model_name, text, pair or None)
 
-run_model, run_text_value, run_pair = st.session_state.get("text_run", ("minilm", EXAMPLE, None))
+run_model, run_text_value, run_pair = st.session_state.get("text_run", (model_name, text, pair or None))
 
 try:
     with st.spinner(f"Running {run_model}…"):
@@ -29,6 +32,8 @@ try:
 except ValueError as e:
     ui.show_value_error(e)
     st.stop()
+ui.set_url_param("text", run_text_value, default=EXAMPLE)
+ui.set_url_param("pair", run_pair)
 
 if result.truncated:
     st.warning(f"The input was longer than the model's limit and was cut to its first {result.n_tokens} tokens.",
@@ -44,7 +49,8 @@ minimum = c3.slider("Threshold (hide weights below)", 0.0, 1.0, 0.0, 0.01, key="
 
 weights = ui.view_weights(result, hide_special, minimum)
 tokens = ui.view_tokens(result, hide_special)
-stem = f"{result.model}_{ui.input_key(run_model, run_text_value, run_pair)}"
+run = (run_model, run_text_value, run_pair)
+stem = f"{result.model}_{ui.input_key(*run)}"
 
 st.subheader("All heads")
 st.caption("Rows are layers (L), columns are heads (H); each thumbnail is one head, queries down, keys across, "
@@ -52,34 +58,47 @@ st.caption("Rows are layers (L), columns are heads (H); each thumbnail is one he
 grid = ui.grid_png(run_model, run_text_value, run_pair, hide_special, minimum, colorscale)
 st.image(grid, caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
 
-f1, f2, f3 = st.columns([1, 1, 2])
-layer = f1.selectbox("Layer", range(result.n_layers), key="text_layer", format_func=lambda i: f"L{i}")
-head = f2.selectbox("Head", range(result.n_heads), key="text_head", format_func=lambda i: f"H{i}")
-how = f3.radio("Per-layer view: fuse heads by", ["mean", "max"], horizontal=True, key="text_fusion")
+f1, f2, _ = st.columns([1, 1, 2])
+layer = f1.selectbox("Layer", range(result.n_layers), key="text_layer", format_func=lambda i: f"L{i}", bind=ui.BIND)
+head = f2.selectbox("Head", range(result.n_heads), key="text_head", format_func=lambda i: f"H{i}", bind=ui.BIND)
 
-left, right = st.columns(2)
-with left:
-    st.subheader(f"Focused head: L{layer} H{head}")
-    st.plotly_chart(heatmap_figure(weights[layer, head], tokens, tokens, head_title(result, layer, head), colorscale),
-                    key="text_head_fig")
-with right:
-    st.subheader(f"Layer {layer}: {how} over heads")
-    st.plotly_chart(heatmap_figure(ui.layer_matrix(weights, layer, how), tokens, tokens,
-                                   f"{result.model} · layer {layer} · {how} of {result.n_heads} heads", colorscale),
-                    key="text_layer_fig")
+tabs = st.tabs(text_views.VIEWS, key="text_view", bind=ui.BIND)
+with tabs[0]:
+    if tabs[0].open:
+        how = st.radio("Per-layer view: fuse heads by", ["mean", "max"], horizontal=True, key="text_fusion")
+        left, right = st.columns(2)
+        with left:
+            st.subheader(f"Focused head: L{layer} H{head}")
+            st.plotly_chart(heatmap_figure(weights[layer, head], tokens, tokens, head_title(result, layer, head),
+                                           colorscale), key="text_head_fig")
+        with right:
+            st.subheader(f"Layer {layer}: {how} over heads")
+            st.plotly_chart(heatmap_figure(ui.layer_matrix(weights, layer, how), tokens, tokens,
+                                           f"{result.model} · layer {layer} · {how} of {result.n_heads} heads",
+                                           colorscale), key="text_layer_fig")
 
-st.subheader("Export")
-e = st.columns(5)
-e[0].download_button("Focused head (PNG)", key="dl_head_png", mime="image/png", on_click="ignore",
-                     file_name=f"{stem}_layer{layer}_head{head}.png",
-                     data=lambda: png_bytes(labelled_heatmap(weights[layer, head], tokens, tokens,
-                                                             head_title(result, layer, head), colorscale)))
-e[1].download_button("All heads (PNG)", data=grid, file_name=f"{stem}_grid.png", mime="image/png",
-                     key="dl_grid_png", on_click="ignore")
-e[2].download_button("Weights (NPY)", key="dl_npy", mime="application/octet-stream", on_click="ignore",
-                     file_name=f"{stem}_weights.npy", data=lambda: weights_npy(result.weights),
-                     help="All heads, [layer, head, query, key], float32, as the model computed them.")
-e[3].download_button("Focused head (CSV)", key="dl_csv", mime="text/csv", on_click="ignore",
-                     file_name=f"{stem}_layer{layer}_head{head}.csv", data=lambda: head_csv(result, layer, head))
-e[4].download_button("Tokens (JSON)", key="dl_tokens", mime="application/json", on_click="ignore",
-                     file_name=f"{stem}_tokens.json", data=lambda: tokens_json(result))
+        st.subheader("Export")
+        e = st.columns(5)
+        e[0].download_button("Focused head (PNG)", key="dl_head_png", mime="image/png", on_click="ignore",
+                             file_name=f"{stem}_layer{layer}_head{head}.png",
+                             data=lambda: png_bytes(labelled_heatmap(weights[layer, head], tokens, tokens,
+                                                                     head_title(result, layer, head), colorscale)))
+        e[1].download_button("All heads (PNG)", data=grid, file_name=f"{stem}_grid.png", mime="image/png",
+                             key="dl_grid_png", on_click="ignore")
+        e[2].download_button("Weights (NPY)", key="dl_npy", mime="application/octet-stream", on_click="ignore",
+                             file_name=f"{stem}_weights.npy", data=lambda: weights_npy(result.weights),
+                             help="All heads, [layer, head, query, key], float32, as the model computed them.")
+        e[3].download_button("Focused head (CSV)", key="dl_csv", mime="text/csv", on_click="ignore",
+                             file_name=f"{stem}_layer{layer}_head{head}.csv",
+                             data=lambda: head_csv(result, layer, head))
+        e[4].download_button("Tokens (JSON)", key="dl_tokens", mime="application/json", on_click="ignore",
+                             file_name=f"{stem}_tokens.json", data=lambda: tokens_json(result))
+with tabs[1]:
+    if tabs[1].open:
+        text_views.head_view(result, weights, tokens, layer, head, hide_special, stem)
+with tabs[2]:
+    if tabs[2].open:
+        text_views.across_layers(result, run, layer, stem)
+with tabs[3]:
+    if tabs[3].open:
+        text_views.head_statistics(result, run, layer, head, stem)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from attnviz.models.base import AttentionModel
+from attnviz.models.token_text import byte_level_label, is_byte_level
 from attnviz.result import AttentionResult
 from attnviz.textinput import bound_text, check_text
 
@@ -89,8 +90,11 @@ class HFTextModel(AttentionModel):
 
 
 def token_labels(tokenizer, ids: list[int]) -> list[str]:
-    """Readable labels: byte-level BPE markers (Ġ, ▁, Ċ) shown as spaces and newlines."""
+    """Readable labels: byte-level BPE tokens decoded to their text (see :mod:`attnviz.models.token_text`);
+    otherwise the markers ▁ and Ċ shown as a space and a newline."""
     toks = tokenizer.convert_ids_to_tokens(ids)
+    if is_byte_level(tokenizer):
+        return [byte_level_label(t) for t in toks]
     return [t.replace("Ġ", " ").replace("▁", " ").replace("Ċ", "\\n") for t in toks]
 
 

@@ -20,22 +20,30 @@ def position_labels(tokens: list[str]) -> list[str]:
 
 def heatmap_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[str], title: str = "",
                    colorscale: str = DEFAULT_COLORSCALE, zmax: float | None = None,
-                   row_title: str = "query", col_title: str = "key") -> go.Figure:
+                   row_title: str = "query", col_title: str = "key", masked: np.ndarray | None = None) -> go.Figure:
     """Heatmap of one ``[query, key]`` matrix: rows are queries (top to bottom), columns are keys.
 
     Hover shows the query token, the key token and the weight. Values go as float32 typed arrays.
+    ``masked``: bool ``[query, key]``, True where attention is impossible (a causal model's later keys,
+    :func:`causal_mask`); those cells are drawn blank grey, without hover, instead of as weight 0.
     """
     m = np.asarray(matrix, dtype=np.float32)
     if m.shape != (len(row_tokens), len(col_tokens)):
         raise ValueError(f"matrix {m.shape} does not match {len(row_tokens)} x {len(col_tokens)} labels")
+    if masked is not None:
+        m = np.where(masked, np.float32(np.nan), m)
     y, x = position_labels(row_tokens), position_labels(col_tokens)
     n = max(m.shape)
     side = int(min(900, max(360, 22 * n + 160)))
     fig = go.Figure(go.Heatmap(
-        z=m, x=x, y=y, colorscale=colorscale, zmin=0, zmax=zmax if zmax is not None else float(m.max() or 1),
+        z=m, x=x, y=y, colorscale=colorscale, zmin=0, zmax=zmax if zmax is not None else _top(m), hoverongaps=False,
         hovertemplate=f"{row_title} %{{y}}<br>{col_title} %{{x}}<br>weight %{{z:.4f}}<extra></extra>",
         colorbar=dict(thickness=12, title=dict(text="weight", side="right")),
     ))
+    if masked is not None:  # grey cells of their own (the plot background would also show around the matrix)
+        fig.add_trace(go.Heatmap(z=np.where(masked, np.float32(1), np.float32(np.nan)), x=x, y=y, showscale=False,
+                                 colorscale=[[0, MASKED_COLOR], [1, MASKED_COLOR]], hoverinfo="skip",
+                                 hoverongaps=False, name="masked"))
     show_ticks = n <= 80
     fig.update_layout(
         title=dict(text=title, x=0, y=1, yanchor="top", yref="container", pad=dict(t=8), font=dict(size=14)),
@@ -45,5 +53,47 @@ def heatmap_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[s
         yaxis=dict(title=row_title, autorange="reversed", showticklabels=show_ticks, type="category",
                    tickfont=dict(size=10)),
         plot_bgcolor="white",
+    )
+    return fig
+
+
+MASKED_COLOR = "#e4e4e4"
+"""Colour of masked cells."""
+
+
+def causal_mask(n: int) -> np.ndarray:
+    """bool ``[query, key]``, True above the diagonal: the keys a causal model's query cannot see."""
+    return np.triu(np.ones((n, n), dtype=bool), k=1)
+
+
+def _top(m: np.ndarray) -> float:
+    """Largest finite value (1 when there is none or it is 0): the default top of the colour range."""
+    finite = m[np.isfinite(m)]
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+
+DIVERGING_COLORSCALE = "RdBu_r"
+"""Red where A attends more, blue where B attends more, white at 0."""
+
+
+def difference_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[str], title: str = "",
+                      colorscale: str = DIVERGING_COLORSCALE, zmax: float | None = None,
+                      row_title: str = "query", col_title: str = "key", label: str = "A − B",
+                      masked: np.ndarray | None = None) -> go.Figure:
+    """Heatmap of a signed ``[query, key]`` matrix (a difference of attention), centred on 0.
+
+    The colour range is symmetric, ``[-zmax, zmax]`` (``zmax``: the largest absolute value by default), so
+    white always means no difference. Hover shows the signed value. ``masked`` as in :func:`heatmap_figure`.
+    """
+    m = np.asarray(matrix, dtype=np.float32)
+    if zmax is None:
+        free = np.abs(m if masked is None else m[~np.asarray(masked, bool)])
+        zmax = float(free.max()) if free.size else 0.0
+    top = zmax if zmax > 0 else 1e-6
+    fig = heatmap_figure(m, row_tokens, col_tokens, title, row_title=row_title, col_title=col_title, masked=masked)
+    fig.update_traces(
+        selector=0, colorscale=colorscale, zmin=-top, zmax=top,
+        hovertemplate=f"{row_title} %{{y}}<br>{col_title} %{{x}}<br>{plotly_text(label)} %{{z:+.4f}}<extra></extra>",
+        colorbar=dict(thickness=12, title=dict(text=plotly_text(label), side="right")),
     )
     return fig

@@ -1,0 +1,89 @@
+"""Attention of vision transformers as maps over the patch grid (numpy only).
+
+An image model's positions are ``prefix`` extra tokens (the CLS token, and registers if a model has them)
+followed by ``rows * cols`` patches in row-major order; ``grid == (rows, cols)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attnviz.analysis.aggregate import fuse_heads
+from attnviz.analysis.rollout import rollout
+
+
+def n_prefix(n_tokens: int, grid: tuple[int, int]) -> int:
+    """Number of non-patch tokens before the patches (1 for a ViT's CLS token)."""
+    rows, cols = grid
+    prefix = n_tokens - rows * cols
+    if prefix < 0:
+        raise ValueError(f"{n_tokens} positions cannot hold a {rows}x{cols} patch grid")
+    return prefix
+
+
+def patch_index(row: int, col: int, grid: tuple[int, int], prefix: int = 1) -> int:
+    """Position (query/key index) of the patch at ``(row, col)``."""
+    rows, cols = grid
+    if not (0 <= row < rows and 0 <= col < cols):
+        raise ValueError(f"patch ({row}, {col}) is outside the {rows}x{cols} grid")
+    return prefix + row * cols + col
+
+
+def patch_position(index: int, grid: tuple[int, int], prefix: int = 1) -> tuple[int, int]:
+    """``(row, col)`` of the patch at position ``index`` (inverse of :func:`patch_index`)."""
+    rows, cols = grid
+    if not prefix <= index < prefix + rows * cols:
+        raise ValueError(f"position {index} is not a patch (patches are {prefix}..{prefix + rows * cols - 1})")
+    return divmod(index - prefix, cols)
+
+
+def to_grid(attention: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Attention over keys ``[..., key]`` as maps ``[..., rows, cols]`` of the patch keys (prefix keys dropped).
+
+    The maps are not renormalised: a map's sum is the share of attention that went to patches.
+    """
+    a = np.asarray(attention)
+    prefix = n_prefix(a.shape[-1], grid)
+    return a[..., prefix:].reshape(*a.shape[:-1], *grid)
+
+
+def query_maps(weights: np.ndarray, grid: tuple[int, int], query: int = 0) -> np.ndarray:
+    """What one query attends to, in every head, as patch maps.
+
+    Args:
+        weights: ``[layer, head, query, key]``.
+        query: position of the attending token (0 = CLS; see :func:`patch_index`).
+    Returns:
+        ``[layer, head, rows, cols]`` float32.
+    """
+    if not 0 <= query < weights.shape[2]:
+        raise ValueError(f"query must be in 0..{weights.shape[2] - 1}, got {query}")
+    return to_grid(weights[:, :, query, :], grid).astype(np.float32)
+
+
+def layer_maps(weights: np.ndarray, grid: tuple[int, int], query: int = 0,
+               hows: tuple[str, ...] = ("mean", "max")) -> np.ndarray:
+    """Heads of each layer fused (mean, max or min), for one query.
+
+    Returns:
+        ``[len(hows), layer, rows, cols]`` float32.
+    """
+    maps = query_maps(weights, grid, query)  # [layer, head, rows, cols]
+    return np.stack([fuse_heads(maps, how) for how in hows]).astype(np.float32)  # head is axis -3
+
+
+def rollout_map(weights: np.ndarray, grid: tuple[int, int], query: int = 0, head_fusion: str = "mean",
+                discard_ratio: float = 0.0) -> np.ndarray:
+    """Attention rollout (:func:`attnviz.rollout`) of one query over the patches, ``[rows, cols]``."""
+    return to_grid(rollout(weights, head_fusion, discard_ratio)[query], grid)
+
+
+def argmax_patch(patch_map: np.ndarray) -> tuple[int, int]:
+    """``(row, col)`` of the largest value of a ``[rows, cols]`` map."""
+    r, c = np.unravel_index(int(np.argmax(patch_map)), patch_map.shape)
+    return int(r), int(c)
+
+
+def prefix_share(weights: np.ndarray, grid: tuple[int, int], query: int = 0) -> np.ndarray:
+    """Share of each head's attention (for one query) that goes to non-patch tokens (CLS), ``[layer, head]``."""
+    prefix = n_prefix(weights.shape[-1], grid)
+    return weights[:, :, query, :prefix].sum(-1).astype(np.float32)

@@ -1,0 +1,127 @@
+"""Statistics per attention head (after Clark et al. 2019, "What Does BERT Look At?"), numpy only.
+
+Every statistic is an average over query rows of one head, so each is a ``[layer, head]`` array:
+
+- ``entropy``: entropy of a row in **nats** (``-Σ w ln w``); ``ln(n)`` for a uniform row over ``n`` keys, 0 for a
+  row that puts everything on one key.
+- ``distance``: mean attention distance ``Σ_k w[q, k] · |q − k|``, in tokens.
+- ``cls``, ``sep``, ``punct``, ``self``: share of a row's attention on [CLS]-like tokens, on [SEP]-like tokens,
+  on punctuation tokens and on the query token itself.
+- ``prev``, ``next``: share on the token just before / just after the query (averaged over the queries that
+  have one, so a pure previous-token head scores exactly 1).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+CLS_TOKENS = frozenset({"[CLS]", "<s>", "<cls>", "<|begin_of_text|>", "<|im_start|>", "<bos>"})
+SEP_TOKENS = frozenset({"[SEP]", "</s>", "<sep>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<eos>"})
+
+STATS: dict[str, str] = {
+    "entropy": "Entropy (nats)",
+    "distance": "Mean attention distance (tokens)",
+    "cls": "Share to [CLS]",
+    "sep": "Share to [SEP]",
+    "punct": "Share to punctuation",
+    "self": "Share to the token itself",
+    "prev": "Share to the previous token",
+    "next": "Share to the next token",
+}
+"""Statistic name → label with its unit; the order of the columns of :meth:`HeadStats.rows`."""
+
+
+@dataclass(frozen=True)
+class HeadStats:
+    """One ``[layer, head]`` float64 array per statistic (see the module docstring for definitions)."""
+
+    entropy: np.ndarray
+    distance: np.ndarray
+    cls: np.ndarray
+    sep: np.ndarray
+    punct: np.ndarray
+    self: np.ndarray
+    prev: np.ndarray
+    next: np.ndarray
+
+    def get(self, name: str) -> np.ndarray:
+        """The ``[layer, head]`` array of statistic ``name`` (one of :data:`STATS`)."""
+        if name not in STATS:
+            raise ValueError(f"statistic must be one of {tuple(STATS)}, got {name!r}")
+        return getattr(self, name)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.entropy.shape)  # type: ignore[return-value]
+
+    def rows(self) -> list[dict[str, float | int]]:
+        """One dict per head: ``layer``, ``head`` and every statistic."""
+        n_layers, n_heads = self.shape
+        return [{"layer": layer, "head": head, **{s: float(self.get(s)[layer, head]) for s in STATS}}
+                for layer in range(n_layers) for head in range(n_heads)]
+
+    def csv(self) -> str:
+        """CSV text: a header ``layer,head,entropy,...`` and one row per head."""
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["layer", "head", *STATS])
+        for row in self.rows():
+            w.writerow([row["layer"], row["head"], *(f"{row[s]:.6g}" for s in STATS)])
+        return buf.getvalue()
+
+
+def is_punctuation(token: str) -> bool:
+    """True for a token made only of punctuation characters (ignoring spaces and ``##``/``Ġ`` markers)."""
+    t = token.strip().removeprefix("##").strip("Ġ▁")
+    return bool(t) and all(unicodedata.category(c).startswith("P") for c in t)
+
+
+def token_masks(tokens: list[str], special: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Bool ``[key]`` masks of [CLS]-like, [SEP]-like and punctuation tokens.
+
+    A special token (``special[i]``) that is not named like a separator counts as [CLS] when it is the first token.
+    """
+    cls = np.array([t.strip() in CLS_TOKENS for t in tokens], dtype=bool)
+    sep = np.array([t.strip() in SEP_TOKENS for t in tokens], dtype=bool)
+    if special is not None and len(tokens) and special[0] and not sep[0]:
+        cls[0] = True
+    punct = np.array([is_punctuation(t) for t in tokens], dtype=bool)
+    return {"cls": cls, "sep": sep, "punct": punct & ~cls & ~sep}
+
+
+def head_stats(weights: np.ndarray, tokens: list[str], special: np.ndarray | None = None) -> HeadStats:
+    """Statistics of every head of a self-attention stack.
+
+    Args:
+        weights: ``[layer, head, query, key]``, rows summing to 1.
+        tokens: one label per position (to find [CLS], [SEP] and punctuation).
+        special: optional bool ``[query]`` of special tokens.
+    Returns:
+        :class:`HeadStats`, each field ``[layer, head]``.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
+        raise ValueError(f"head statistics need self-attention [layer, head, query, key], got shape {w.shape}")
+    n = w.shape[-1]
+    if len(tokens) != n:
+        raise ValueError(f"{len(tokens)} tokens for {n} positions")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(w > 0, w * np.log(w), 0.0)
+    entropy = -plogp.sum(-1).mean(-1)
+    pos = np.arange(n)
+    dist = np.abs(pos[:, None] - pos[None, :])  # [query, key]
+    distance = (w * dist).sum(-1).mean(-1)
+    masks = token_masks(tokens, special)
+    share = {name: w[..., mask].sum(-1).mean(-1) for name, mask in masks.items()}
+    diag = np.diagonal(w, axis1=-2, axis2=-1)  # [layer, head, query]
+    prev = np.diagonal(w, offset=-1, axis1=-2, axis2=-1)  # w[q, q-1] for q = 1..n-1
+    nxt = np.diagonal(w, offset=1, axis1=-2, axis2=-1)  # w[q, q+1] for q = 0..n-2
+    zeros = np.zeros(w.shape[:2])
+    return HeadStats(
+        entropy=entropy, distance=distance, cls=share["cls"], sep=share["sep"], punct=share["punct"],
+        self=diag.mean(-1), prev=prev.mean(-1) if n > 1 else zeros, next=nxt.mean(-1) if n > 1 else zeros,
+    )

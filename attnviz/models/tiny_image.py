@@ -1,0 +1,82 @@
+"""attnviz's own tiny ViT classifiers (vit-fashion, shapes-vit), loaded from ``assets/models``.
+
+Each model is ``{name}.safetensors`` (weights of :class:`attnviz.models.tiny_vit.TinyViT`) plus ``{name}.json``
+(``config``, ``classes``, normalisation ``mean``/``std``, ``test_accuracy``, ...), written by ``attnviz.train``.
+Attention is captured by an :class:`AttentionRecorder` registered once at load time (thread-safe).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from safetensors.torch import load_file
+
+from attnviz.models.recorder import AttentionRecorder
+from attnviz.models.tiny_vit import TinyViT, TinyViTConfig
+from attnviz.models.vision import ImageAttentionModel, to_tensor
+
+ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
+TRAIN_COMMANDS = {"vit-fashion": "python -m attnviz.train.vit_fashion", "shapes-vit": "python -m attnviz.train.shapes"}
+
+
+class TinyViTImageModel(ImageAttentionModel):
+    """A :class:`TinyViT` classifier: ``run`` returns its attention and, in ``extras``, ``prediction`` (class name)
+    and ``probabilities`` (class name -> probability, in class order)."""
+
+    def __init__(self, name: str, model: TinyViT, meta: dict, description: str = "") -> None:
+        self.name = name
+        self.model = model.eval()
+        self.meta = meta
+        self.cfg = model.cfg
+        self.classes: list[str] = list(meta["classes"])
+        self.n_layers, self.n_heads, self.grid = self.cfg.depth, self.cfg.heads, self.cfg.grid
+        self.description = description
+        self.recorder = AttentionRecorder(model)
+
+    @torch.inference_mode()
+    def forward(self, image: Image.Image) -> tuple[np.ndarray, dict]:
+        cfg = self.cfg
+        inverted = bool(self.meta.get("invert_light_background")) and light_background(image)
+        if inverted:  # trained on light objects on black: a photo on white is inverted first
+            image = ImageOps.invert(image.convert("RGB"))
+        x = to_tensor(image, cfg.image_size, self.meta["mean"], self.meta["std"], cfg.channels)
+        with self.recorder.record() as store:
+            logits = self.model(x)  # [1, n_classes]
+        if len(store) != cfg.depth:
+            raise RuntimeError(f"recorded {len(store)} attention maps for {cfg.depth} layers")
+        weights = torch.stack(store)[:, 0].float().numpy()  # [layer, head, query, key]
+        probs = torch.softmax(logits[0], -1).tolist()
+        extras = {"prediction": self.classes[int(np.argmax(probs))],
+                  "probabilities": dict(zip(self.classes, probs, strict=True)),
+                  "inverted": inverted, "input_size": cfg.image_size}
+        return weights, extras
+
+
+def light_background(image: Image.Image, threshold: float = 0.5) -> bool:
+    """Whether the picture's border is mostly light (mean grey of the outermost pixels above ``threshold``)."""
+    a = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.BILINEAR), np.float32) / 255.0
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    return float(border.mean()) > threshold
+
+
+def load_tiny(name: str, description: str = "", directory: Path = ASSET_DIR) -> TinyViTImageModel:
+    """Load a shipped tiny ViT by name.
+
+    Raises:
+        ValueError: its files are missing or do not fit the architecture (the message says how to rebuild them).
+    """
+    weights, info = directory / f"{name}.safetensors", directory / f"{name}.json"
+    rebuild = TRAIN_COMMANDS.get(name, "the training script in attnviz/train")
+    if not (weights.is_file() and info.is_file()):
+        raise ValueError(f"The weights of {name!r} are missing ({weights}); rebuild them with: {rebuild}")
+    try:
+        meta = json.loads(info.read_text(encoding="utf-8"))
+        model = TinyViT(TinyViTConfig(**meta["config"]))
+        model.load_state_dict(load_file(str(weights)), strict=True)
+    except (OSError, KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as e:
+        raise ValueError(f"The weights of {name!r} in {directory} cannot be loaded ({e}); rebuild them with: "
+                         f"{rebuild}") from e
+    return TinyViTImageModel(name, model, meta, description)

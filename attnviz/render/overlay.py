@@ -1,0 +1,120 @@
+"""Attention over image patches drawn on the picture (Pillow + numpy): single overlays, raw heatmaps and one
+composite image of many overlays (e.g. every layer x head), sent to the browser as one PNG.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from attnviz.render.colors import DEFAULT_COLORSCALE, colorize
+from attnviz.render.raster import BACKGROUND, INK, font
+
+
+def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """``(width, height)`` scaled so that the longer side is ``longest`` pixels (aspect kept)."""
+    w, h = size
+    s = longest / max(w, h)
+    return max(1, round(w * s)), max(1, round(h * s))
+
+
+def upsample(patch_map: np.ndarray, size: tuple[int, int], smooth: bool = False) -> np.ndarray:
+    """A ``[rows, cols]`` map stretched to ``size`` = ``(width, height)`` pixels, ``[height, width]`` float32.
+
+    ``smooth=False`` keeps one flat block per patch (what the model computed); ``True`` interpolates bilinearly
+    between patch centres.
+    """
+    m = Image.fromarray(np.ascontiguousarray(patch_map, dtype=np.float32), "F")
+    method = Image.Resampling.BILINEAR if smooth else Image.Resampling.NEAREST
+    return np.asarray(m.resize(size, method), dtype=np.float32)
+
+
+def color_top(patch_map: np.ndarray, ceiling: float = 100.0) -> float:
+    """Top of the colour scale: the map's ``ceiling``-th percentile (100 = its maximum).
+
+    A ceiling below 100 keeps a few outlier patches (e.g. DINOv2's high-norm "register-like" tokens) from
+    turning the rest of the map dark; values above it get the top colour.
+    """
+    if not 0.0 < ceiling <= 100.0:
+        raise ValueError(f"ceiling must be a percentile in (0, 100], got {ceiling}")
+    m = np.asarray(patch_map, np.float32)
+    return float(m.max() if ceiling >= 100.0 else np.percentile(m, ceiling))
+
+
+def heatmap_image(patch_map: np.ndarray, size: tuple[int, int], colorscale: str = DEFAULT_COLORSCALE,
+                  vmax: float | None = None, smooth: bool = False, ceiling: float = 100.0) -> Image.Image:
+    """The map alone, coloured from 0 to ``vmax`` (by default its ``ceiling``-th percentile, see
+    :func:`color_top`), ``size`` = ``(width, height)``."""
+    top = color_top(patch_map, ceiling) if vmax is None else vmax
+    return Image.fromarray(colorize(upsample(patch_map, size, smooth), colorscale, top), "RGB")
+
+
+def overlay(image: Image.Image, patch_map: np.ndarray, opacity: float = 0.6, colorscale: str = DEFAULT_COLORSCALE,
+            vmax: float | None = None, smooth: bool = False, longest: int | None = None,
+            ceiling: float = 100.0) -> Image.Image:
+    """The map over the picture: ``(1 - opacity) * picture + opacity * colour(map)``.
+
+    Args:
+        image: the picture (any size; the map is stretched over all of it, as the model saw all of it).
+        patch_map: ``[rows, cols]`` attention over the patches.
+        opacity: 0 shows only the picture, 1 only the heatmap.
+        longest: resize the picture so its longer side has this many pixels first.
+        ceiling: percentile of the map given the top colour when ``vmax`` is not set (see :func:`color_top`).
+    Returns:
+        RGB image of the picture's aspect.
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must be in [0, 1], got {opacity}")
+    base = image.convert("RGB")
+    if longest is not None:
+        base = base.resize(fit_size(base.size, longest), Image.Resampling.LANCZOS)
+    heat = heatmap_image(patch_map, base.size, colorscale, vmax, smooth, ceiling)
+    return Image.blend(base, heat, opacity)
+
+
+def overlay_grid(image: Image.Image, maps: np.ndarray, row_labels: list[str], col_labels: list[str],
+                 cell: int = 96, opacity: float = 0.6, colorscale: str = DEFAULT_COLORSCALE, smooth: bool = False,
+                 gap: int = 4, per_map_scale: bool = True, ceiling: float = 100.0) -> Image.Image:
+    """Many overlays in one image: ``maps[i, j]`` drawn on the picture in row ``i``, column ``j``.
+
+    Args:
+        maps: ``[grid_rows, grid_cols, rows, cols]``, e.g. ``[layer, head, rows, cols]``.
+        row_labels, col_labels: e.g. ``L0..`` and ``H0..``, drawn left and on top.
+        cell: longer side of each thumbnail, pixels.
+        per_map_scale: colour each map from 0 to its own maximum (else to the maximum of all maps).
+        ceiling: with ``per_map_scale``, colour up to this percentile of each map instead (see :func:`color_top`).
+    """
+    n_rows, n_cols = maps.shape[:2]
+    if len(row_labels) != n_rows or len(col_labels) != n_cols:
+        raise ValueError(f"{len(row_labels)} x {len(col_labels)} labels for a {n_rows} x {n_cols} grid of maps")
+    thumb = image.convert("RGB").resize(fit_size(image.size, cell), Image.Resampling.LANCZOS)
+    tw, th = thumb.size
+    base = np.asarray(thumb, np.float32)
+    f = font(12)
+    left = 8 + max(int(f.getlength(t)) for t in row_labels)
+    top = 18
+    canvas = Image.new("RGB", (left + n_cols * (tw + gap), top + n_rows * (th + gap)), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    vmax = None if per_map_scale else float(maps.max())
+    for j, label in enumerate(col_labels):
+        draw.text((left + j * (tw + gap) + tw // 2, top // 2), label, fill=INK, font=f, anchor="mm")
+    for i, label in enumerate(row_labels):
+        y = top + i * (th + gap)
+        draw.text((left - 4, y + th // 2), label, fill=INK, font=f, anchor="rm")
+        for j in range(n_cols):
+            m = maps[i, j]
+            heat = colorize(upsample(m, (tw, th), smooth), colorscale, color_top(m, ceiling) if vmax is None else vmax)
+            blended = (1 - opacity) * base + opacity * heat.astype(np.float32)
+            canvas.paste(Image.fromarray(np.clip(blended + 0.5, 0, 255).astype(np.uint8), "RGB"),
+                         (left + j * (tw + gap), y))
+    return canvas
+
+
+def mark_patch(image: Image.Image, grid: tuple[int, int], row: int, col: int, color: tuple[int, int, int] = (255, 0, 0),
+               width: int = 2) -> Image.Image:
+    """A copy of ``image`` with the outline of patch ``(row, col)`` of a ``grid`` stretched over it."""
+    out = image.copy()
+    rows, cols = grid
+    w, h = out.size
+    box = (col * w / cols, row * h / rows, (col + 1) * w / cols - 1, (row + 1) * h / rows - 1)
+    ImageDraw.Draw(out).rectangle(box, outline=color, width=width)
+    return out

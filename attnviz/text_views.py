@@ -1,0 +1,238 @@
+"""The Text page's tabbed views beyond the heatmaps: the head view (token-to-token lines), attention across
+layers (raw vs rollout vs flow) and head statistics. Widgets and cached calls only; numbers come from
+:mod:`attnviz.analysis`, figures from :mod:`attnviz.render`.
+
+Each view reads the focused ``layer`` / ``head`` chosen above the tabs (session keys ``text_layer`` and
+``text_head``, kept in the URL); clicking a head in the statistics heatmap sets them.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from attnviz import ui
+from attnviz.analysis import STATS, EdgeRule, fuse_heads, segment_mask
+from attnviz.analysis.edges import DIRECTIONS
+from attnviz.analysis.flow import FLOW_FULL_MAX_TOKENS, FLOW_ROW_MAX_TOKENS, estimate_seconds
+from attnviz.export import safe_cell, weights_npy
+from attnviz.render.graph import KEY_TRACE, QUERY_TRACE, graph_figure, graph_png, graph_svg, head_graph
+from attnviz.render.summary import STATS_OVERLAY_TRACE, profile_figure, stats_figure, top_keys
+from attnviz.result import AttentionResult
+
+Run = tuple[str, str, str | None]
+"""A cached run: (model name, text, second text or None)."""
+
+VIEWS = ("Heatmaps", "Head view", "Across layers", "Head statistics")
+"""Tab labels of the Text page; the active one is in the URL (``text_view``), so renaming one breaks old links."""
+
+ALL_HEADS_UP_TO = 64
+"""The head view starts with every head of the layer up to this many tokens, else with the focused head only."""
+FLOW_FULL_AUTO_S = 4.0
+"""The full flow matrix is computed (with a progress bar) when estimated to take at most this long."""
+FLOW_ROW_AUTO_S = 1.0
+"""One token's flow is computed without asking up to this estimate; above, after a click."""
+FLOW_ROW_MAX_S = 10.0
+"""Above this estimate for one token, flow is refused (rollout is still shown)."""
+PROFILE_KEYS = 48
+"""The across-layers bars show at most this many key tokens (the strongest in any measure)."""
+
+COLUMN_LABELS = {"entropy": "entropy (nats)", "distance": "distance", "cls": "→ [CLS]", "sep": "→ [SEP]",
+                 "punct": "→ punct.", "self": "→ self", "prev": "→ previous", "next": "→ next"}
+"""Short table headers of the statistics (the full label is the column's tooltip)."""
+RULE_LABELS = {"top_k": "top-k per token", "mass": "share of each token's attention", "threshold": "weight ≥"}
+
+
+def token_label(tokens: list[str], i: int) -> str:
+    return f"{i}: {tokens[i]}"
+
+
+# ---------------------------------------------------------------------------------------------- head view
+
+def _on_graph_select() -> None:
+    """A click on a token marker focuses that token (a click on empty space clears the focus)."""
+    state = st.session_state.get("graph_fig")
+    points = (state.selection.points if state else None) or []
+    token = next((p for p in points if p.get("curve_number") in (QUERY_TRACE, KEY_TRACE)), None)
+    if token is None:
+        st.session_state["graph_token"] = None
+        return
+    st.session_state["graph_token"] = int(token["point_index"])
+    st.session_state["graph_side"] = "query" if token["curve_number"] == QUERY_TRACE else "key"
+
+
+def _edge_rule() -> EdgeRule:
+    kind = st.radio("Keep edges", list(RULE_LABELS), format_func=RULE_LABELS.get, key="graph_rule",
+                    help="Long inputs stay readable: each head keeps only its strongest edges per query token.")
+    if kind == "top_k":
+        return EdgeRule("top_k", st.slider("k (edges per token)", 1, 20, 3, key="graph_k"))
+    if kind == "mass":
+        return EdgeRule("mass", st.slider("Share of each token's attention", 0.05, 1.0, 0.5, 0.05, key="graph_mass",
+                                          help="The fewest, strongest edges holding at least this share."))
+    return EdgeRule("threshold", st.slider("Minimum weight", 0.01, 1.0, 0.1, 0.01, key="graph_min"))
+
+
+def head_view(result: AttentionResult, weights: np.ndarray, tokens: list[str], layer: int, head: int,
+              hide_special: bool, stem: str) -> None:
+    """Token-to-token lines of the chosen layer's heads (queries left, keys right).
+
+    Args:
+        weights: ``[layer, head, query, key]`` with the page's view options applied; ``tokens`` match it.
+    """
+    n = len(tokens)
+    st.caption("Each line joins a query token (left) to a key token (right); its opacity is the weight relative "
+               "to the strongest line shown, its colour the head. Click a token to show only its lines (click "
+               "empty space to show all again); click a legend entry to hide a head.")
+    options = list(range(result.n_heads))
+    if st.session_state.get("graph_heads_input") != stem:  # a new input starts from the default heads
+        st.session_state["graph_heads_input"] = stem
+        st.session_state["graph_heads"] = options if n <= ALL_HEADS_UP_TO else [head]
+    heads = st.segmented_control("Heads", options, selection_mode="multi", key="graph_heads",
+                                 format_func=lambda h: f"H{h}", help="Each head has its own colour.")
+    c1, c2, c3 = st.columns([3, 3, 3])
+    with c1:
+        rule = _edge_rule()
+    with c2:
+        token = st.selectbox("Focus token", [None, *range(n)], key="graph_token",
+                             format_func=lambda i: "— all tokens —" if i is None else token_label(tokens, i))
+        side = st.radio("Show", ["query", "key"], key="graph_side",
+                        format_func={"query": "its lines out (as query)", "key": "lines into it (as key)"}.get)
+    direction = "all"
+    if result.segments is not None:
+        direction = c3.radio("Sentence pair", DIRECTIONS, key="graph_pair",
+                             help="A is the first text, B the second: e.g. A→B shows A's tokens attending to B.")
+    if not heads:
+        st.info("Choose at least one head.")
+        return
+    heads = sorted(heads)
+    allowed = None
+    if direction != "all":
+        segments = result.segments[~result.special] if hide_special else result.segments
+        allowed = segment_mask(segments, direction)
+    focus = None if token is None or token >= n else (side, int(token))
+    title = f"{result.model} · layer {layer} · " + (f"head {heads[0]}" if len(heads) == 1 else f"{len(heads)} heads")
+    graph = head_graph(weights[layer][heads], tokens, tokens, rule, heads=heads, allowed=allowed, focus=focus,
+                       title=f"{title} · {rule.describe()}")
+    st.caption(f"{len(graph.edges):,} lines · {rule.describe()}"
+               + ("" if direction == "all" else f" · {direction}")
+               + ("" if focus is None else f" · only {side} {token_label(tokens, focus[1])}"))
+    st.plotly_chart(graph_figure(graph), key="graph_fig", on_select=_on_graph_select, selection_mode="points",
+                    width="content", config={"displayModeBar": False})
+    e1, e2, _ = st.columns([1, 1, 3])
+    name = f"{stem}_layer{layer}_heads{'-'.join(map(str, heads))}_graph"
+    e1.download_button("Head view (PNG)", key="dl_graph_png", mime="image/png", on_click="ignore",
+                       file_name=f"{name}.png", data=lambda: graph_png(graph, scale=2 if n <= 128 else 1))
+    e2.download_button("Head view (SVG)", key="dl_graph_svg", mime="image/svg+xml", on_click="ignore",
+                       file_name=f"{name}.svg", data=lambda: graph_svg(graph))
+
+
+# ------------------------------------------------------------------------------------------ across layers
+
+def _flow_row(run: Run, n_layers: int, n: int, token: int) -> np.ndarray | None:
+    """Flow of ``token`` within what is practical (:func:`attnviz.analysis.flow.estimate_seconds`): the full matrix,
+    with progress per output token, when it takes at most ``FLOW_FULL_AUTO_S``; else the chosen token's row, at
+    once up to ``FLOW_ROW_AUTO_S`` and after a click up to ``FLOW_ROW_MAX_S``; else None (with the reason)."""
+    full_s, row_s = estimate_seconds(n_layers, n), estimate_seconds(n_layers, n, 1)
+    if full_s <= FLOW_FULL_AUTO_S:
+        full = ui.cached_text_flow(*run)
+        if full is None:
+            bar = st.progress(0.0, text=f"Attention flow: 0 of {n} output tokens")
+            full = ui.text_flow(*run, progress=lambda done, total: bar.progress(
+                done / total, text=f"Attention flow: {done} of {total} output tokens"))
+            bar.empty()
+        return full[token]
+    if row_s > FLOW_ROW_MAX_S:
+        st.info(f"Attention flow is not practical for {n} tokens and {n_layers} layers: one max-flow per pair of "
+                f"tokens, about {row_s:.0f} s even for one token on this server (for a 6-layer model it is practical "
+                f"up to {FLOW_ROW_MAX_TOKENS} tokens). Rollout is shown; shorten the text to see flow.", icon="⏱️")
+        return None
+    st.caption(f"Flow of all {n} tokens would take about {_duration(full_s)} (practical up to "
+               f"{FLOW_FULL_MAX_TOKENS} tokens for a 6-layer model); it is computed for the chosen token only.")
+    if row_s > FLOW_ROW_AUTO_S and st.session_state.get("flow_row_ok") != run:
+        if not st.button(f"Compute flow for this token (about {row_s:.0f} s)", key="flow_row_go"):
+            return None
+        st.session_state["flow_row_ok"] = run
+    with st.spinner(f"Attention flow of token {token} to {n} input tokens…"):
+        return ui.text_flow_row(*run, token)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _profile_csv(rows: dict[str, np.ndarray | None], tokens: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    names = [k for k, v in rows.items() if v is not None]
+    w.writerow(["key", "token", *names])
+    for k, t in enumerate(tokens):
+        w.writerow([k, safe_cell(t), *(f"{rows[name][k]:.6g}" for name in names)])
+    return buf.getvalue()
+
+
+def across_layers(result: AttentionResult, run: Run, layer: int, stem: str) -> None:
+    """One output token's attention to every input token: the chosen layer (heads averaged), rollout and flow."""
+    n = result.n_tokens
+    st.caption("How much one output token draws on each input token. **Raw**: the chosen layer's attention, "
+               "heads averaged. **Rollout** and **flow** (Abnar & Zuidema 2020) follow attention through every "
+               "layer, with the residual connection as 0.5·I: rollout multiplies the per-layer matrices, flow "
+               "treats them as capacities of a graph and takes the max-flow. All tokens are used, special ones "
+               "included.")
+    token = st.columns([2, 3])[0].selectbox("Output token", range(n), key="flow_token",
+                                            format_func=lambda i: token_label(result.tokens, i))
+    raw = fuse_heads(result.weights[layer], "mean")[token]
+    roll = ui.text_rollout(*run)[token]
+    flow = _flow_row(run, result.n_layers, n, token)
+    rows = {f"Raw · layer {layer}, mean of heads": raw, "Rollout": roll, "Flow": flow}
+    keys = top_keys(rows, PROFILE_KEYS)
+    if len(keys) < n:
+        st.caption(f"Showing the {len(keys)} input tokens with the largest value in any measure, in text order.")
+    title = f"{result.model} · output token {token_label(result.tokens, token)}"
+    st.plotly_chart(profile_figure(rows, result.tokens, title, keys=keys, highlight=token), key="flow_fig")
+    e1, e2, e3, _ = st.columns([1, 1, 1, 2])
+    e1.download_button("These values (CSV)", key="dl_flow_csv", mime="text/csv", on_click="ignore",
+                       file_name=f"{stem}_token{token}_raw_rollout_flow.csv",
+                       data=lambda: _profile_csv(rows, result.tokens))
+    e2.download_button("Rollout, all tokens (NPY)", key="dl_rollout_npy", mime="application/octet-stream",
+                       on_click="ignore", file_name=f"{stem}_rollout.npy",
+                       data=lambda: weights_npy(ui.text_rollout(*run)), help="[query, key] float32, rows sum to 1.")
+    full = ui.cached_text_flow(*run)
+    if full is not None:
+        e3.download_button("Flow, all tokens (NPY)", key="dl_flow_npy", mime="application/octet-stream",
+                           on_click="ignore", file_name=f"{stem}_flow.npy", data=lambda: weights_npy(full),
+                           help="[query, key] float32, rows sum to 1.")
+
+
+# --------------------------------------------------------------------------------------- head statistics
+
+def _on_stats_select() -> None:
+    """A click on a cell of the statistics heatmap focuses that head (layer and head selectors above)."""
+    state = st.session_state.get("stats_fig")
+    points = (state.selection.points if state else None) or []
+    cell = next((p for p in points if p.get("curve_number") == STATS_OVERLAY_TRACE), None)
+    if cell is not None:
+        st.session_state["text_layer"] = int(cell["y"])
+        st.session_state["text_head"] = int(cell["x"])
+
+
+def head_statistics(result: AttentionResult, run: Run, layer: int, head: int, stem: str) -> None:
+    """A statistic per head as a layers × heads heatmap (click a cell to focus that head), the table of all
+    statistics (sortable) and its CSV."""
+    stats = ui.text_head_stats(*run)
+    st.caption("Per head, averaged over query tokens (after Clark et al. 2019, *What Does BERT Look At?*): "
+               "entropy in nats (ln n for uniform attention over n tokens), mean distance Σ w·|i−j| in tokens, "
+               "and the share of attention on [CLS], [SEP], punctuation, the token itself, and the previous / next "
+               "token. All tokens are used. Click a cell to focus that head.")
+    stat = st.columns([2, 3])[0].selectbox("Statistic", list(STATS), format_func=STATS.get, key="stats_stat")
+    st.plotly_chart(stats_figure(stats.get(stat), STATS[stat], focus=(layer, head)), key="stats_fig",
+                    on_select=_on_stats_select, selection_mode="points", config={"displayModeBar": False})
+    table = pd.DataFrame(stats.rows())
+    st.dataframe(table, hide_index=True, key="stats_table", column_config={
+        "layer": st.column_config.NumberColumn("layer", format="L%d"),
+        "head": st.column_config.NumberColumn("head", format="H%d"),
+        **{s: st.column_config.NumberColumn(COLUMN_LABELS[s], help=STATS[s], format="%.3f") for s in STATS}})
+    st.download_button("Head statistics (CSV)", key="dl_stats_csv", mime="text/csv", on_click="ignore",
+                       file_name=f"{stem}_head_stats.csv", data=stats.csv())

@@ -1,0 +1,195 @@
+"""Mechanisms: how attention is computed, step by step, with correct numbers you can edit."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from attnviz import mechanisms as M
+from attnviz import ui
+from attnviz.mechanisms import explain
+from attnviz.render.matrix import value_heatmap
+
+st.set_page_config(page_title="attnviz · Mechanisms", page_icon="🧮", layout="wide")
+st.title("Mechanisms: how attention is computed")
+st.caption("Edit the queries Q, keys K and values V, pick a scoring rule and a mask, and follow every step with "
+           "its formula and its numbers (float64, 4 significant digits; tiny weights in scientific notation, "
+           "never rounded to 0).")
+
+PRESETS = {"classic": "Classic: Q = [1, 2, 3]", "tutorial": "Softmax of [31, 41, 51]", "random": "Random (seeded)"}
+MASKS = {"none": "No mask", "causal": "Causal", "padding": "Padding"}
+
+
+def table(matrix: np.ndarray, rows: list[str], cols: list[str]) -> None:
+    """A small table of formatted numbers (strings, so nothing is re-rounded by the browser)."""
+    st.table(pd.DataFrame(M.format_matrix(matrix), index=rows, columns=cols))
+
+
+def step(matrix: np.ndarray, rows: list[str], cols: list[str], key: str, weights: bool = False) -> None:
+    """One step: its table and its heatmap side by side."""
+    left, right = st.columns([2, 3])
+    with left:
+        table(matrix, rows, cols)
+    with right:
+        st.plotly_chart(value_heatmap(matrix, rows, cols, weights=weights), key=key, width="content")
+
+
+def names(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+# ------------------------------------------------------------------ inputs
+c1, c2, c3 = st.columns([2, 1, 2])
+preset_id = c1.selectbox("Example", list(PRESETS), format_func=PRESETS.get, key="mech_preset")
+seed = int(c2.number_input("Seed", 0, 10_000, 0, key="mech_seed", disabled=preset_id != "random",
+                           help="Seed of the random example (and of nothing else)."))
+rule = c3.selectbox("Scoring rule", M.RULES, index=M.RULES.index("scaled_dot"), format_func=M.RULE_NAMES.get,
+                    key="mech_rule")
+preset = {"classic": M.CLASSIC, "tutorial": M.TUTORIAL}.get(preset_id) or M.random_preset(seed)
+st.caption(f"Example: {preset.description}. Add or delete rows (queries, keys) in the tables; every number can be "
+           "edited. K and V need the same number of rows (one value per key).")
+
+editors = {}
+cols = st.columns(3)
+for col, name, arr, what in zip(cols, "QKV", (preset.Q, preset.K, preset.V),
+                                ("queries [query, d_k]", "keys [key, d_k]", "values [key, d_v]"), strict=True):
+    with col:
+        st.markdown(f"**{name}** — {what}")
+        df = pd.DataFrame(arr, columns=[str(j) for j in range(arr.shape[1])])
+        editors[name] = st.data_editor(df, num_rows="dynamic", key=f"mech_{name}_{preset_id}_{seed}",
+                                       width="stretch")
+try:
+    Q, K, V = (M.read_matrix(editors[n], n) for n in "QKV")
+except ValueError as e:
+    ui.show_value_error(e)
+    st.stop()
+
+m1, m2, m3 = st.columns([2, 2, 1])
+mask_kind = m1.radio("Mask", list(MASKS), format_func=MASKS.get, horizontal=True, key="mech_mask")
+padded = m2.multiselect("Padded keys", list(range(len(K))), default=[len(K) - 1], key=f"mech_padded_{len(K)}",
+                        format_func=lambda j: f"k{j}", disabled=mask_kind != "padding",
+                        help="Keys that are padding: no query may attend them.")
+query = m3.selectbox("Explain query", range(len(Q)), index=len(Q) - 1, format_func=lambda i: f"q{i}",
+                     key=f"mech_query_{len(Q)}", help="The query whose numbers the worked formulas use.")
+
+mask = None
+if mask_kind == "causal":
+    mask = M.causal_mask(len(Q), len(K))
+elif mask_kind == "padding":
+    mask = M.padding_mask(len(Q), padded, len(K))
+
+try:
+    trace = M.attention(Q, K, V, score=rule, mask=mask)
+except ValueError as e:
+    ui.show_value_error(e)
+    st.stop()
+
+qn, kn = names("q", len(Q)), names("k", len(K))
+dn = names("d", V.shape[1])
+
+# ------------------------------------------------------------------ the steps
+st.header(f"1 · Scores — {M.RULE_NAMES[rule]}")
+st.latex(explain.SCORE_FORMULAS[rule])
+for line in explain.worked_score(trace, query, 0):
+    st.latex(line)
+step(trace.scores, qn, kn, "mech_fig_scores")
+if trace.params:
+    with st.expander("The rule's parameters (seeded random here; learned in a real model)"):
+        for pname, value in trace.params.items():
+            st.markdown(f"`{pname}` shape {list(value.shape)}")
+            table(np.atleast_1d(value) if value.ndim < 2 else value,
+                  [pname] if value.ndim < 2 else names("r", value.shape[0]),
+                  names("c", np.atleast_1d(value).shape[-1]))
+
+st.header("2 · Scaling")
+if rule == "scaled_dot":
+    st.latex(explain.SCALE_FORMULA + rf"\qquad \sqrt{{d_k}} = \sqrt{{{K.shape[1]}}} = "
+             rf"{M.latex_number(float(np.sqrt(K.shape[1])))}")
+    st.latex(explain.worked_scale(trace, query, 0))
+    step(trace.scaled_scores, qn, kn, "mech_fig_scaled")
+else:
+    st.latex(explain.NO_SCALE_FORMULA)
+    st.caption("Only the scaled dot-product divides its scores (by √d_k); this rule passes them on unchanged.")
+
+st.header("3 · Mask")
+st.latex(explain.MASK_FORMULA)
+st.markdown(M.mask_note(trace, mask_kind))
+if mask is not None:
+    step(trace.masked_scores, qn, kn, "mech_fig_masked")
+
+st.header("4 · Softmax over the keys")
+st.latex(explain.SOFTMAX_FORMULA)
+for line in explain.worked_softmax(trace, query):
+    st.latex(line)
+st.caption("Subtracting the row maximum m first changes nothing mathematically and keeps exp from overflowing.")
+step(trace.weights, qn, kn, "mech_fig_weights", weights=True)
+
+st.header("5 · Context: the weighted sum of the values")
+st.latex(explain.CONTEXT_FORMULA)
+st.latex(explain.worked_context(trace, query))
+step(trace.context, qn, dn, "mech_fig_context")
+
+# ------------------------------------------------------------------ what changes between rules
+st.header("What changes between rules")
+st.markdown(M.rule_note(trace, query))
+if Q.shape[1] == K.shape[1]:
+    st.markdown(M.scaling_note(Q, K, mask, query))
+compared = M.compare_rules(Q, K, V, mask, query)
+st.markdown(f"Weights of query q{query} under every rule (same inputs and mask; seeded parameters):")
+ok = {M.RULE_NAMES[r]: v for r, v in compared.items() if not isinstance(v, str)}
+if ok:
+    table(np.array(list(ok.values())), list(ok), kn)
+for r, v in compared.items():
+    if isinstance(v, str):
+        st.caption(f"{M.RULE_NAMES[r]}: {v}")
+
+# ------------------------------------------------------------------ multi-head
+st.header("Multi-head attention")
+h1, h2 = st.columns([1, 2])
+n_heads = int(h1.number_input("Heads", 1, 16, 1, key="mech_heads"))
+proj = h2.radio("Projections W_q, W_k, W_v, W_o", ["identity", "random"], horizontal=True, key="mech_proj",
+                format_func={"identity": "Identity (heads see slices of Q, K, V)",
+                             "random": "Seeded random (as if learned)"}.get)
+if Q.shape[1] != K.shape[1]:
+    st.warning(f"Multi-head attention needs Q and K of the same width (here {Q.shape[1]} and {K.shape[1]}).",
+               icon="⚠️")
+    st.stop()
+params = (M.identity_projections(Q.shape[1], V.shape[1]) if proj == "identity"
+          else M.random_projections(Q.shape[1], V.shape[1], seed=0))
+try:
+    mh = M.multi_head_attention(Q, K, V, n_heads, score=rule, mask=mask, params=params)
+except ValueError as e:
+    st.warning(str(e), icon="⚠️")
+    st.stop()
+
+d, dh = Q.shape[1], Q.shape[1] // n_heads
+st.markdown(f"d = {d} split into {n_heads} head(s) of d/H = {dh} columns each (values: {V.shape[1]} into "
+            f"{V.shape[1] // n_heads}). Each head runs the **{M.RULE_NAMES[rule]}** rule on its slice"
+            + (f", so the scaling divides by √{dh} instead of √{d}" if rule == "scaled_dot" and n_heads > 1 else "")
+            + "." + (" With one head and identity projections this is exactly the computation above."
+                     if n_heads == 1 and proj == "identity" else ""))
+st.subheader("a · Project")
+st.latex(explain.MULTIHEAD_FORMULAS["project"])
+p1, p2, p3 = st.columns(3)
+with p1:
+    table(mh.Q_proj, qn, names("d", d))
+with p2:
+    table(mh.K_proj, kn, names("d", d))
+with p3:
+    table(mh.V_proj, kn, dn)
+st.subheader("b · Split and attend per head")
+st.latex(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"])
+for h, tab in enumerate(st.tabs([f"Head {h}" for h in range(n_heads)])):
+    with tab:
+        t = mh.heads[h]
+        st.caption(f"Columns {h * dh}..{(h + 1) * dh - 1} of Q' and K'. Weights {t.shape_of('weights')}, "
+                   f"context {t.shape_of('context')}.")
+        step(t.weights, qn, kn, f"mech_fig_head{h}", weights=True)
+        table(t.context, qn, names("d", t.context.shape[1]))
+st.subheader("c · Concatenate the heads, then project")
+st.latex(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"])
+o1, o2 = st.columns(2)
+with o1:
+    st.markdown(f"Concatenation C {list(mh.concat.shape)}")
+    table(mh.concat, qn, dn)
+with o2:
+    st.markdown(f"Output C W_o {list(mh.output.shape)}")
+    table(mh.output, qn, dn)

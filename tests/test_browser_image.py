@@ -1,0 +1,60 @@
+"""The Image page in a real browser: upload a picture, see the all-heads grid, download an overlay PNG; a bad file
+shows an error, not a traceback."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.browser import wait_idle
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def open_image_page(page, url: str) -> None:
+    page.goto(f"{url}/Image", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Image attention").wait_for(timeout=120_000)
+    wait_idle(page, 240_000)
+
+
+def upload(page, path: Path) -> None:
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+
+
+def test_upload_shows_grid_and_downloads_overlay(app_server, browser_page, artifacts, tmp_path):
+    page = browser_page
+    open_image_page(page, app_server)
+    picture = tmp_path / "coffee-upload.png"
+    Image.open(ROOT / "assets" / "examples" / "coffee.jpg").save(picture)
+    upload(page, picture)
+    page.get_by_text("coffee-upload.png", exact=False).last.wait_for(timeout=120_000)
+    page.get_by_text("all 72 heads", exact=False).first.wait_for(timeout=120_000)
+    wait_idle(page, 240_000)
+    grid = page.locator('[data-testid="stImage"] img').nth(0)
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", grid.element_handle())
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(artifacts / "image_page.png"), full_page=True)
+
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Focused overlay (PNG)").click()
+    img = Image.open(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    assert img.format == "PNG" and img.mode == "RGB" and max(img.size) == 640
+
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="All heads (PNG)").click()
+    grid_png = Image.open(io.BytesIO(Path(dl.value.path()).read_bytes()))
+    assert grid_png.width > 6 * 96 and grid_png.height > 12 * 60
+
+
+def test_bad_upload_shows_error(app_server, browser_page, tmp_path):
+    page = browser_page
+    open_image_page(page, app_server)
+    bad = tmp_path / "not-a-picture.png"
+    bad.write_text("hello, I am text")
+    upload(page, bad)
+    alert = page.locator('[data-testid="stAlert"]', has_text="not an image")
+    alert.first.wait_for(timeout=120_000)
+    assert page.locator('[data-testid="stException"]').count() == 0

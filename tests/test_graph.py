@@ -1,0 +1,139 @@
+"""Edge selection invariants and the head-view graph in its three forms (Plotly, SVG, PNG)."""
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from attnviz.analysis.edges import EdgeRule, segment_mask, select_edges, select_mask
+from attnviz.render.graph import (
+    KEY_TRACE,
+    LEVELS,
+    QUERY_TRACE,
+    graph_figure,
+    graph_image,
+    graph_png,
+    graph_svg,
+    head_graph,
+)
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def random_heads(heads: int, queries: int, keys: int, seed: int = 0) -> np.ndarray:
+    """``[head, query, key]`` with peaked rows (like real attention) summing to 1."""
+    w = np.random.default_rng(seed).random((heads, queries, keys)) ** 6
+    return (w / w.sum(-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("share", [0.05, 0.3, 0.5, 0.9, 0.99, 1.0])
+def test_mass_rule_keeps_at_least_the_share_with_the_fewest_edges(share):
+    w = random_heads(3, 20, 25)
+    keep = select_mask(w, EdgeRule("mass", share))
+    kept = (w * keep).sum(-1)
+    assert (kept >= share * w.sum(-1) - 1e-6).all()
+    # Minimal: dropping the weakest kept edge of any row falls below the share.
+    weakest = np.where(keep, w, np.inf).min(-1)
+    assert (kept - weakest < share * w.sum(-1) + 1e-6).all()
+    # And the kept edges are the largest ones.
+    assert (np.where(keep, w, np.inf).min(-1) >= np.where(keep, -np.inf, w).max(-1)).all()
+
+
+def test_top_k_and_threshold_rules():
+    w = random_heads(2, 10, 12)
+    keep = select_mask(w, EdgeRule("top_k", 3))
+    assert (keep.sum(-1) == 3).all()
+    assert (np.where(keep, w, np.inf).min(-1) >= np.where(keep, -np.inf, w).max(-1)).all()
+    assert select_mask(w, EdgeRule("top_k", 50)).sum() == (w > 0).sum()
+    np.testing.assert_array_equal(select_mask(w, EdgeRule("threshold", 0.2)), w >= 0.2)
+    zero = np.zeros((1, 2, 2), dtype=np.float32)
+    for rule in (EdgeRule("top_k", 1), EdgeRule("mass", 0.5), EdgeRule("threshold", 0)):
+        assert not select_mask(zero, rule).any()  # zero weights are never edges
+
+
+def test_rule_validation():
+    for kind, value in [("top_k", 0), ("top_k", 1.5), ("mass", 0), ("mass", 1.2), ("threshold", -0.1), ("x", 1)]:
+        with pytest.raises(ValueError):
+            EdgeRule(kind, value)
+
+
+def test_select_edges_is_coo_of_the_mask_and_respects_allowed():
+    w = random_heads(2, 6, 6)
+    e = select_edges(w, EdgeRule("top_k", 2))
+    assert len(e) == 2 * 6 * 2
+    np.testing.assert_array_equal(e.weight, w[e.head, e.query, e.key])
+    allowed = np.zeros((6, 6), dtype=bool)
+    allowed[:3, 3:] = True
+    e2 = select_edges(w, EdgeRule("top_k", 2), allowed)
+    assert ((e2.query < 3) & (e2.key >= 3)).all() and len(e2) <= len(e)
+
+
+def test_segment_mask_directions():
+    seg = np.array([0, 0, 0, 1, 1])
+    assert segment_mask(seg, "all") is None
+    ab = segment_mask(seg, "A→B")
+    assert ab[:3, 3:].all() and ab.sum() == 6
+    assert segment_mask(seg, "B→B").sum() == 4 and segment_mask(seg, "B→A")[3:, :3].all()
+    special = np.array([True, False, False, False, True])
+    assert segment_mask(seg, "A→A", special).sum() == 4  # [CLS] and the last [SEP] belong to no segment
+    with pytest.raises(ValueError):
+        segment_mask(seg, "A-B")
+
+
+def test_figure_traces_are_per_head_and_level_not_per_edge():
+    w = random_heads(12, 512, 512)
+    g = head_graph(w, [f"t{i}" for i in range(512)], [f"t{i}" for i in range(512)], EdgeRule("top_k", 3))
+    assert len(g.edges) == 12 * 512 * 3
+    fig = graph_figure(g)
+    assert len(fig.data) == 2 + 12  # token markers and one legend entry per head
+    assert len(fig.data[QUERY_TRACE].x) == 512 and len(fig.data[KEY_TRACE].x) == 512
+    shapes = fig.layout.shapes
+    assert len(shapes) <= 12 * LEVELS and {s.legendgroup for s in shapes} == {f"H{h}" for h in range(12)}
+    assert sum(s.path.count("M") for s in shapes) == len(g.edges)  # every kept edge drawn exactly once
+
+
+def test_cross_attention_graph_with_different_lengths_and_focus():
+    w = random_heads(2, 4, 9)
+    outs, ins = [f"out{i}" for i in range(4)], [f"in{i}" for i in range(9)]
+    g = head_graph(w, outs, ins, EdgeRule("mass", 0.8), heads=[3, 5], focus=("query", 2), sides=("output", "input"))
+    assert len(g.edges) and (g.edges.query == 2).all()
+    fig = graph_figure(g)
+    assert [t.name for t in fig.data[2:4]] == ["H3", "H5"]
+    g2 = head_graph(w, outs, ins, EdgeRule("top_k", 9), focus=("key", 7))
+    assert (g2.edges.key == 7).all() and len(g2.edges) == 2 * 4
+    with pytest.raises(ValueError, match="does not match"):
+        head_graph(w, outs, outs)
+
+
+def test_svg_is_valid_xml_and_escapes_token_text():
+    tokens = ["<script>alert(1)</script>", "a & b", '"quoted"', "ctl\x00\x07", "]]>", "ok"]
+    w = random_heads(2, 6, 6)
+    svg = graph_svg(head_graph(w, tokens, tokens, EdgeRule("top_k", 2), title="<b>title</b>"))
+    root = ET.fromstring(svg)  # well-formed, control characters dropped
+    assert root.tag == f"{SVG}svg"
+    assert not list(root.iter("script")) and not list(root.iter(f"{SVG}script"))
+    texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+    assert any("<script>alert(1)</script>" in t for t in texts)  # shown literally, as text
+    assert any("a & b" in t for t in texts) and "<b>" not in svg
+    assert len(list(root.iter(f"{SVG}path"))) <= 2 * LEVELS
+
+
+def test_png_decodes_to_the_layout_size():
+    tokens = [f"tok{i}" for i in range(30)]
+    g = head_graph(random_heads(3, 30, 30), tokens, tokens, EdgeRule("top_k", 2), title="png")
+    for scale in (1, 2):
+        img = Image.open(io.BytesIO(graph_png(g, scale)))
+        assert img.format == "PNG" and img.size == (g.layout.width * scale, g.layout.height * scale)
+    # Lines are drawn in the head's colours between the two columns.
+    arr = np.asarray(graph_image(g))
+    middle = arr[g.layout.top:, int(g.layout.query_x) + 20: int(g.layout.key_x) - 20]
+    assert (middle != 255).any()
+
+
+def test_plotly_labels_are_escaped():
+    tokens = ["<b>bold</b>", "x"]
+    fig = graph_figure(head_graph(random_heads(1, 2, 2), tokens, tokens))
+    assert "&lt;b&gt;bold&lt;/b&gt;" in fig.data[QUERY_TRACE].text[0]

@@ -1,0 +1,91 @@
+"""The Image page through Streamlit's AppTest (real app, real models): examples, uploads, controls, bad files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.image_files import animated_gif, bad_files, encode, halves
+
+TIMEOUT = 240
+ROOT = Path(__file__).resolve().parents[1]
+EXPORTS = {"All heads (PNG)", "Focused overlay (PNG)", "Raw heatmap (PNG)", "Rollout overlay (PNG)", "Weights (NPY)",
+           "Tokens (JSON)"}
+
+
+def image_page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages/2_Image.py"), default_timeout=TIMEOUT)
+
+
+def image_captions(at: AppTest) -> str:
+    """Captions of every ``st.image`` on the page, joined."""
+    return " | ".join(c for el in at.get("image") for c in el.captions)
+
+
+def test_example_runs_with_grid_and_exports():
+    at = image_page().run()
+    assert not at.exception and not at.error
+    assert "all 72 heads" in image_captions(at)  # the all-heads grid: one image
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert EXPORTS <= labels
+    assert any("dinov2-small" in c.value and "16×16" in c.value for c in at.caption)
+
+
+def test_tiny_model_shows_prediction_and_patch_query():
+    at = image_page().run()
+    at.selectbox(key="image_model").set_value("shapes-vit")
+    at.selectbox(key="image_example").set_value("shapes triangle")
+    at.run()
+    assert not at.exception and not at.error
+    assert any("Prediction: triangle" in m.value for m in at.markdown)
+    at.radio(key="image_query_kind").set_value("A patch").run()
+    at.number_input(key="image_row").set_value(5)
+    at.number_input(key="image_col").set_value(3)
+    at.selectbox(key="image_layer").set_value(1)
+    at.radio(key="image_fusion").set_value("max")
+    at.slider(key="image_discard").set_value(0.5)
+    at.run()
+    assert not at.exception and not at.error
+    assert any("patch (5, 3)" in h.value for h in at.subheader)
+    assert "all 16 heads" in image_captions(at)
+
+
+def test_switching_to_a_smaller_model_keeps_choices_in_range():
+    at = image_page().run()
+    at.radio(key="image_query_kind").set_value("A patch").run()
+    at.number_input(key="image_row").set_value(15)
+    at.selectbox(key="image_layer").set_value(11)
+    at.run()
+    at.selectbox(key="image_model").set_value("vit-fashion")
+    at.selectbox(key="image_example").set_value("fashion ankle boot")
+    at.run()
+    assert not at.exception and not at.error
+    assert at.number_input(key="image_row").value == 6 and at.selectbox(key="image_layer").value == 3
+    assert any("Prediction: Ankle boot" in m.value for m in at.markdown)
+
+
+def test_good_upload_replaces_the_example():
+    at = image_page().run()
+    at.file_uploader(key="image_upload").set_value(("halves.webp", encode(halves((300, 200)), "WEBP"), "image/webp"))
+    at.run()
+    assert not at.exception and not at.error
+    assert any("halves.webp" in c.value for c in at.caption)
+
+
+def test_animated_gif_upload_says_first_frame():
+    at = image_page().run()
+    at.file_uploader(key="image_upload").set_value(("anim.gif", animated_gif(), "image/gif"))
+    at.run()
+    assert not at.exception and not at.error
+    assert any("first" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("case", ["text named .png", "truncated jpeg", "1x1", "decompression bomb 64 MP"])
+def test_bad_upload_shows_an_error_not_a_traceback(case):
+    data, name, word = bad_files()[case]
+    at = image_page().run()
+    at.file_uploader(key="image_upload").set_value((name, data, "image/png"))
+    at.run()
+    assert not at.exception
+    assert at.error and word in at.error[0].value

@@ -1,0 +1,113 @@
+"""Patch-grid analysis and overlay rendering used by the Image page (numpy + Pillow, no model)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import attnviz
+from attnviz.analysis import patches
+from attnviz.analysis.patches import argmax_patch, layer_maps, patch_index, patch_position, query_maps, to_grid
+from attnviz.render.overlay import color_top, fit_size, heatmap_image, mark_patch, overlay, overlay_grid, upsample
+from attnviz.render.raster import png_bytes
+
+GRID = (3, 4)
+
+
+@pytest.fixture()
+def weights() -> np.ndarray:
+    """Random attention [layer=2, head=3, query=13, key=13] (CLS + 3x4 patches), rows summing to 1."""
+    w = np.random.default_rng(0).random((2, 3, 13, 13)).astype(np.float32)
+    return w / w.sum(-1, keepdims=True)
+
+
+def test_patch_index_round_trip():
+    for r in range(3):
+        for c in range(4):
+            i = patch_index(r, c, GRID)
+            assert patch_position(i, GRID) == (r, c)
+    assert patch_index(0, 0, GRID) == 1 and patch_index(2, 3, GRID) == 12
+    with pytest.raises(ValueError):
+        patch_index(3, 0, GRID)
+    with pytest.raises(ValueError):
+        patch_position(0, GRID)  # the CLS token is not a patch
+
+
+def test_query_maps_are_rows_of_the_weights(weights):
+    maps = query_maps(weights, GRID, query=5)
+    assert maps.shape == (2, 3, 3, 4)
+    np.testing.assert_array_equal(maps[1, 2].ravel(), weights[1, 2, 5, 1:])
+    np.testing.assert_allclose(maps.sum((-1, -2)) + weights[:, :, 5, 0], 1.0, atol=1e-6)
+    np.testing.assert_allclose(patches.prefix_share(weights, GRID, 5), weights[:, :, 5, 0])
+    with pytest.raises(ValueError):
+        query_maps(weights, GRID, query=13)
+    with pytest.raises(ValueError):
+        to_grid(weights[0, 0, 0, :5], GRID)
+
+
+def test_layer_maps_fuse_heads(weights):
+    fused = layer_maps(weights, GRID, 0, ("mean", "max", "min"))
+    maps = query_maps(weights, GRID, 0)
+    assert fused.shape == (3, 2, 3, 4)
+    np.testing.assert_allclose(fused[0], maps.mean(1), atol=1e-7)
+    np.testing.assert_allclose(fused[1], maps.max(1))
+    np.testing.assert_allclose(fused[2], maps.min(1))
+
+
+def test_rollout_map_is_the_cls_row_of_rollout(weights):
+    m = patches.rollout_map(weights, GRID, 0, "mean", 0.0)
+    np.testing.assert_allclose(m.ravel(), attnviz.rollout(weights)[0, 1:], atol=1e-7)
+    assert argmax_patch(m) == np.unravel_index(np.argmax(m), m.shape)
+
+
+def test_upsample_keeps_one_block_per_patch():
+    m = np.arange(12, dtype=np.float32).reshape(3, 4)
+    up = upsample(m, (40, 30))
+    assert up.shape == (30, 40)
+    assert (up[:10, :10] == 0).all() and (up[20:, 30:] == 11).all()
+    smooth = upsample(m, (40, 30), smooth=True)
+    assert len(np.unique(smooth)) > 12
+
+
+def test_color_top():
+    m = np.array([[0, 1, 2, 100]], np.float32)
+    assert color_top(m) == 100
+    assert color_top(m, 50) == pytest.approx(1.5)
+    with pytest.raises(ValueError):
+        color_top(m, 0)
+
+
+def test_overlay_blends_picture_and_heatmap():
+    pic = Image.new("RGB", (80, 60), (200, 100, 50))
+    m = np.random.default_rng(1).random(GRID).astype(np.float32)
+    assert np.array_equal(np.asarray(overlay(pic, m, 0.0)), np.asarray(pic))
+    heat = heatmap_image(m, pic.size)
+    assert np.array_equal(np.asarray(overlay(pic, m, 1.0)), np.asarray(heat))
+    half = np.asarray(overlay(pic, m, 0.5), np.int16)
+    expected = (np.asarray(pic, np.int16) + np.asarray(heat, np.int16)) / 2
+    assert np.abs(half - expected).max() <= 1
+    small = overlay(pic, m, 0.5, longest=40)
+    assert small.size == fit_size(pic.size, 40) == (40, 30)
+    assert Image.open(io.BytesIO(png_bytes(small))).size == (40, 30)
+    with pytest.raises(ValueError):
+        overlay(pic, m, 1.5)
+
+
+def test_overlay_grid_is_one_image_with_a_cell_per_map(weights):
+    pic = Image.new("RGB", (200, 100), (128, 128, 128))
+    maps = query_maps(weights, GRID, 0)  # [2, 3, 3, 4]
+    img = overlay_grid(pic, maps, ["L0", "L1"], ["H0", "H1", "H2"], cell=64, opacity=1.0, gap=4)
+    tw, th = fit_size(pic.size, 64)
+    assert img.height == 18 + 2 * (th + 4)
+    assert img.width > 3 * (tw + 4)
+    with pytest.raises(ValueError):
+        overlay_grid(pic, maps, ["L0"], ["H0", "H1", "H2"])
+
+
+def test_mark_patch_outlines_the_patch():
+    img = mark_patch(Image.new("RGB", (40, 30), (0, 0, 0)), GRID, 1, 2)
+    a = np.asarray(img)
+    assert tuple(a[10, 20]) == (255, 0, 0)  # top-left corner of patch (1, 2): x = 2 * 10, y = 1 * 10
+    assert tuple(a[15, 25]) == (0, 0, 0)  # inside stays

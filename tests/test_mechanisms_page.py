@@ -1,0 +1,139 @@
+"""The Mechanisms page and the Cross-attention page through Streamlit's AppTest (real library, real model)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 120
+
+
+def mechanisms(**state) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages/3_Mechanisms.py"), default_timeout=TIMEOUT)
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def edit(**cells) -> dict:
+    """Data-editor edit state: ``edit(**{"0": {"1": value}})`` sets row 0, column "1"."""
+    return {"edited_rows": {int(r): c for r, c in cells.items()}, "added_rows": [], "deleted_rows": []}
+
+
+def rows(at: AppTest) -> list[list[str]]:
+    """Every row of every table on the page, as the strings shown."""
+    return [list(map(str, r)) for t in at.table for r in t.value.to_numpy()]
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [x.value for x in at.latex])
+
+
+def test_classic_example_shows_every_step():
+    at = mechanisms()
+    assert not at.exception and not at.error
+    headers = [h.value for h in at.header]
+    assert any("Scores" in h for h in headers) and any("Softmax" in h for h in headers)
+    assert any("Multi-head" in h for h in headers)
+    assert len(at.latex) >= 8 and len(at.get("plotly_chart")) >= 4
+    body = texts(at)
+    assert r"s_{00} = 1 \cdot 4 + 2 \cdot 5 + 3 \cdot 6 = 32" in body
+    assert "[18.48, 28.87, 39.26]" in body  # the scaling explanation uses the current numbers
+    assert ["32", "50", "68"] in rows(at) and ["18.48", "28.87", "39.26"] in rows(at)
+    assert ["9.405e-10", "3.067e-05", "0.99997"] in rows(at)  # the weights: tiny, never 0
+
+
+@pytest.mark.parametrize("rule, mask", [("dot", "causal"), ("scaled_dot", "padding"), ("general", "none"),
+                                        ("additive", "causal"), ("mlp", "padding")])
+def test_every_rule_and_mask(rule, mask):
+    at = mechanisms(mech_rule=rule, mech_mask=mask)
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) >= 4
+
+
+def test_tutorial_preset_shows_the_right_softmax():
+    at = mechanisms(mech_preset="tutorial", mech_rule="dot")
+    assert not at.exception and not at.error
+    assert ["31", "41", "51"] in rows(at)
+    assert ["2.061e-09", "4.540e-05", "0.99995"] in rows(at)  # not [0.215, 0.366, 0.419], not rounded to 0
+
+
+def test_random_preset_and_heads():
+    at = mechanisms(mech_preset="random", mech_seed=3, mech_heads=2, mech_proj="random")
+    assert not at.exception and not at.error
+    assert len(at.tabs) >= 2  # one tab per head
+    at.session_state["mech_heads"] = 3  # d = 4 is not divisible by 3
+    at.run()
+    assert not at.exception
+    assert at.warning and "not divisible by 3 heads" in at.warning[0].value
+
+
+@pytest.mark.parametrize("key, state, msg", [
+    ("mech_Q_classic_0", edit(**{"0": {"1": "abc"}}), "not a number"),
+    ("mech_Q_classic_0", edit(**{"0": {"1": None}}), "empty"),
+    ("mech_K_classic_0", {"edited_rows": {}, "added_rows": [{"0": 1.0, "1": 2.0, "2": 3.0}],
+                          "deleted_rows": []}, "every key needs"),
+    ("mech_V_classic_0", {"edited_rows": {}, "added_rows": [], "deleted_rows": [0, 1, 2]}, "empty"),
+])
+def test_bad_edits_show_a_message(key, state, msg):
+    at = mechanisms(**{key: state})
+    assert not at.exception
+    assert at.error and msg in at.error[0].value
+
+
+def test_a_good_edit_moves_the_numbers():
+    at = mechanisms(mech_rule="dot", mech_Q_classic_0=edit(**{"0": {"0": 0.0, "1": 0.0, "2": 0.0}}))
+    assert not at.exception and not at.error
+    assert r"0 \cdot 4 + 0 \cdot 5 + 0 \cdot 6 = 0" in texts(at)  # all scores 0 ...
+    assert ["0", "0", "0"] in rows(at) and ["0.3333", "0.3333", "0.3333"] in rows(at)  # ... uniform weights
+
+
+def test_fully_masked_rows_are_an_error_not_a_traceback():
+    at = mechanisms(mech_mask="padding", mech_padded_3=[0, 1, 2])
+    assert not at.exception
+    assert at.error and "every key masked" in at.error[0].value
+
+
+# ------------------------------------------------------------------ the cross-attention page
+
+def cross_page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages/5_Cross_Attention.py"), default_timeout=TIMEOUT)
+
+
+def test_cross_attention_page_default():
+    at = cross_page().run()
+    assert not at.exception and not at.error
+    assert at.metric[0].value == "2026-11-21"
+    assert len(at.get("plotly_chart")) >= 4  # alignment, line graph, encoder, decoder
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"Alignment (PNG)", "Cross-attention (NPY)", "Alignment (CSV)"} <= labels
+    at.selectbox(key="xattn_layer").set_value(0)
+    at.selectbox(key="xattn_head").set_value(3)
+    at.run()
+    assert not at.exception
+    assert "layer 0 · head 3" in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+
+
+@pytest.mark.parametrize("bad, msg", [("", "empty"), ("21 Nov 2026 ★", "cannot read")])
+def test_cross_attention_page_bad_input(bad, msg):
+    at = cross_page().run()
+    at.text_input(key="xattn_text").set_value(bad)
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert not at.exception
+    assert at.error and msg in at.error[0].value
+
+
+def test_cross_attention_page_example_and_long_input():
+    at = cross_page().run()
+    at.selectbox(key="xattn_example").set_value("Tue, 4 Jul 1776")
+    at.run()  # choosing an example runs it
+    assert not at.exception and at.metric[0].value == "1776-07-04"
+    assert at.text_input(key="xattn_text").value == "Tue, 4 Jul 1776"
+    at.text_input(key="xattn_text").set_value("Nov 21, 2026 " + "x" * 150)
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert not at.exception and any("cut" in w.value for w in at.warning)

@@ -1,0 +1,152 @@
+"""The Text page's tabbed views through Streamlit's AppTest (real app, real MiniLM): head view, across layers,
+head statistics, and the view state carried by the URL."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+TIMEOUT = 180
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def text_page(**params: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages/1_Text.py"), default_timeout=TIMEOUT)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at
+
+
+def submit(at: AppTest, text: str, pair: str = "") -> AppTest:
+    at.text_area(key="text_input").set_value(text)
+    at.text_input(key="text_pair").set_value(pair)
+    next(b for b in at.button if b.label == "Run").click()
+    return at.run()
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def downloads(at: AppTest) -> set[str]:
+    return {b.proto.label for b in at.get("download_button")}
+
+
+def test_url_reopens_model_text_layer_head_and_view():
+    at = text_page(text_model="minilm", text="Cats chase mice.", text_layer="L3", text_head="H7",
+                   text_view="Head statistics").run()
+    ok(at)
+    assert at.selectbox(key="text_layer").value == 3 and at.selectbox(key="text_head").value == 7
+    assert "6 tokens" in captions(at)  # [CLS] cats chase mice . [SEP]
+    assert downloads(at) == {"Head statistics (CSV)"}  # only the open tab runs
+    assert len(at.dataframe) == 1
+
+
+def test_head_view_controls_focus_and_exports():
+    at = text_page(text_view="Head view").run()
+    ok(at)
+    assert {"Head view (PNG)", "Head view (SVG)"} <= downloads(at)
+    assert "lines · top 3 per token" in captions(at)
+    at.segmented_control(key="graph_heads").set_value([1, 4])
+    at.radio(key="graph_rule").set_value("mass")
+    at.run()
+    at.slider(key="graph_mass").set_value(0.8)
+    at.selectbox(key="graph_token").set_value(2)
+    at.radio(key="graph_side").set_value("key")
+    at.run()
+    ok(at)
+    text = captions(at)
+    assert "80% of each token's attention" in text and "only key 2:" in text
+    at.toggle(key="text_hide_special").set_value(True).run()  # fewer tokens: the focus still fits or resets
+    ok(at)
+
+
+def test_head_view_sentence_pair_filter():
+    at = submit(text_page(text_view="Head view").run(), "Where is the cat?", "It sleeps on the mat.")
+    ok(at)
+    at.radio(key="graph_pair").set_value("A→B").run()
+    ok(at)
+    assert "A→B" in captions(at)
+
+
+def test_across_layers_with_full_flow():
+    at = text_page(text_view="Across layers").run()
+    ok(at)
+    assert {"These values (CSV)", "Flow, all tokens (NPY)"} <= downloads(at)
+    at.selectbox(key="flow_token").set_value(3).run()
+    ok(at)
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert "Rollout" in spec and "Flow" in spec and "not computed" not in spec
+
+
+def test_across_layers_long_inputs_compute_one_row_or_refuse():
+    at = submit(text_page(text_view="Across layers").run(), "one two three four five six seven eight " * 10)
+    ok(at)
+    assert "computed for the chosen token only" in captions(at)
+    assert "Flow, all tokens (NPY)" not in downloads(at)
+    at = submit(at, "one two three four five six seven eight " * 25)  # 202 tokens: one row, after a click
+    ok(at)
+    assert "not computed" in at.get("plotly_chart")[0].proto.spec
+    next(b for b in at.button if b.label.startswith("Compute flow for this token")).click()
+    at.run()
+    ok(at)
+    assert "not computed" not in at.get("plotly_chart")[0].proto.spec
+    at = submit(at, "one two three four five six seven eight " * 60)  # 482 tokens: refused, rollout only
+    ok(at)
+    assert any("not practical" in i.value for i in at.info)
+    assert "not computed" in at.get("plotly_chart")[0].proto.spec
+
+
+def test_head_statistics_every_statistic():
+    at = text_page(text_view="Head statistics").run()
+    ok(at)
+    for stat in ("distance", "prev", "punct"):
+        at.selectbox(key="stats_stat").set_value(stat).run()
+        ok(at)
+
+
+def _click_stats_cell() -> None:
+    """A page whose statistics heatmap reports a click on layer 4, head 9 (what Plotly sends on a click)."""
+    from types import SimpleNamespace
+
+    import streamlit as st
+
+    from attnviz import text_views
+    from attnviz.render.summary import STATS_OVERLAY_TRACE
+
+    points = [{"curve_number": STATS_OVERLAY_TRACE, "x": 9, "y": 4}]
+    st.session_state["stats_fig"] = SimpleNamespace(selection=SimpleNamespace(points=points))
+    text_views._on_stats_select()
+    st.write(f"L{st.session_state['text_layer']} H{st.session_state['text_head']}")
+
+
+def test_clicking_a_statistics_cell_focuses_that_head():
+    at = AppTest.from_function(_click_stats_cell, default_timeout=TIMEOUT).run()
+    ok(at)
+    assert at.markdown[0].value == "L4 H9"
+
+
+def _click_graph_tokens() -> None:
+    """A page whose head view reports a click on key token 3, then a click on empty space."""
+    from types import SimpleNamespace
+
+    import streamlit as st
+
+    from attnviz import text_views
+    from attnviz.render.graph import KEY_TRACE
+
+    for points in ([{"curve_number": KEY_TRACE, "point_index": 3}], []):
+        st.session_state["graph_fig"] = SimpleNamespace(selection=SimpleNamespace(points=points))
+        text_views._on_graph_select()
+        st.write(f"{st.session_state['graph_token']} {st.session_state.get('graph_side')}")
+
+
+def test_clicking_a_token_focuses_it_and_empty_space_clears():
+    at = AppTest.from_function(_click_graph_tokens, default_timeout=TIMEOUT).run()
+    ok(at)
+    assert [m.value for m in at.markdown] == ["3 key", "None key"]
