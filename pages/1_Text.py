@@ -56,7 +56,7 @@ st.subheader("All heads")
 st.caption("Rows are layers (L), columns are heads (H); each thumbnail is one head, queries down, keys across, "
            "coloured from 0 to that head's maximum. Choose a layer and head below to focus it.")
 grid = ui.grid_png(run_model, run_text_value, run_pair, hide_special, minimum, colorscale)
-st.image(grid, caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
+st.image(grid, output_format="PNG", caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
 
 f1, f2, _ = st.columns([1, 1, 2])
 layer = f1.selectbox("Layer", range(result.n_layers), key="text_layer", format_func=lambda i: f"L{i}", bind=ui.BIND)
@@ -83,7 +83,7 @@ with tabs[0]:
                              file_name=f"{stem}_layer{layer}_head{head}.png",
                              data=lambda: png_bytes(labelled_heatmap(weights[layer, head], tokens, tokens,
                                                                      head_title(result, layer, head), colorscale)))
-        e[1].download_button("All heads (PNG)", data=grid, file_name=f"{stem}_grid.png", mime="image/png",
+        e[1].download_button("All heads (PNG)", data=lambda: grid, file_name=f"{stem}_grid.png", mime="image/png",
                              key="dl_grid_png", on_click="ignore")
         e[2].download_button("Weights (NPY)", key="dl_npy", mime="application/octet-stream", on_click="ignore",
                              file_name=f"{stem}_weights.npy", data=lambda: weights_npy(result.weights),
