@@ -9,8 +9,8 @@ from attnviz.render.overlay import heatmap_image, mark_patch, overlay
 from attnviz.render.raster import png_bytes
 
 CLS_LABEL, PATCH_LABEL = "[CLS] token", "A patch"
+# The example each model starts with (picked again when the model changes).
 MODEL_EXAMPLES = {"dinov2-small": "cat", "vit-fashion": "fashion ankle boot", "shapes-vit": "shapes triangle"}
-"""The example each model starts with (picked again when the model changes)."""
 
 st.set_page_config(page_title="attnviz · Image", page_icon="🖼️", layout="wide")
 st.title("Image attention")

@@ -48,6 +48,15 @@ def test_upload_shows_grid_and_downloads_overlay(app_server, browser_page, artif
     grid_png = Image.open(io.BytesIO(Path(dl.value.path()).read_bytes()))
     assert grid_png.width > 6 * 96 and grid_png.height > 12 * 60
 
+    # Click patch (row 4, column 10) of the 16x16 grid on the picture: its attention replaces [CLS]'s.
+    picker = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
+    picker.scroll_into_view_if_needed()
+    box = picker.bounding_box()
+    x, y = box["x"] + box["width"] * 10.5 / 16, box["y"] + box["height"] * 4.5 / 16
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.get_by_role("heading", name="All heads: attention of patch (4, 10)").wait_for(timeout=120_000)
+
 
 def test_bad_upload_shows_error(app_server, browser_page, tmp_path):
     page = browser_page
