@@ -85,7 +85,8 @@ def load_image_info(source: Source) -> LoadedImage:
         except (Image.DecompressionBombWarning, Image.DecompressionBombError):
             raise ValueError(f"The image has too many pixels (limit {MAX_PIXELS // 10**6} megapixels). "
                              "Resize it and try again.") from None
-        except (OSError, SyntaxError, ValueError) as e:
+        except Exception as e:  # hostile or broken files make decoders raise all kinds of errors
+            log.info("cannot open image: %r", e)
             raise ValueError(f"The image file is damaged and cannot be opened ({e}). Save it again or "
                              "try another file.") from None
     fmt = im.format or "?"
@@ -101,7 +102,11 @@ def load_image_info(source: Source) -> LoadedImage:
         im.seek(0)
         im.load()
         oriented = ImageOps.exif_transpose(im)
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
+    except Image.DecompressionBombError:
+        raise ValueError(f"The image has too many pixels (limit {MAX_PIXELS // 10**6} megapixels). "
+                         "Resize it and try again.") from None
+    except Exception as e:  # truncated data, broken EXIF, bad compression streams, ...
+        log.info("cannot decode image: %r", e)
         raise ValueError(f"The image file is damaged or incomplete ({e}). Save it again or try another file.") \
             from None
     if _orientation(im) not in (None, 1):
@@ -222,16 +227,16 @@ def _check_size(width: int, height: int) -> None:
 
 def _frame_count(im: Image.Image) -> int:
     """Frames of an animation or pages of a TIFF; 1 for a still image (cheap: no frame is decoded)."""
-    if not getattr(im, "is_animated", False):
-        return 1
     try:
+        if not getattr(im, "is_animated", False):
+            return 1
         return int(getattr(im, "n_frames", 2))
-    except (OSError, EOFError, ValueError):
+    except Exception:  # a broken later frame: the first one is still usable (or fails to load, with a message)
         return 2
 
 
 def _orientation(im: Image.Image) -> int | None:
     try:
         return im.getexif().get(0x0112)
-    except (OSError, ValueError, SyntaxError):
+    except Exception:  # unreadable EXIF is not a reason to refuse the picture
         return None

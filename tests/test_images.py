@@ -147,3 +147,22 @@ def test_bad_files_via_model_run(case, dinov2):
 @pytest.fixture(scope="module")
 def dinov2():
     return attnviz.load_model("dinov2-small")
+
+
+def test_damaged_files_never_escape_as_other_errors():
+    """Seeded byte flips and truncations of valid files in every format: each is an RGB image or a ValueError."""
+    rng = np.random.default_rng(0)
+    sources = [encode(halves((40, 30)), f) for f in FORMATS] + [animated_gif(), exif_rotated_jpeg()]
+    outcomes = {"image": 0, "refused": 0}
+    for i in range(400):
+        data = bytearray(sources[i % len(sources)])
+        for _ in range(rng.integers(1, 6)):
+            data[rng.integers(0, len(data))] = rng.integers(0, 256)
+        if rng.random() < 0.3:
+            data = data[: rng.integers(1, len(data))]
+        try:
+            assert attnviz.load_image(bytes(data)).mode == "RGB"
+            outcomes["image"] += 1
+        except ValueError:
+            outcomes["refused"] += 1
+    assert outcomes["image"] > 0 and outcomes["refused"] > 0

@@ -98,6 +98,7 @@ def save_model(model: TinyViT, stem: Path, meta: dict) -> tuple[Path, Path]:
     weights, info = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(weights),
               metadata={"format": "pt", "model": "attnviz TinyViT"})
+    weights.chmod(0o644)
     info.write_text(json.dumps({"config": model.cfg.to_dict(), **meta}, indent=1) + "\n", encoding="utf-8")
     log.info("wrote %s and %s", weights, info)
     return weights, info

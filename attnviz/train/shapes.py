@@ -1,5 +1,6 @@
 """Synthetic shapes: one circle, square, triangle or cross on a cluttered background, with its box; and the training
-of ``shapes-vit`` on them (``python -m attnviz.train.shapes``, about two minutes on 2 CPU threads).
+of ``shapes-vit`` on them (``python -m attnviz.train.shapes``: 8 epochs, 97.9 % test accuracy, about 5 minutes on
+one CPU thread; seeded and single-threaded, so a re-run gives the same weights bit for bit).
 
 Because the object's place is known, these images are a ground truth for image attention: a model that classifies
 them must look at the object, so its attention (rollout of the CLS token) should peak inside the object's box.
