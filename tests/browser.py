@@ -71,3 +71,9 @@ def wait_idle(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') "
         "&& !document.querySelector('[data-testid=\"stSpinner\"]')", timeout=timeout_ms)
+
+
+def wait_image_loaded(page, locator, timeout_ms: int = 60_000) -> None:
+    """Wait until the ``<img>`` behind ``locator`` has been fetched and decoded (not merely inserted)."""
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=locator.element_handle(),
+                           timeout=timeout_ms)

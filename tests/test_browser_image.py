@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.browser import wait_idle
+from tests.browser import wait_idle, wait_image_loaded
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ def test_upload_shows_grid_and_downloads_overlay(app_server, browser_page, artif
     page.get_by_text("all 72 heads", exact=False).first.wait_for(timeout=120_000)
     wait_idle(page, 240_000)
     grid = page.locator('[data-testid="stImage"] img').nth(0)
-    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", grid.element_handle())
+    wait_image_loaded(page, grid)
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(artifacts / "image_page.png"), full_page=True)
 

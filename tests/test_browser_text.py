@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.browser import wait_idle
+from tests.browser import wait_idle, wait_image_loaded
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +24,7 @@ def test_text_page_runs_and_downloads(app_server, browser_page, artifacts):
     wait_idle(page)
     grid = page.locator('[data-testid="stImage"] img').first
     grid.wait_for(state="visible")
-    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", grid.element_handle())
+    wait_image_loaded(page, grid)
     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(artifacts / "text_page.png"), full_page=True)
