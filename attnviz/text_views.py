@@ -1,5 +1,5 @@
-"""The Text page's tabbed views beyond the heatmaps: the head view (token-to-token lines), attention across
-layers (raw vs rollout vs flow) and head statistics. Widgets and cached calls only; numbers come from
+"""The Text page's tabbed views: the focused head, the per-layer fusion, the head view (token-to-token lines),
+attention across layers (raw vs rollout vs flow) and head statistics. Widgets and cached calls only; numbers come from
 :mod:`attnviz.analysis`, figures from :mod:`attnviz.render`.
 
 Each view reads the focused ``layer`` / ``head`` chosen above the tabs (session keys ``text_layer`` and
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,9 @@ from attnviz import ui
 from attnviz.analysis import STATS, EdgeRule, fuse_heads, segment_mask
 from attnviz.analysis.edges import DIRECTIONS
 from attnviz.analysis.flow import FLOW_FULL_MAX_TOKENS, FLOW_ROW_MAX_TOKENS, estimate_seconds
-from attnviz.export import safe_cell, weights_npy
+from attnviz.export import head_csv, head_title, matrix_csv, safe_cell, tokens_json, weights_npy
+from attnviz.render import heatmap_figure, labelled_heatmap, png_bytes
+from attnviz.render.figures import causal_mask
 from attnviz.render.graph import KEY_TRACE, QUERY_TRACE, graph_figure, graph_png, graph_svg, head_graph
 from attnviz.render.summary import STATS_OVERLAY_TRACE, profile_figure, stats_figure, top_keys
 from attnviz.result import AttentionResult
@@ -26,8 +29,9 @@ from attnviz.result import AttentionResult
 Run = tuple[str, str, str | None]
 """A cached run: (model name, text, second text or None)."""
 
-VIEWS = ("Heatmaps", "Head view", "Across layers", "Head statistics")
-"""Tab labels of the Text page; the active one is in the URL (``text_view``), so renaming one breaks old links."""
+VIEWS = ("Focused head", "Per layer", "Head view", "Across layers", "Head statistics")
+"""Tab labels of the Text page; the active one is in the URL (``text_view``), so renaming one breaks old links.
+Only the open tab is computed and sent, so a Run draws one heatmap, not one per view."""
 
 ALL_HEADS_UP_TO = 64
 """The head view starts with every head of the layer up to this many tokens, else with the focused head only."""
@@ -48,6 +52,59 @@ RULE_LABELS = {"top_k": "top-k per token", "mass": "share of each token's attent
 
 def token_label(tokens: list[str], i: int) -> str:
     return f"{i}: {tokens[i]}"
+
+
+# ------------------------------------------------------------------------------------- focused head, per layer
+
+def _mask(result: AttentionResult, n: int) -> np.ndarray | None:
+    """The keys a causal model cannot see (drawn grey, not as weight 0); None for encoders."""
+    return causal_mask(n) if result.causal and result.key_tokens is None else None
+
+
+def run_exports(result: AttentionResult, grid: Callable[[], bytes], stem: str) -> None:
+    """Downloads of the whole run: the all-heads PNG (``grid()``, made on click), the weights and the tokens."""
+    e = st.columns(5)
+    e[0].download_button("All heads (PNG)", data=grid, file_name=f"{stem}_grid.png", mime="image/png",
+                         key="dl_grid_png", on_click="ignore")
+    e[1].download_button("Weights (NPY)", key="dl_npy", mime="application/octet-stream", on_click="ignore",
+                         file_name=f"{stem}_weights.npy", data=lambda: weights_npy(result.weights),
+                         help="All heads, [layer, head, query, key], float32, as the model computed them.")
+    e[2].download_button("Tokens (JSON)", key="dl_tokens", mime="application/json", on_click="ignore",
+                         file_name=f"{stem}_tokens.json", data=lambda: tokens_json(result))
+
+
+def focused_head(result: AttentionResult, weights: np.ndarray, tokens: list[str], layer: int, head: int,
+                 colorscale: str, stem: str) -> None:
+    """Interactive heatmap of one head, with PNG and CSV of it."""
+    st.subheader(f"Focused head: L{layer} H{head}")
+    st.plotly_chart(heatmap_figure(weights[layer, head], tokens, tokens, head_title(result, layer, head), colorscale,
+                                   masked=_mask(result, len(tokens))), key="text_head_fig")
+    e = st.columns(5)
+    e[0].download_button("Focused head (PNG)", key="dl_head_png", mime="image/png", on_click="ignore",
+                         file_name=f"{stem}_layer{layer}_head{head}.png",
+                         data=lambda: png_bytes(labelled_heatmap(weights[layer, head], tokens, tokens,
+                                                                 head_title(result, layer, head), colorscale)))
+    e[1].download_button("Focused head (CSV)", key="dl_csv", mime="text/csv", on_click="ignore",
+                         file_name=f"{stem}_layer{layer}_head{head}.csv", data=lambda: head_csv(result, layer, head),
+                         help="The model's weights of this head (before hiding tokens or thresholding).")
+
+
+def per_layer(result: AttentionResult, weights: np.ndarray, tokens: list[str], layer: int, colorscale: str,
+              stem: str) -> None:
+    """One layer's heads fused by mean or max, as the focused head is shown, with PNG and CSV of what is shown."""
+    how = st.radio("Fuse the layer's heads by", ["mean", "max"], horizontal=True, key="text_fusion")
+    matrix = ui.layer_matrix(weights, layer, how)
+    title = f"{result.model} · layer {layer} · {how} of {result.n_heads} heads"
+    st.subheader(f"Layer {layer}: {how} over heads")
+    st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=_mask(result, len(tokens))),
+                    key="text_layer_fig")
+    e = st.columns(5)
+    e[0].download_button("Layer (PNG)", key="dl_layer_png", mime="image/png", on_click="ignore",
+                         file_name=f"{stem}_layer{layer}_{how}.png",
+                         data=lambda: png_bytes(labelled_heatmap(matrix, tokens, tokens, title, colorscale)))
+    e[1].download_button("Layer (CSV)", key="dl_layer_csv", mime="text/csv", on_click="ignore",
+                         file_name=f"{stem}_layer{layer}_{how}.csv", data=lambda: matrix_csv(matrix, tokens, tokens),
+                         help="The fused matrix as shown (after hiding tokens and thresholding, if chosen).")
 
 
 # ---------------------------------------------------------------------------------------------- head view

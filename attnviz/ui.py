@@ -89,7 +89,7 @@ def grid_png(model_name: str, text: str, text_pair: str | None, hide_special: bo
              colorscale: str) -> bytes:
     """PNG of all heads (layers x heads) for a cached text run, with the view options applied."""
     result = run_text(model_name, text, text_pair)
-    return png_bytes(grid_image(view_weights(result, hide_special, minimum), colorscale=colorscale))
+    return png_bytes(grid_image(view_weights(result, hide_special, minimum), colorscale=colorscale), compress_level=1)
 
 
 def view_weights(result: AttentionResult, hide_special: bool, minimum: float) -> np.ndarray:

@@ -2,8 +2,6 @@
 import streamlit as st
 
 from attnviz import text_views, ui
-from attnviz.export import head_csv, head_title, tokens_json, weights_npy
-from attnviz.render import heatmap_figure, labelled_heatmap, png_bytes
 
 EXAMPLE = "The animal didn't cross the street because it was too tired."
 
@@ -55,8 +53,15 @@ stem = f"{result.model}_{ui.input_key(*run)}"
 st.subheader("All heads")
 st.caption("Rows are layers (L), columns are heads (H); each thumbnail is one head, queries down, keys across, "
            "coloured from 0 to that head's maximum. Choose a layer and head below to focus it.")
-grid = ui.grid_png(run_model, run_text_value, run_pair, hide_special, minimum, colorscale)
-st.image(grid, output_format="PNG", caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
+
+
+def grid() -> bytes:
+    return ui.grid_png(run_model, run_text_value, run_pair, hide_special, minimum, colorscale)
+
+
+st.image(grid(), output_format="PNG", caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
+
+text_views.run_exports(result, grid, stem)
 
 f1, f2, _ = st.columns([1, 1, 2])
 layer = f1.selectbox("Layer", range(result.n_layers), key="text_layer", format_func=lambda i: f"L{i}", bind=ui.BIND)
@@ -65,40 +70,16 @@ head = f2.selectbox("Head", range(result.n_heads), key="text_head", format_func=
 tabs = st.tabs(text_views.VIEWS, key="text_view", bind=ui.BIND)
 with tabs[0]:
     if tabs[0].open:
-        how = st.radio("Per-layer view: fuse heads by", ["mean", "max"], horizontal=True, key="text_fusion")
-        left, right = st.columns(2)
-        with left:
-            st.subheader(f"Focused head: L{layer} H{head}")
-            st.plotly_chart(heatmap_figure(weights[layer, head], tokens, tokens, head_title(result, layer, head),
-                                           colorscale), key="text_head_fig")
-        with right:
-            st.subheader(f"Layer {layer}: {how} over heads")
-            st.plotly_chart(heatmap_figure(ui.layer_matrix(weights, layer, how), tokens, tokens,
-                                           f"{result.model} · layer {layer} · {how} of {result.n_heads} heads",
-                                           colorscale), key="text_layer_fig")
-
-        st.subheader("Export")
-        e = st.columns(5)
-        e[0].download_button("Focused head (PNG)", key="dl_head_png", mime="image/png", on_click="ignore",
-                             file_name=f"{stem}_layer{layer}_head{head}.png",
-                             data=lambda: png_bytes(labelled_heatmap(weights[layer, head], tokens, tokens,
-                                                                     head_title(result, layer, head), colorscale)))
-        e[1].download_button("All heads (PNG)", data=lambda: grid, file_name=f"{stem}_grid.png", mime="image/png",
-                             key="dl_grid_png", on_click="ignore")
-        e[2].download_button("Weights (NPY)", key="dl_npy", mime="application/octet-stream", on_click="ignore",
-                             file_name=f"{stem}_weights.npy", data=lambda: weights_npy(result.weights),
-                             help="All heads, [layer, head, query, key], float32, as the model computed them.")
-        e[3].download_button("Focused head (CSV)", key="dl_csv", mime="text/csv", on_click="ignore",
-                             file_name=f"{stem}_layer{layer}_head{head}.csv",
-                             data=lambda: head_csv(result, layer, head))
-        e[4].download_button("Tokens (JSON)", key="dl_tokens", mime="application/json", on_click="ignore",
-                             file_name=f"{stem}_tokens.json", data=lambda: tokens_json(result))
+        text_views.focused_head(result, weights, tokens, layer, head, colorscale, stem)
 with tabs[1]:
     if tabs[1].open:
-        text_views.head_view(result, weights, tokens, layer, head, hide_special, stem)
+        text_views.per_layer(result, weights, tokens, layer, colorscale, stem)
 with tabs[2]:
     if tabs[2].open:
-        text_views.across_layers(result, run, layer, stem)
+        text_views.head_view(result, weights, tokens, layer, head, hide_special, stem)
 with tabs[3]:
     if tabs[3].open:
+        text_views.across_layers(result, run, layer, stem)
+with tabs[4]:
+    if tabs[4].open:
         text_views.head_statistics(result, run, layer, head, stem)

@@ -1,4 +1,5 @@
-"""The Text page in a real browser: submit a sentence, see all heads and the focused head, download the grid."""
+"""The Text page in a real browser: submit a sentence, see all heads, the focused head and the per-layer view,
+download the grid."""
 from __future__ import annotations
 
 import io
@@ -25,9 +26,15 @@ def test_text_page_runs_and_downloads(app_server, browser_page, artifacts):
     grid = page.locator('[data-testid="stImage"] img').first
     grid.wait_for(state="visible")
     wait_image_loaded(page, grid)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 1  # only the open tab's view is drawn
     assert page.locator('[data-testid="stException"]').count() == 0
     page.screenshot(path=str(artifacts / "text_page.png"), full_page=True)
+
+    page.get_by_role("tab", name="Per layer").click()
+    page.get_by_role("heading", name="Layer 0: mean over heads").wait_for(timeout=60_000)
+    page.locator('[data-testid="stPlotlyChart"] .xtick text', has_text="zebra").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
 
     with page.expect_download() as dl:
         page.get_by_role("button", name="All heads (PNG)").click()

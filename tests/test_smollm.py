@@ -175,3 +175,4 @@ def test_text_page_runs_smollm2(smollm2):
     assert not at.exception and not at.error
     assert any("smollm2-135m" in c.value and "causal (decoder)" in c.value for c in at.caption)
     assert " animal" in at.get("plotly_chart")[0].proto.spec
+    assert '"name":"masked"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")  # later keys drawn grey

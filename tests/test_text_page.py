@@ -10,8 +10,11 @@ TIMEOUT = 180
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def text_page() -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages/1_Text.py"), default_timeout=TIMEOUT)
+def text_page(**params: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages/1_Text.py"), default_timeout=TIMEOUT)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at
 
 
 def submit(at: AppTest, text: str, pair: str = "") -> AppTest:
@@ -33,10 +36,23 @@ def test_text_page_example_shows_all_views_and_exports():
     assert not at.exception and not at.error
     assert len(at.get("image")) == 1  # the all-heads grid as one image
     charts = at.get("plotly_chart")
-    assert len(charts) >= 2  # focused head and per-layer heatmaps
+    assert len(charts) == 1  # the focused head; other views are computed only when their tab is open
     labels = {b.proto.label for b in at.get("download_button")}
     assert {"Focused head (PNG)", "All heads (PNG)", "Weights (NPY)", "Focused head (CSV)",
             "Tokens (JSON)"} <= labels
+
+
+def test_per_layer_tab_fuses_heads():
+    at = text_page(text_view="Per layer").run()
+    assert not at.exception and not at.error
+    at.selectbox(key="text_layer").set_value(3)
+    at.radio(key="text_fusion").set_value("max")
+    at.run()
+    assert not at.exception and not at.error
+    assert any(h.value == "Layer 3: max over heads" for h in at.subheader)
+    [chart] = at.get("plotly_chart")
+    assert "layer 3 \\u00b7 max of 12 heads" in chart.proto.spec
+    assert {"Layer (PNG)", "Layer (CSV)"} <= {b.proto.label for b in at.get("download_button")}
 
 
 def test_focus_and_view_controls():
@@ -45,7 +61,6 @@ def test_focus_and_view_controls():
     at.selectbox(key="text_head").set_value(7)
     at.toggle(key="text_hide_special").set_value(True)
     at.slider(key="text_threshold").set_value(0.1)
-    at.radio(key="text_fusion").set_value("max")
     at.run()
     assert not at.exception and not at.error
     assert any("L4 H7" in h.value for h in at.subheader)
@@ -70,7 +85,7 @@ def test_unusable_text_shows_a_message(bad):
 def test_odd_unicode_is_shown(odd):
     at = submit(text_page().run(), odd)
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) >= 2
+    assert len(at.get("plotly_chart")) == 1
 
 
 def test_megabyte_paste_is_truncated_with_notice():

@@ -43,7 +43,8 @@ def test_url_reopens_model_text_layer_head_and_view():
     ok(at)
     assert at.selectbox(key="text_layer").value == 3 and at.selectbox(key="text_head").value == 7
     assert "6 tokens" in captions(at)  # [CLS] cats chase mice . [SEP]
-    assert downloads(at) == {"Head statistics (CSV)"}  # only the open tab runs
+    run_wide = {"All heads (PNG)", "Weights (NPY)", "Tokens (JSON)"}
+    assert downloads(at) == run_wide | {"Head statistics (CSV)"}  # only the open tab's view runs
     assert len(at.dataframe) == 1
 
 

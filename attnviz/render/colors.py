@@ -24,9 +24,12 @@ def lut(name: str) -> np.ndarray:
     return np.clip(np.round(table), 0, 255).astype(np.uint8)
 
 
-def colorize(matrix: np.ndarray, name: str = DEFAULT_COLORSCALE, vmax: float | None = None) -> np.ndarray:
-    """Map ``[rows, cols]`` values in ``[0, vmax]`` to RGB ``[rows, cols, 3]`` uint8 (vmax: the max by default)."""
+def colorize(matrix: np.ndarray, name: str = DEFAULT_COLORSCALE, vmax: float | np.ndarray | None = None) -> np.ndarray:
+    """Map values in ``[0, vmax]`` to RGB ``[..., 3]`` uint8 (``vmax``: the max by default, or an array that
+    broadcasts against ``matrix``, e.g. one maximum per head). Where ``vmax`` is 0 or less, the first colour."""
     m = np.asarray(matrix, dtype=np.float32)
-    top = float(m.max()) if vmax is None else float(vmax)
-    idx = np.zeros(m.shape, np.uint8) if top <= 0 else np.clip(m / top * 255 + 0.5, 0, 255).astype(np.uint8)
+    top = np.asarray(m.max() if vmax is None else vmax, dtype=np.float32)
+    safe = np.where(top > 0, top, np.float32(1))
+    idx = np.clip(m / safe * 255 + 0.5, 0, 255).astype(np.uint8)
+    idx = np.where(top > 0, idx, np.uint8(0))
     return lut(name)[idx]

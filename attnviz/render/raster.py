@@ -28,22 +28,29 @@ def font(size: int = 12) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
-def png_bytes(image: Image.Image) -> bytes:
-    """Encode an image as PNG."""
+def png_bytes(image: Image.Image, compress_level: int = 6) -> bytes:
+    """Encode an image as PNG (``compress_level`` 1 is ~3x faster and ~25 % larger than the default 6)."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=False, compress_level=6)
+    image.save(buf, format="PNG", optimize=False, compress_level=compress_level)
     return buf.getvalue()
 
 
 def downsample_max(matrix: np.ndarray, size: int) -> np.ndarray:
-    """Shrink ``[rows, cols]`` to at most ``size`` per side by block maxima (sparse peaks stay visible)."""
+    """Shrink the last two axes (``[..., rows, cols]``) to at most ``size`` each by block maxima (sparse peaks
+    stay visible)."""
     out = matrix
-    for axis in (0, 1):
+    for axis in (-1, -2):  # keys first: the contiguous axis, 25 % faster on [6, 12, 512, 512]
         n = out.shape[axis]
         if n > size:
             starts = np.linspace(0, n, size, endpoint=False).astype(int)
             out = np.maximum.reduceat(out, starts, axis=axis)
     return out
+
+
+def nearest_index(n: int, size: int) -> np.ndarray:
+    """Source index of each of ``size`` output pixels when ``n`` cells are stretched nearest-neighbour (as
+    Pillow's ``NEAREST`` resize does)."""
+    return np.minimum(((np.arange(size) + 0.5) * n / size).astype(int), n - 1)
 
 
 def head_image(matrix: np.ndarray, size: int | None = None, colorscale: str = DEFAULT_COLORSCALE,
@@ -65,27 +72,33 @@ def grid_image(weights: np.ndarray, cell: int = 96, colorscale: str = DEFAULT_CO
                per_head_scale: bool = True, gap: int = 4) -> Image.Image:
     """All heads in one image: a row per layer, a column per head, labelled ``L{layer}`` / ``H{head}``.
 
+    Every head is shrunk (block maxima) or stretched (nearest) to ``cell`` px, as :func:`head_image` does, but
+    all at once in numpy: this image is on the critical path of every Run.
+
     Args:
         weights: ``[layer, head, query, key]``.
         cell: thumbnail side in pixels.
         per_head_scale: colour each head from 0 to its own maximum (else 0 to the global maximum).
     """
     n_layers, n_heads = weights.shape[:2]
-    f = font(12)
+    small = downsample_max(np.asarray(weights, dtype=np.float32), cell)
+    rows, cols = nearest_index(small.shape[2], cell), nearest_index(small.shape[3], cell)
+    small = small[:, :, rows][:, :, :, cols]                        # [layer, head, cell, cell]
+    vmax = small.max(axis=(2, 3), keepdims=True) if per_head_scale else small.max()
+    rgb = colorize(small, colorscale, vmax)                         # [layer, head, cell, cell, 3]
     left, top = 30, 18
-    width = left + n_heads * (cell + gap)
-    height = top + n_layers * (cell + gap)
-    canvas = Image.new("RGB", (width, height), BACKGROUND)
-    draw = ImageDraw.Draw(canvas)
-    vmax = None if per_head_scale else float(weights.max())
+    pitch = cell + gap
+    canvas = np.full((top + n_layers * pitch, left + n_heads * pitch, 3), BACKGROUND, np.uint8)
+    body = canvas[top:, left:].reshape(n_layers, pitch, n_heads, pitch, 3)
+    body[:, :cell, :, :cell] = rgb.transpose(0, 2, 1, 3, 4)
+    image = Image.fromarray(canvas, "RGB")
+    draw = ImageDraw.Draw(image)
+    f = font(12)
     for h in range(n_heads):
-        draw.text((left + h * (cell + gap) + cell // 2, top // 2), f"H{h}", fill=INK, font=f, anchor="mm")
+        draw.text((left + h * pitch + cell // 2, top // 2), f"H{h}", fill=INK, font=f, anchor="mm")
     for layer in range(n_layers):
-        y = top + layer * (cell + gap)
-        draw.text((left // 2, y + cell // 2), f"L{layer}", fill=INK, font=f, anchor="mm")
-        for h in range(n_heads):
-            canvas.paste(head_image(weights[layer, h], cell, colorscale, vmax), (left + h * (cell + gap), y))
-    return canvas
+        draw.text((left // 2, top + layer * pitch + cell // 2), f"L{layer}", fill=INK, font=f, anchor="mm")
+    return image
 
 
 def grid_cell_box(layer: int, head: int, cell: int = 96, gap: int = 4) -> tuple[int, int, int, int]:
