@@ -17,7 +17,7 @@ PAGES = [
 ]
 
 st.set_page_config(page_title="attnviz", page_icon=":material/visibility:", layout="wide")
-ui.warm_up("minilm")
+ui.warm_up("minilm", "dinov2-small")
 st.title("attnviz")
 st.markdown(
     "See what a real transformer attends to. Type a sentence or upload an image; a small pretrained model runs "

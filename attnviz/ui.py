@@ -19,6 +19,7 @@ from attnviz.analysis.flow import Progress, flow_rows
 from attnviz.cache import BoundedCache
 from attnviz.models import AttentionModel, list_models, load_model, model_info
 from attnviz.render import COLORSCALES, DEFAULT_COLORSCALE, grid_image, png_bytes
+from attnviz.render.raster import fit_cell
 from attnviz.result import AttentionResult
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ RESULT_CACHE_ENTRIES = 12
 """Entry bound of the small derived caches (rollout, statistics, rendered PNGs)."""
 RESULT_TTL_S = 1800
 
-MAX_TEXT_CHARS_NOTICE = "Texts longer than the model's limit (512 tokens for MiniLM) are cut, and the page says so."
+TEXT_LIMIT_NOTICE = ("Limits: a text longer than the model's limit (512 tokens for MiniLM and SmolLM2, about "
+                     "2,000 characters of English) is cut to it, and the page says so.")
 
 
 def warm_up(*names: str) -> None:
@@ -54,9 +56,30 @@ _WARMED: set[str] = set()
 _WARM_LOCK = threading.Lock()
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+class ModelLoadError(ValueError):
+    """A model could not be loaded. A ``ValueError``, so every page shows it like bad input, never as a traceback."""
+
+
 def get_model(name: str) -> AttentionModel:
-    """The loaded model ``name``, shared by all sessions of this process."""
+    """The loaded model ``name``, shared by all sessions of this process.
+
+    Raises:
+        ModelLoadError: whatever loading raised (missing package, broken file...), with the cause in the message.
+            It is logged with its traceback and not cached: the next call tries again.
+    """
+    try:
+        return _shared_model(name)
+    except Exception as e:
+        log.error("loading model %s failed", name, exc_info=True)
+        detail = (str(e) or type(e).__name__).rstrip(".")
+        if len(detail) > 300:
+            detail = detail[:300] + "…"
+        raise ModelLoadError(f"The model {name!r} could not be loaded: {detail}. The other models still work; "
+                             "the server log has the details.") from e
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shared_model(name: str) -> AttentionModel:
     return load_model(name)
 
 
@@ -89,7 +112,9 @@ def grid_png(model_name: str, text: str, text_pair: str | None, hide_special: bo
              colorscale: str) -> bytes:
     """PNG of all heads (layers x heads) for a cached text run, with the view options applied."""
     result = run_text(model_name, text, text_pair)
-    return png_bytes(grid_image(view_weights(result, hide_special, minimum), colorscale=colorscale), compress_level=1)
+    image = grid_image(view_weights(result, hide_special, minimum), cell=fit_cell(result.n_layers),
+                       colorscale=colorscale)
+    return png_bytes(image, compress_level=1)
 
 
 def view_weights(result: AttentionResult, hide_special: bool, minimum: float) -> np.ndarray:
@@ -146,6 +171,8 @@ def show_value_error(e: ValueError) -> None:
 
 URL_TEXT_LIMIT = 1500
 """Longest text (characters) written into the URL; longer inputs are not part of a shared link."""
+URL_NOTICE = (f"The address bar keeps the model, the text (up to {URL_TEXT_LIMIT:,} characters), layer, head and "
+              "view: copy it to share this view.")
 BIND = "query-params"
 """Pass as ``bind=`` to a keyed widget (or ``st.tabs``) to keep its value in the URL under its key."""
 

@@ -8,8 +8,7 @@ EXAMPLE = "The animal didn't cross the street because it was too tired."
 st.set_page_config(page_title="attnviz · Text", page_icon="🔎", layout="wide")
 st.title("Text attention")
 st.caption("Type a sentence (and optionally a second one, for sentence pairs) and press Run. "
-           + ui.MAX_TEXT_CHARS_NOTICE + " The address bar keeps the model, text, layer, head and view: copy it "
-           "to share this view.")
+           + ui.TEXT_LIMIT_NOTICE + " " + ui.URL_NOTICE)
 
 ui.seed_from_url("text_input", "text", EXAMPLE)
 ui.seed_from_url("text_pair", "pair", "")

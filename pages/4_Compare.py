@@ -24,7 +24,7 @@ HEAD, MEAN = "One head", "Mean over heads"
 st.set_page_config(page_title="attnviz · Compare", page_icon="🔎", layout="wide")
 st.title("Compare attention")
 st.caption("Two inputs on one model, or one input on two models: both attention maps side by side, and their "
-           "difference A − B on the tokens the two share.")
+           "difference A − B on the tokens the two share. " + ui.TEXT_LIMIT_NOTICE)
 
 names = list_models("text")
 mode = st.radio("Compare", [TEXTS, MODELS], horizontal=True, key="cmp_mode")

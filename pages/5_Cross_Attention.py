@@ -18,7 +18,9 @@ st.title("Cross-attention")
 st.caption("A tiny Transformer encoder-decoder, trained by attnviz, reads a date written the way people write it "
            "and writes it as YYYY-MM-DD, one character at a time. While writing each output character its "
            "decoder attends to the input characters: the alignment below, like the classic translation plots. "
-           "Slashes with the year last are read month first (US); dots and dashes with the year last, day first.")
+           "Slashes with the year last are read month first (US); dots and dashes with the year last, day first. "
+           "Limit: the model reads a short date (its limit is shown with the result); longer input is cut, and the "
+           "page says so.")
 
 
 def use_example() -> None:
@@ -55,7 +57,8 @@ left, right = st.columns([1, 2])
 left.metric("Output", output or "(nothing)", help="Greedy decoding: the most likely character at each step.")
 heldout = model.meta.get("heldout", {})
 right.caption(
-    f"Input as the model reads it (lower-cased, spaces collapsed): `{result.extras['input']}`  \n"
+    f"Input as the model reads it (lower-cased, spaces collapsed, at most {model.max_chars} characters): "
+    f"`{result.extras['input']}`  \n"
     + ("" if result.extras["valid_date"] else "⚠️ The output is not a real calendar date: the model only knows "
        "dates, and guesses on anything else.  \n")
     + f"**{MODEL}**: encoder {result.n_layers} layers, decoder {cross.n_layers} layers, {cross.n_heads} heads "

@@ -67,3 +67,11 @@ def test_labelled_heatmap_png():
     assert out.width > 12 * 9 and out.height > 12 * 9
     big = labelled_heatmap(attention(512, heads=(1, 1))[0, 0], ["t"] * 512, ["t"] * 512, "long")
     assert max(big.size) <= 1024 + 200
+
+
+def test_grid_cells_shrink_for_deep_models():
+    from attnviz.render.raster import fit_cell
+
+    assert fit_cell(6) == 96  # MiniLM keeps full-size thumbnails
+    deep = grid_image(attention(20, heads=(30, 9)), cell=fit_cell(30))
+    assert deep.height <= 1300 and fit_cell(30) >= 32

