@@ -33,4 +33,4 @@ with left:
     st.caption("Everything runs locally: no model hub, no CDN. The same results come from the Python API "
                "(`import attnviz`) and the command line (`python -m attnviz export`).")
 with right:
-    st.image(str(ROOT / "assets" / "text-page.png"), caption="The Text page: all heads, a focused head, a layer mean")
+    st.image(str(ROOT / "assets" / "text-page.png"), caption="The Text page: all heads and a focused head")
