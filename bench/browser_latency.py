@@ -37,13 +37,10 @@ Prints a Markdown table and writes the raw numbers to ``bench/results/browser_la
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import importlib.util
 import json
 import os
-import platform
-import random
 import re
 import shutil
 import statistics
@@ -59,6 +56,27 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import (  # noqa: E402
+    PAGE_COLLECT,
+    PAGE_INIT,
+    RESULTS,
+    SERVER_ENV,
+    VIEWPORT,
+    NetLog,
+    PageError,
+    cpu_seconds,
+    environment,
+    fmt_bytes,
+    fmt_s,
+    make_text,
+    page_state,
+    server_log_tail,
+    server_pid,
+    single_token_words,
+    summarize,
+    wait_for_quiet_machine,
+    wait_shown,
+)
 from tests.browser import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -72,13 +90,7 @@ VARIANT_APP = '''import streamlit as st
 st.write("attnviz benchmark: a variant of the Text page is at /Text")
 '''
 
-RESULTS = ROOT / "bench" / "results"
-SERVER_ENV = {"STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
-"""The app as deployed, not in development mode: Streamlit's file watcher (on by default) costs CPU and, when
-files under the repository change during a run (other people's edits, test artefacts), reloads modules mid-run.
-Measure its effect with ``--server-env STREAMLIT_SERVER_FILE_WATCHER_TYPE=auto``."""
 NODE = ROOT / "bench" / ".node" / "node_modules"
-VIEWPORT = {"width": 1400, "height": 1000}
 TARGETS = {"latency_128_s": 0.5, "latency_512_s": 1.0, "speedup_128": 40.0, "payload_ratio_512": 100.0}
 
 # BertViz's CDN URLs (require.js in the HTML, d3 and jQuery in its require.config) -> local npm files.
@@ -90,111 +102,6 @@ CDN = {
 
 SETUP_HINT = ("BertViz is not measured: {what}. Install the benchmark-only dependencies with\n"
               "    bash bench/setup.sh        (pip: requirements-bench.txt into .venv; npm: bench/.node/)\n")
-
-# ---------------------------------------------------------------------------------------------------------------
-# In-page instrumentation (attnviz page). Installed before any page script runs, so Streamlit's websocket is ours.
-# ---------------------------------------------------------------------------------------------------------------
-PAGE_INIT = r"""
-(() => {
-  const B = window.__bench = {armed: false, click: null, anyMutation: 0, lastMutation: null, lastByKind: {},
-                              mutations: 0, lastImgLoad: null, ws: [], longtasks: []};
-  const Native = window.WebSocket;
-  class BenchWebSocket extends Native {
-    constructor(...args) {
-      super(...args);
-      this.addEventListener('message', (e) => {
-        if (B.click === null) return;
-        const d = e.data;
-        const n = typeof d === 'string' ? new TextEncoder().encode(d).length : (d.byteLength ?? d.size ?? 0);
-        B.ws.push([performance.now(), n]);
-      });
-    }
-  }
-  window.WebSocket = BenchWebSocket;
-  window.addEventListener('click', (e) => { if (B.armed && B.click === null) B.click = e.timeStamp; }, true);
-  try {
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) {
-        if (B.click !== null && e.startTime >= B.click) B.longtasks.push([e.startTime, e.duration]);
-      }
-    }).observe({type: 'longtask', buffered: false});
-  } catch (err) { /* longtask not supported */ }
-  B.arm = () => {
-    B.armed = true; B.click = null; B.lastMutation = null; B.lastByKind = {}; B.mutations = 0; B.lastImgLoad = null;
-    B.ws = []; B.longtasks = []; performance.clearResourceTimings();
-  };
-  B.watch = () => {  // called once the main area exists; it persists across reruns
-    const main = document.querySelector('[data-testid="stMain"]');
-    if (!main || B.observed === main) return !!main;
-    B.observed = main;
-    const kind = (node) => {
-      const el = node && (node.nodeType === 1 ? node : node.parentElement);
-      if (!el) return 'other';
-      if (el.closest('[data-testid="stPlotlyChart"]')) return 'plotly';
-      if (el.closest('[data-testid="stImage"]')) return 'image';
-      return 'other';
-    };
-    new MutationObserver((records) => {
-      const t = performance.now();
-      B.anyMutation = t;
-      if (B.click === null) return;
-      B.mutations += records.length;
-      B.lastMutation = t;
-      for (const r of records) B.lastByKind[kind(r.target)] = t;
-    }).observe(main, {childList: true, subtree: true, attributes: true, characterData: true});
-    main.addEventListener('load', (e) => {
-      if (B.click !== null && e.target.tagName === 'IMG') B.lastImgLoad = performance.now();
-    }, true);
-    return true;
-  };
-})();
-"""
-
-PAGE_STATE = r"""
-() => {
-  const main = document.querySelector('[data-testid="stMain"]');
-  if (!main) return {ready: false};
-  const B = window.__bench;
-  const running = !!document.querySelector('[data-testid="stStatusWidget"]')
-                  || !!main.querySelector('[data-testid="stSpinner"]');
-  const imgs = [...main.querySelectorAll('img')];
-  const charts = [...main.querySelectorAll('[data-testid="stPlotlyChart"]')];
-  const plots = charts.map((c) => c.querySelector('.js-plotly-plot'));
-  const drawn = plots.filter((p) => p && p._fullLayout && p.querySelector('.main-svg') && p.data && p.data.length);
-  const grid = main.querySelector('[data-testid="stImage"] img');
-  const sample = (p) => {
-    const x = p.data[0].x || [];
-    return {n: x.length, labels: Object.fromEntries(SAMPLE(x.length).map((i) => [i, String(x[i])]))};
-  };
-  return {
-    ready: true, running, now: performance.now(), click: B.click, lastMutation: B.lastMutation,
-    anyMutation: B.anyMutation,
-    lastImgLoad: B.lastImgLoad,
-    exception: [...main.querySelectorAll('[data-testid="stException"]')].map((e) => e.innerText).join('\n'),
-    imgsOk: imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0),
-    charts: charts.length, plotsOk: charts.length > 0 && drawn.length === charts.length,
-    axes: drawn.map(sample), gridSrc: grid ? grid.currentSrc || grid.src : null,
-  };
-}
-""".replace("SAMPLE", "((n) => [...new Set([1, 2, 3, Math.floor(n / 2), n - 2])].filter((i) => i >= 0 && i < n))")
-
-PAGE_COLLECT = r"""
-() => {
-  const B = window.__bench;
-  const res = performance.getEntriesByType('resource').filter((e) => e.startTime >= B.click).map((e) => ({
-    name: e.name, transferSize: e.transferSize, encodedBodySize: e.encodedBodySize, decodedBodySize: e.decodedBodySize,
-    start: e.startTime - B.click, end: e.responseEnd - B.click}));
-  const rel = (t) => (t === null || t === undefined) ? null : t - B.click;
-  const byKind = Object.fromEntries(Object.entries(B.lastByKind).map(([k, t]) => [k, rel(t)]));
-  return {
-    click: B.click, lastMutation: rel(B.lastMutation), lastImgLoad: rel(B.lastImgLoad), lastByKind: byKind,
-    mutations: B.mutations, wsFrames: B.ws.length, wsBytes: B.ws.reduce((a, f) => a + f[1], 0),
-    wsFirst: B.ws.length ? rel(B.ws[0][0]) : null, wsLast: B.ws.length ? rel(B.ws[B.ws.length - 1][0]) : null,
-    wsLargest: B.ws.reduce((a, f) => Math.max(a, f[1]), 0),
-    longtaskMs: B.longtasks.reduce((a, t) => a + t[1], 0), longtasks: B.longtasks.length, resources: res,
-  };
-}
-"""
 
 # BertViz page: done = #vis holds SVG and two animation frames have passed (times are ms since navigation start).
 BERTVIZ_INIT = r"""
@@ -214,20 +121,8 @@ BERTVIZ_INIT = r"""
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Inputs
+# Inputs (the word pool and texts: bench/common.py)
 # ---------------------------------------------------------------------------------------------------------------
-def single_token_words(tokenizer) -> list[str]:
-    """Lower-case ASCII words that are one WordPiece token each (so n-2 words + [CLS]/[SEP] = n tokens)."""
-    words = sorted(w for w in tokenizer.get_vocab() if w.isascii() and w.isalpha() and w.islower() and 3 <= len(w) <= 9)
-    ids = tokenizer(words, add_special_tokens=False)["input_ids"]
-    return [w for w, i in zip(words, ids, strict=True) if len(i) == 1]
-
-
-def make_text(pool: list[str], n_tokens: int, label: str) -> str:
-    """A text of ``n_tokens - 2`` distinct-looking words, deterministic in ``label``."""
-    return " ".join(random.Random(f"attnviz-bench-{n_tokens}-{label}").sample(pool, n_tokens - 2))
-
-
 def build_inputs(model, sizes: list[int], reps: int) -> dict[int, list[dict]]:
     """Per size: the warm-up text then ``reps`` texts; each checked to tokenize to exactly that many tokens."""
     pool = single_token_words(model.tokenizer)
@@ -246,127 +141,8 @@ def build_inputs(model, sizes: list[int], reps: int) -> dict[int, list[dict]]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# attnviz
+# attnviz (instrumentation, page state and byte counting: bench/common.py)
 # ---------------------------------------------------------------------------------------------------------------
-class NetLog:
-    """Bytes the page receives, from CDP Network events (reset just before each click)."""
-
-    def __init__(self, cdp) -> None:
-        self.urls: dict[str, str] = {}
-        self.ws_extensions: str | None = None
-        self.reset()
-        cdp.on("Network.requestWillBeSent", self._request)
-        cdp.on("Network.loadingFinished", self._finished)
-        cdp.on("Network.webSocketFrameReceived", self._frame)
-        cdp.on("Network.webSocketHandshakeResponseReceived", self._handshake)
-        cdp.send("Network.enable")
-
-    def reset(self) -> None:
-        self.ws_bytes = 0
-        self.ws_frames = 0
-        self.http: list[dict] = []
-
-    def _request(self, p: dict) -> None:
-        self.urls[p["requestId"]] = p["request"]["url"]
-
-    def _finished(self, p: dict) -> None:
-        url = self.urls.get(p["requestId"], "?")
-        if not url.startswith("data:"):  # Plotly draws heatmaps through data: URLs; nothing is transferred
-            self.http.append({"url": url, "bytes": int(p.get("encodedDataLength", 0))})
-
-    def _frame(self, p: dict) -> None:
-        r = p["response"]
-        data = r.get("payloadData", "")
-        self.ws_bytes += len(base64.b64decode(data)) if r.get("opcode") == 2 else len(data.encode("utf-8"))
-        self.ws_frames += 1
-
-    def _handshake(self, p: dict) -> None:
-        headers = {k.lower(): v for k, v in p["response"].get("headers", {}).items()}
-        self.ws_extensions = headers.get("sec-websocket-extensions", "")
-
-    @property
-    def http_bytes(self) -> int:
-        return sum(h["bytes"] for h in self.http)
-
-
-def server_pid(url: str) -> int | None:
-    """The process serving ``url`` (a ``streamlit run`` started by this script), found through /proc (Linux)."""
-    port = url.rsplit(":", 1)[-1].encode()
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"streamlit" in b" ".join(argv) and b"--server.port" in argv and port in argv:
-            return int(d.name)
-    return None
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process (all its threads), or None."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class PageError(RuntimeError):
-    """The page shows an exception instead of the result."""
-
-
-def server_log_tail(lines: int = 15) -> str:
-    try:
-        return "\n".join((RESULTS / "streamlit.log").read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def page_state(page) -> dict:
-    page.evaluate("() => window.__bench.watch()")
-    return page.evaluate(PAGE_STATE)
-
-
-def wait_shown(page, tokens: list[str] | None, old_src: str | None, quiet_ms: int, timeout_s: float) -> dict:
-    """Poll until the page is idle and (when ``tokens`` is given) shows that input; return the last state."""
-    deadline = time.monotonic() + timeout_s
-    state: dict = {}
-    while time.monotonic() < deadline:
-        state = page_state(page)
-        if (tokens is not None and state.get("ready") and state["exception"] and not state["running"]
-                and state["click"] is not None
-                and state["now"] - max(state["lastMutation"] or 0.0, state["click"]) >= quiet_ms):
-            raise PageError(f"the page shows a Python exception: {state['exception'][:300]}")
-        if (state.get("ready") and not state["running"] and state["imgsOk"] and state["plotsOk"]
-                and (tokens is None or (shows_tokens(state, tokens) and state["gridSrc"] != old_src))):
-            if tokens is None:
-                last = state["anyMutation"]
-                if state["now"] - last >= quiet_ms:
-                    return state
-            elif state["click"] is not None and state["lastMutation"] is not None:
-                last = max(state["lastMutation"], state["lastImgLoad"] or 0.0)
-                if state["now"] - last >= quiet_ms:
-                    return state
-        time.sleep(0.1)
-    raise TimeoutError(f"page not idle with the new input after {timeout_s:.0f} s; last state: "
-                       f"{ {k: v for k, v in state.items() if k != 'axes'} }")
-
-
-def shows_tokens(state: dict, tokens: list[str]) -> bool:
-    """Both heatmaps' axes have one label per token, and sampled labels carry the expected token."""
-    if not state["axes"]:
-        return False
-    for axis in state["axes"]:
-        if axis["n"] != len(tokens):
-            return False
-        for i, label in axis["labels"].items():
-            if not label.endswith(tokens[int(i)]):
-                return False
-    return True
-
-
 def measure_run(page, net: NetLog, text: str, tokens: list[str], quiet_ms: int, timeout_s: float,
                 pid: int | None = None) -> dict:
     """Type ``text``, press Run, wait until it is shown; the timings (s) and bytes of that run."""
@@ -491,20 +267,6 @@ def bench_attnviz(inputs: dict[int, list[dict]], tokens: dict[str, list[str]], a
     return out
 
 
-def summarize(runs: list[dict]) -> dict:
-    def med(key: str) -> float | None:
-        vals = [r[key] for r in runs if r.get(key) is not None]
-        return statistics.median(vals) if vals else None
-
-    lat = [r["latency_s"] for r in runs]
-    return {"n": len(runs), "latency_s": med("latency_s"), "latency_min_s": min(lat), "latency_max_s": max(lat),
-            "bytes": med("bytes"), "ws_bytes": med("ws_bytes"), "http_bytes": med("http_bytes"),
-            "ws_first_s": med("ws_first_s"), "ws_last_s": med("ws_last_s"), "media_end_s": med("media_end_s"),
-            "last_img_load_s": med("last_img_load_s"), "longtask_s": med("longtask_s"),
-            "server_cpu_s": med("server_cpu_s"), "loadavg": med("loadavg"),
-            "last_plotly_change_s": statistics.median([r["last_change_by_area_s"].get("plotly", 0.0) for r in runs])}
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # BertViz
 # ---------------------------------------------------------------------------------------------------------------
@@ -616,19 +378,6 @@ def bench_bertviz(results: dict, sizes: list[int], args) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------------------------
-def fmt_s(s: float | None) -> str:
-    return "–" if s is None else f"{s:.3f} s" if s < 10 else f"{s:.1f} s"
-
-
-def fmt_bytes(b: float | None) -> str:
-    if b is None:
-        return "–"
-    for unit, k in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if b >= k:
-            return f"{b / k:.1f} {unit}" if b / k < 100 else f"{b / k:.0f} {unit}"
-    return f"{b:.0f} B"
-
-
 def report(data: dict) -> str:
     att, bv = data["attnviz"], data.get("bertviz") or {}
     lines = ["| tokens | attnviz Run→all heads visible (median, s) | attnviz bytes | BertViz model_view render (s) "
@@ -693,24 +442,6 @@ def check_targets(data: dict) -> list[str]:
     return out
 
 
-def environment() -> dict:
-    def run(*cmd: str) -> str:
-        try:
-            return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=20).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    import playwright
-    import streamlit
-    import torch
-
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-            "chromium": run(CHROMIUM, "--version"), "streamlit": streamlit.__version__, "torch": torch.__version__,
-            "playwright": getattr(playwright, "__version__", "?"), "git_head": run("git", "rev-parse", "HEAD"),
-            "git_dirty_files": [ln for ln in run("git", "status", "--porcelain").splitlines() if ln],
-            "loadavg_start": os.getloadavg(), "niceness": os.nice(0)}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 512], help="input lengths in tokens")
@@ -738,11 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     args.server_env = {**SERVER_ENV, **dict(kv.split("=", 1) for kv in args.server_env)}
     if args.nice:
         os.nice(args.nice)  # inherited by the server and the browser started below
-    if args.max_load is not None:
-        deadline = time.monotonic() + 1800
-        while os.getloadavg()[0] >= args.max_load and time.monotonic() < deadline:
-            print(f"waiting for load average < {args.max_load} (now {os.getloadavg()[0]:.2f})", flush=True)
-            time.sleep(30)
+    wait_for_quiet_machine(args.max_load)
 
     reason = chromium_missing_reason()
     if reason:
