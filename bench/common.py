@@ -121,6 +121,9 @@ PAGE_STATE = r"""
     title: (main.querySelector('h1') || {}).textContent || null,
     captions: [...main.querySelectorAll('[data-testid="stCaptionContainer"]')].map((e) => e.textContent.slice(0, 300)),
     tabs: [...main.querySelectorAll('[role="tab"]')].map((e) => e.textContent),
+    // Streamlit's own run state ("running", "notRunning", ...): the status widget is hidden by toolbarMode
+    // "minimal" and the spinner covers only part of a run
+    scriptState: (document.querySelector('[data-test-script-state]') || {dataset: {}}).dataset.testScriptState || null,
   };
 }
 """.replace("SAMPLE", "((n) => [...new Set([1, 2, 3, Math.floor(n / 2), n - 2])].filter((i) => i >= 0 && i < n))")
@@ -245,14 +248,22 @@ def page_state(page, state_js: str = PAGE_STATE) -> dict:
     return page.evaluate(state_js)
 
 
-def settled(state: dict, quiet_ms: int, shows: Callable[[dict], bool] | None, media: bool = True) -> bool:
+SCRIPT_BUSY = ("running", "rerunRequested")
+"""Values of ``data-test-script-state`` while a script run is under way or about to start."""
+
+
+def settled(state: dict, quiet_ms: int, shows: Callable[[dict], bool] | None, media: bool = True,
+            script_state: bool = False) -> bool:
     """Whether a polled page state is final.
 
     Without ``shows`` (page load, typing): idle and no mutation anywhere for ``quiet_ms``. With ``shows`` (after
     an action armed with ``window.__bench.arm()``): idle, ``shows(state)`` holds, something changed after the
     action, and nothing changed (mutation or image load) for ``quiet_ms``; a Python exception on the idle page
     raises :class:`PageError`. ``media``: at least one image and one chart, all loaded and drawn (else only the
-    ones present must be)."""
+    ones present must be). ``script_state``: "idle" also needs Streamlit's run state to be done (without it,
+    only the status widget and spinners count, as in ``browser_latency.py``'s measurements so far)."""
+    if script_state and state.get("ready"):
+        state = {**state, "running": state["running"] or state.get("scriptState") in SCRIPT_BUSY}
     if (shows is not None and state.get("ready") and state["exception"] and not state["running"]
             and state["click"] is not None
             and state["now"] - max(state["lastMutation"] or 0.0, state["click"]) >= quiet_ms):
@@ -274,13 +285,13 @@ def brief(state: dict) -> dict:
 
 
 def wait_until(page, shows: Callable[[dict], bool] | None, quiet_ms: int, timeout_s: float,
-               media: bool = True) -> dict:
+               media: bool = True, script_state: bool = False) -> dict:
     """Poll until :func:`settled`; return the last state (``TimeoutError`` after ``timeout_s``)."""
     deadline = time.monotonic() + timeout_s
     state: dict = {}
     while time.monotonic() < deadline:
         state = page_state(page)
-        if settled(state, quiet_ms, shows, media):
+        if settled(state, quiet_ms, shows, media, script_state):
             return state
         time.sleep(0.1)
     raise TimeoutError(f"page not idle with the new input after {timeout_s:.0f} s; last state: {brief(state)}")
@@ -377,11 +388,6 @@ def percentile(values: list[float], q: float) -> float | None:
 # ---------------------------------------------------------------------------------------------------------------
 # The server process: memory and where its CPU time goes
 # ---------------------------------------------------------------------------------------------------------------
-def tree_cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of the processes ``pids`` (those that are gone count 0)."""
-    return sum(cpu_seconds(p) or 0.0 for p in pids)
-
-
 def machine_cpu_seconds() -> float:
     """CPU seconds the whole machine has been busy (all cores; /proc/stat: user, nice, system, irq, softirq,
     steal)."""

@@ -2,15 +2,15 @@
 
 ``streamlit run app.py`` (Streamlit's file watcher off, as ``browser_latency.py``), the Image page with its default
 model (dinov2-small). A run: ``set_input_files`` on the uploader's ``<input>``; the clock starts just before it. It
-ends at the last change of the page's main area (the last DOM mutation inside ``[data-testid="stMain"]`` or the
-last ``<img>`` load there, whichever is later). A run counts once the page is idle (no status widget or spinner,
-no mutation for ``--quiet-ms``, every ``<img>`` loaded, every Plotly chart drawn) and shows the new picture: its
-file name in the caption, a new all-heads grid image, and all five overlay images (grid, focused head, raw
-heatmap, rollout, per-layer) loaded. One warm-up upload (after the page's first load, which also loads the model),
-then ``--reps`` uploads of distinct pictures (variants of the example photos: cropped, mirrored; "cold": the cache
-cannot serve them), then the same files again ("cached": results and grid images from ``st.cache_data``; what
-is left is the per-rerun work and the browser). Bytes: websocket frames + HTTP responses received after the
-upload starts (Chrome DevTools Protocol), as in ``browser_latency.py``.
+ends at the last change of the page's main area (the last DOM mutation inside ``[data-testid="stMain"]`` or the last
+``<img>`` load there, whichever is later). A run counts once the page is idle (Streamlit's run state done, no
+spinner, no mutation for ``--quiet-ms``, every ``<img>`` loaded, every Plotly chart drawn) and shows the new
+picture: its file name in the caption, a new all-heads grid image, and all five overlay images (grid, focused head,
+raw heatmap, rollout, per-layer) loaded. One warm-up upload (after the page's first load, which also loads the
+model), then ``--reps`` uploads of distinct pictures (variants of the example photos: cropped, mirrored; "cold": the
+cache cannot serve them), then the same files again ("cached": results and grid images from ``st.cache_data``; what
+is left is the per-rerun work and the browser). Bytes: websocket frames + HTTP responses received after the upload
+starts (Chrome DevTools Protocol), as in ``browser_latency.py``.
 
 ``--profile`` adds uploads of further distinct pictures under py-spy (``record -f raw``, not counted in the
 medians) and prints where the server's Python time goes.
@@ -79,7 +79,7 @@ def measure_upload(page, net: NetLog, path: Path, size: tuple[int, int], quiet_m
     cpu0 = cpu_seconds(pid)
     page.evaluate("() => { window.__bench.click = performance.now(); }")
     page.locator(UPLOAD).set_input_files(str(path))
-    wait_until(page, shows_picture(path.name, size, before["gridSrc"]), quiet_ms, timeout_s)
+    wait_until(page, shows_picture(path.name, size, before["gridSrc"]), quiet_ms, timeout_s, script_state=True)
     cpu1 = cpu_seconds(pid)
     c = page.evaluate(PAGE_COLLECT)
     ms = 1e-3
@@ -119,7 +119,7 @@ def bench(args, pictures: dict[str, list[tuple[Path, tuple[int, int]]]]) -> dict
         t0 = time.perf_counter()
         page.goto(f"{url}/Image", wait_until="domcontentloaded")
         page.get_by_role("heading", name="Image attention").wait_for(timeout=120_000)
-        wait_until(page, None, args.quiet_ms, 300)
+        wait_until(page, None, args.quiet_ms, 300, script_state=True)
         out["first_load_s"] = time.perf_counter() - t0 - args.quiet_ms / 1000
         print(f"Image page loaded (first run incl. model load) in ~{out['first_load_s']:.1f} s", flush=True)
         for phase, items in pictures.items():

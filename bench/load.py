@@ -13,19 +13,22 @@ image upload       Image page: its own picture (a distinct crop of an example ph
 mechanisms change  Mechanisms page: set the "Heads" number input (1 <-> 3). Done when one tab per head is shown.
 
 Latency: from the action (click, Enter, ``set_input_files``) to the last change of the main area (the last DOM
-mutation or ``<img>`` load in ``[data-testid="stMain"]``), counted once the page is idle (no status widget or
-spinner, no mutation for ``--quiet-ms``) and shows that session's content: instrumentation and rule from
+mutation or ``<img>`` load in ``[data-testid="stMain"]``), counted once the page is idle (Streamlit's run state
+done, no spinner, no mutation for ``--quiet-ms``) and shows that session's content: instrumentation and rule from
 ``bench/common.py`` (as ``browser_latency.py``). Errors: a Python exception on the page (``stException``), a timeout
 (``--action-timeout``), wrong content (the page settled on something else) or cross-talk (the page shows another
 session's text or picture). A session counts an error, reloads the page it needs, and goes on.
 
 Phases on the same server: a warm-up session (one round, loads the models; not counted), then 1 session (the
 single-session reference), then ``--sessions`` sessions started together. The server's resident memory (``VmRSS``
-of the server process and its children) is sampled every 0.2 s.
+of the server process and its children) is sampled every 0.2 s, and the CPU time of the server, of the clients
+(Chromium, Playwright's driver, this script) and of the whole machine is recorded per phase: on a small machine the
+simulated people's browsers share the cores with the server (``--client-nice 10`` gives the server priority).
+``--profile`` samples the server with py-spy ``--gil`` during the last phase.
 
 Usage::
 
-    .venv/bin/python bench/load.py                         # 8 sessions x 3 rounds, after 1 x 3 (~6 min)
+    .venv/bin/python bench/load.py                         # 8 sessions x 3 rounds, after 1 x 3 (~5 min)
     .venv/bin/python bench/load.py --sessions 2 --reps 1   # a quick check
     .venv/bin/python bench/load.py --sessions 1            # the single-session figures only
 
@@ -76,7 +79,6 @@ from bench.common import (  # noqa: E402
     shows_tokens,
     single_token_words,
     stack_profile,
-    tree_cpu_seconds,
     wait_for_quiet_machine,
 )
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing_reason, streamlit_server  # noqa: E402
@@ -120,6 +122,7 @@ class Inputs:
         return next((k for k, t in self.tokens.items() if k[0] != own[0] and shows_tokens(state, t)), None)
 
     def other_picture(self, state: dict, own: tuple[int, int]) -> tuple[int, int] | None:
+        """The (session, rep) of another session's picture named in the page's captions, if any."""
         return next((k for k, (p, _) in self.pictures.items()
                      if k[0] != own[0] and any(p.name in c for c in state["captions"])), None)
 
@@ -162,6 +165,7 @@ class RssSampler(threading.Thread):
             self.stop.wait(self.period)
 
     def peak(self, since: float = 0.0, until: float = float("inf")) -> int:
+        """Largest sample (bytes) taken between the times ``since`` and ``until`` (``time.time()``)."""
         return max((b for t, b in self.samples if since <= t <= until), default=0)
 
 
@@ -198,7 +202,7 @@ class Session:
 
     def idle(self, shows: Callable[[dict], bool] | None, media: bool) -> Callable[[dict], bool]:
         """:func:`bench.common.settled` with this run's quiet period."""
-        return lambda s: settled(s, self.args.quiet_ms, shows, media)
+        return lambda s: settled(s, self.args.quiet_ms, shows, media, script_state=True)
 
     async def open(self, name: str) -> None:
         """Load a page directly (start, and recovery after an error)."""
@@ -304,15 +308,16 @@ class Session:
         try:
             limit = self.args.action_timeout + (OPEN_TIMEOUT_S if action == "start" else 0) + 30
             rec.update(await asyncio.wait_for(run(*args), limit))
-        except Exception as e:  # noqa: BLE001 - every failure is counted, the session goes on
+        except Exception as e:  # every failure is counted, and the session goes on
+            timeout = isinstance(e, TimeoutError) or type(e).__name__ == "TimeoutError"  # Playwright's too
             kind = (e.kind if isinstance(e, WrongContent) else "exception" if isinstance(e, PageError)
-                    else "timeout" if isinstance(e, TimeoutError) else "other")
+                    else "timeout" if timeout else "other")
             rec["kind"], rec["error"] = kind, f"{type(e).__name__}: {str(e)[:600]}"
             print(f"  ! session {self.sid} rep {rep} {action} ({detail}): {kind}: {str(e)[:300]}", flush=True)
             if needs:
                 try:
                     await self.open(needs)
-                except Exception as e2:  # noqa: BLE001
+                except Exception as e2:
                     print(f"  ! session {self.sid}: could not reload {needs}: {str(e2)[:200]}", flush=True)
         self.records.append(rec)
         if self.args.verbose and rec["latency_s"] is not None and action != "start":
@@ -333,18 +338,18 @@ class Session:
             await self.act(rep, "page switch", "→ Text", "Text", self.page_switch, "Text")
 
 
-def client_cpu_seconds(server: int) -> float:
-    """CPU seconds of this script's process tree (Playwright's driver, Chromium, this script), without the
-    server's."""
+def client_cpu(server: int) -> dict[int, float]:
+    """CPU seconds of each process of this script's tree (Playwright's driver, Chromium, this script), without
+    the server's."""
     skip = set(process_tree(server))
-    return tree_cpu_seconds([p for p in process_tree(os.getpid()) if p not in skip])
+    return {p: cpu_seconds(p) or 0.0 for p in process_tree(os.getpid()) if p not in skip}
 
 
 async def run_phase(browser, url: str, sids: list[int], reps: int, inputs: Inputs, args,
                     server: int) -> tuple[list[dict], float]:
     """Sessions ``sids`` at once, each in its own browser context; all start their rounds together. Returns the
     records and the CPU seconds the clients used (measured before the contexts, and their renderers, close)."""
-    cpu0 = client_cpu_seconds(server)
+    cpu0 = client_cpu(server)
     go = asyncio.Event()
     sessions = []
     for sid in sids:
@@ -356,7 +361,7 @@ async def run_phase(browser, url: str, sids: list[int], reps: int, inputs: Input
         await s.opened.wait()
     go.set()
     await asyncio.gather(*tasks)
-    cpu = client_cpu_seconds(server) - cpu0
+    cpu = sum(t - cpu0.get(p, 0.0) for p, t in client_cpu(server).items())  # processes that ended are not counted
     for s in sessions:
         await s.ctx.close()
     return [rec for s in sessions for rec in s.records], cpu
