@@ -67,10 +67,15 @@ def streamlit_server(log_path: Path | None = None, extra_env: dict | None = None
 
 
 def wait_idle(page, timeout_ms: int = 120_000) -> None:
-    """Wait until Streamlit has finished running the script (no running-status widget)."""
+    """Wait until Streamlit has finished running the script: its run state (``data-test-script-state`` on the
+    app root) is neither running nor about to rerun, and no spinner shows. The status widget is not enough:
+    ``toolbarMode = "minimal"`` hides it, and a page can sit between a spinner and its last elements."""
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') "
-        "&& !document.querySelector('[data-testid=\"stSpinner\"]')", timeout=timeout_ms)
+        "() => { const app = document.querySelector('[data-test-script-state]');"
+        " const state = app ? app.getAttribute('data-test-script-state') : null;"
+        " return state !== 'running' && state !== 'rerunRequested'"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-testid=\"stSpinner\"]'); }", timeout=timeout_ms)
 
 
 def wait_image_loaded(page, locator, timeout_ms: int = 60_000) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser import wait_idle, wait_image_loaded
 
@@ -53,9 +54,16 @@ def test_upload_shows_grid_and_downloads_overlay(app_server, browser_page, artif
     picker.scroll_into_view_if_needed()
     box = picker.bounding_box()
     x, y = box["x"] + box["width"] * 10.5 / 16, box["y"] + box["height"] * 4.5 / 16
-    page.mouse.move(x, y)
-    page.mouse.click(x, y)
-    page.get_by_role("heading", name="All heads: attention of patch (4, 10)").wait_for(timeout=120_000)
+    chosen = page.get_by_role("heading", name="All heads: attention of patch (4, 10)")
+    for attempt in range(3):  # a click that lands while Plotly is still redrawing is dropped; click again
+        page.mouse.move(x, y)
+        page.mouse.click(x, y)
+        try:
+            chosen.wait_for(timeout=20_000 * (attempt + 1))
+            break
+        except PlaywrightTimeout:
+            wait_idle(page)
+    chosen.wait_for(timeout=1_000)
 
 
 def test_bad_upload_shows_error(app_server, browser_page, tmp_path):
