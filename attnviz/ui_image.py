@@ -6,7 +6,9 @@ rollouts are bounded ``st.cache_data`` entries.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,7 +72,7 @@ def grid_png(model_name: str, key: str, _data: bytes, query: int, opacity: float
     img = overlay_grid(shown, maps, [f"L{i}" for i in range(result.n_layers)],
                        [f"H{j}" for j in range(result.n_heads)], GRID_CELL, opacity, colorscale, smooth,
                        ceiling=ceiling)
-    return png_bytes(img)
+    return png_bytes(img, compress_level=1)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=ui.RESULT_TTL_S)
@@ -82,7 +84,7 @@ def layers_png(model_name: str, key: str, _data: bytes, query: int, opacity: flo
     maps = layer_maps(result.weights, result.grid, query, ("mean", "max"))  # [2, layer, rows, cols]
     img = overlay_grid(shown, maps, ["mean", "max"], [f"L{i}" for i in range(result.n_layers)], LAYER_CELL,
                        opacity, colorscale, smooth, ceiling=ceiling)
-    return png_bytes(img)
+    return png_bytes(img, compress_level=1)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=ui.RESULT_TTL_S)
@@ -99,10 +101,27 @@ def clamp_state(key: str, upper: int, default: int = 0) -> None:
     st.session_state[key] = min(max(int(value), 0), upper)
 
 
-def patch_picker_figure(image: Image.Image, grid: tuple[int, int], chosen: tuple[int, int] | None) -> go.Figure:
+PICKER_SIDE = 440
+"""Longer side (px) of the picture behind the patch picker (its column is about this wide)."""
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=ui.RESULT_TTL_S)
+def picker_source(key: str, _data: bytes) -> str:
+    """The picture for the patch picker as a JPEG data URI, made once per picture. (Given a PIL image, Plotly
+    would encode a PNG of it on every rerun: ~75 ms and ~650 KB on the websocket.)"""
+    shown = read_image(key, _data)[0].copy()
+    shown.thumbnail((PICKER_SIDE, PICKER_SIDE))
+    buf = io.BytesIO()
+    shown.save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def patch_picker_figure(image: Image.Image, grid: tuple[int, int], chosen: tuple[int, int] | None,
+                        source: str | None = None) -> go.Figure:
     """The picture with one invisible, clickable point per patch (click = choose that patch as the query).
 
     Plotly has no click events on images, so the patch centres are a transparent scatter layer above it.
+    ``source``: the picture as a data URI (:func:`picker_source`); ``image`` itself when None.
     """
     rows, cols = grid
     r, c = np.mgrid[0:rows, 0:cols]
@@ -113,7 +132,7 @@ def patch_picker_figure(image: Image.Image, grid: tuple[int, int], chosen: tuple
         selected=dict(marker=dict(color="rgba(255,255,255,0.01)")),
         unselected=dict(marker=dict(opacity=1)),
     ))
-    fig.add_layout_image(source=image, x=0, y=0, sizex=cols, sizey=rows, xref="x", yref="y", sizing="stretch",
+    fig.add_layout_image(source=source or image, x=0, y=0, sizex=cols, sizey=rows, xref="x", yref="y", sizing="stretch",
                          layer="below")
     if chosen is not None:
         fig.add_shape(type="rect", x0=chosen[1], x1=chosen[1] + 1, y0=chosen[0], y1=chosen[0] + 1,

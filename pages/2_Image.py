@@ -89,7 +89,8 @@ chosen = (int(row), int(col)) if kind == PATCH_LABEL else None
 query = patch_index(*chosen, result.grid) if chosen else 0
 who = f"patch ({chosen[0]}, {chosen[1]})" if chosen else "[CLS]"
 with pick:
-    st.plotly_chart(ui_image.patch_picker_figure(shown, result.grid, chosen), key="image_pick",
+    st.plotly_chart(ui_image.patch_picker_figure(shown, result.grid, chosen, ui_image.picker_source(key, data)),
+                    key="image_pick",
                     on_select=ui_image.on_patch_click("image_pick", "image_row", "image_col", "image_query_kind",
                                                       PATCH_LABEL),
                     selection_mode="points", config={"displayModeBar": False})
@@ -115,14 +116,16 @@ focus = overlay(shown, head_map, opacity, colorscale, smooth=smooth, ceiling=cei
 raw = heatmap_image(head_map, shown.size, colorscale, smooth=smooth, ceiling=ceiling)
 if chosen:
     focus, raw = mark_patch(focus, result.grid, *chosen), mark_patch(raw, result.grid, *chosen)
+# Overlays on a photo are shown as JPEG (Streamlit would re-encode PNG bytes to JPEG anyway); downloads are PNG.
 left, right = st.columns(2)
 with left:
     st.subheader(f"Focused head: L{layer} H{head}")
-    st.image(png_bytes(focus), caption=f"L{layer} H{head}: attention of {who} (max {head_map.max():.3f}, "
-                                       f"{head_map.sum():.0%} of it on patches)")
+    st.image(focus, output_format="JPEG",
+             caption=f"L{layer} H{head}: attention of {who} (max {head_map.max():.3f}, "
+                     f"{head_map.sum():.0%} of it on patches)")
 with right:
     st.subheader("Raw heatmap")
-    st.image(png_bytes(raw), caption=f"L{layer} H{head} alone, 0 to {head_map.max():.3f}")
+    st.image(raw, output_format="JPEG", caption=f"L{layer} H{head} alone, 0 to {head_map.max():.3f}")
 
 # ----------------------------------------------------------------------------------------------- across layers
 st.subheader("Across layers")
@@ -138,7 +141,8 @@ rolled = ui_image.rollout_grid(result.model, key, data, query, fusion, discard)
 rollout_img = overlay(shown, rolled, opacity, colorscale, smooth=smooth, ceiling=ceiling)
 if chosen:
     rollout_img = mark_patch(rollout_img, result.grid, *chosen)
-g2.image(png_bytes(rollout_img), caption=f"Attention rollout of {who} ({fusion} over heads, discard {discard:.0%})")
+g2.image(rollout_img, output_format="JPEG",
+         caption=f"Attention rollout of {who} ({fusion} over heads, discard {discard:.0%})")
 layers = ui_image.layers_png(result.model, key, data, query, opacity, colorscale, smooth, ceiling)
 st.image(layers, caption=f"Each layer's heads fused: mean (top row) and max (bottom row), attention of {who}")
 
@@ -147,14 +151,15 @@ st.subheader("Export")
 e = st.container(horizontal=True)
 e.download_button("All heads (PNG)", data=grid, file_name=f"{stem}_grid.png", mime="image/png",
                   key="dl_image_grid", on_click="ignore")
-e.download_button("Focused overlay (PNG)", data=png_bytes(focus), file_name=f"{stem}_L{layer}H{head}_overlay.png",
-                  mime="image/png", key="dl_image_overlay", on_click="ignore")
+e.download_button("Focused overlay (PNG)", data=lambda: png_bytes(focus),
+                  file_name=f"{stem}_L{layer}H{head}_overlay.png", mime="image/png",
+                  key="dl_image_overlay", on_click="ignore")
 e.download_button("Raw heatmap (PNG)", key="dl_image_heatmap", mime="image/png", on_click="ignore",
                   file_name=f"{stem}_L{layer}H{head}_heatmap.png",
                   data=lambda: png_bytes(heatmap_image(head_map, (cols * 32, rows * 32), colorscale, smooth=smooth,
                                                        ceiling=ceiling)),
                   help="The head's map alone, 32 px per patch (the model's square input grid).")
-e.download_button("Rollout overlay (PNG)", data=png_bytes(rollout_img), file_name=f"{stem}_rollout.png",
+e.download_button("Rollout overlay (PNG)", data=lambda: png_bytes(rollout_img), file_name=f"{stem}_rollout.png",
                   mime="image/png", key="dl_image_rollout", on_click="ignore")
 e.download_button("Weights (NPY)", key="dl_image_npy", mime="application/octet-stream", on_click="ignore",
                   file_name=f"{result.model}_{key[:12]}_weights.npy", data=lambda: weights_npy(result.weights),
