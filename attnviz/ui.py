@@ -10,6 +10,8 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import streamlit as st
@@ -23,8 +25,9 @@ from attnviz.render.raster import fit_cell
 from attnviz.result import AttentionResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-RESULT_CACHE_BYTES = 768 * 2**20
+RESULT_CACHE_BYTES = 512 * 2**20
 """Attention results kept per process, shared by all sessions. A 512-token result holds
 layer*head*512*512*4 B of weights: 75 MB for MiniLM, 283 MB for SmolLM2-135M."""
 RESULT_CACHE_ENTRIES = 12
@@ -92,10 +95,22 @@ RESULTS: BoundedCache[AttentionResult] = BoundedCache(RESULT_CACHE_BYTES, RESULT
 """Results of every page, keyed by (kind, model name, input digest); read-only, never copied."""
 
 
+MODEL_RUN_SLOTS = 2
+"""Model runs at once in this process; more sessions wait their turn. A 512-token MiniLM run briefly needs
+~180 MB beyond its result, so eight interleaved runs would need ~1.4 GB, and on 2 cores they finish no sooner."""
+_RUN_SLOTS = threading.BoundedSemaphore(MODEL_RUN_SLOTS)
+
+
+def limited(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """``fn(*args, **kwargs)`` in one of the :data:`MODEL_RUN_SLOTS` (blocks until one is free)."""
+    with _RUN_SLOTS:
+        return fn(*args, **kwargs)
+
+
 def run_text(model_name: str, text: str, text_pair: str | None) -> AttentionResult:
     """Cached text run (``ValueError`` for unusable text is raised, not cached)."""
     key = ("text", model_name, digest(text, text_pair))
-    return RESULTS.get_or_compute(key, lambda: get_model(model_name).run(text=text, text_pair=text_pair))
+    return RESULTS.get_or_compute(key, lambda: limited(get_model(model_name).run, text=text, text_pair=text_pair))
 
 
 def digest(*parts: str | None) -> str:

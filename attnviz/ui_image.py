@@ -59,7 +59,8 @@ def run_image(model_name: str, key: str, data: bytes) -> AttentionResult:
     """Cached image run on the full-resolution file (``ValueError`` raised, not cached); ``key`` names ``data``.
 
     One DINOv2 result holds 12*6*257*257*4 B = 19 MB of weights."""
-    return ui.RESULTS.get_or_compute(("image", model_name, key), lambda: ui.get_model(model_name).run(image=data))
+    return ui.RESULTS.get_or_compute(("image", model_name, key),
+                                     lambda: ui.limited(ui.get_model(model_name).run, image=data))
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=ui.RESULT_TTL_S)

@@ -18,3 +18,27 @@ def test_concurrent_runs_match_sequential(minilm):
         ref = expected[text]
         assert r.tokens == ref.tokens
         np.testing.assert_allclose(r.weights, ref.weights, atol=1e-6)
+
+
+def test_at_most_two_model_runs_at_once():
+    import threading
+    import time
+
+    from attnviz import ui
+
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def work() -> None:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+
+    threads = [threading.Thread(target=ui.limited, args=(work,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == ui.MODEL_RUN_SLOTS == 2
