@@ -31,7 +31,10 @@ def test_upload_shows_grid_and_downloads_overlay(app_server, browser_page, artif
     picture = tmp_path / "coffee-upload.png"
     Image.open(ROOT / "assets" / "examples" / "coffee.jpg").save(picture)
     upload(page, picture)
-    page.get_by_text("coffee-upload.png", exact=False).last.wait_for(timeout=120_000)
+    # The result's own description, not the uploader's file chip (which shows at once, while the example's
+    # result is still on the page): the upload has been run.
+    page.locator('[data-testid="stCaptionContainer"]', has_text="coffee-upload.png (PNG").first.wait_for(
+        timeout=240_000)
     page.get_by_text("all 72 heads", exact=False).first.wait_for(timeout=120_000)
     wait_idle(page, 240_000)
     grid = page.locator('[data-testid="stImage"] img').nth(0)
@@ -50,19 +53,21 @@ def test_upload_shows_grid_and_downloads_overlay(app_server, browser_page, artif
     assert grid_png.width > 6 * 96 and grid_png.height > 12 * 60
 
     # Click patch (row 4, column 10) of the 16x16 grid on the picture: its attention replaces [CLS]'s.
-    picker = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
-    picker.scroll_into_view_if_needed()
-    box = picker.bounding_box()
-    x, y = box["x"] + box["width"] * 10.5 / 16, box["y"] + box["height"] * 4.5 / 16
     chosen = page.get_by_role("heading", name="All heads: attention of patch (4, 10)")
-    for attempt in range(3):  # a click that lands while Plotly is still redrawing is dropped; click again
+    picker = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first
+    for attempt in range(3):  # a click that lands while the page still moves or Plotly redraws is lost: aim again
+        wait_idle(page)
+        picker.scroll_into_view_if_needed()
+        box = picker.bounding_box()
+        x, y = box["x"] + box["width"] * 10.5 / 16, box["y"] + box["height"] * 4.5 / 16
         page.mouse.move(x, y)
+        page.wait_for_timeout(200)  # Plotly needs a hover before it reports a click on a point
         page.mouse.click(x, y)
         try:
-            chosen.wait_for(timeout=20_000 * (attempt + 1))
+            chosen.wait_for(timeout=15_000 * (attempt + 1))
             break
         except PlaywrightTimeout:
-            wait_idle(page)
+            continue
     chosen.wait_for(timeout=1_000)
 
 
