@@ -44,11 +44,9 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +79,6 @@ from tests.browser import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     chromium_missing_reason,
-    free_port,
     streamlit_server,
 )
 
@@ -192,31 +189,8 @@ def app_server(text_page: Path | None, env: dict[str, str]) -> Iterator[str]:
         (app / "pages").mkdir()
         (app / "app.py").write_text(VARIANT_APP)
         shutil.copy(text_page, app / "pages" / "1_Text.py")
-        port = free_port()
-        pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "streamlit", "run", str(app / "app.py"), "--server.headless", "true",
-                 "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env, "PYTHONPATH": pythonpath})
-            url = f"http://127.0.0.1:{port}"
-            try:
-                deadline = time.monotonic() + 120
-                while True:
-                    try:
-                        if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read().strip() == b"ok":
-                            break
-                    except OSError:
-                        if proc.poll() is not None or time.monotonic() > deadline:
-                            raise RuntimeError(f"streamlit did not start (exit {proc.poll()})") from None
-                        time.sleep(0.3)
-                yield url
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        with streamlit_server(log_path, extra_env=env, app=app / "app.py") as url:
+            yield url
 
 
 def bench_attnviz(inputs: dict[int, list[dict]], tokens: dict[str, list[str]], args) -> dict:

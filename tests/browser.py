@@ -36,13 +36,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(log_path: Path | None = None, extra_env: dict | None = None) -> Iterator[str]:
-    """Start ``streamlit run app.py`` on a free loopback port; yield its base URL; stop it afterwards."""
+def streamlit_server(log_path: Path | None = None, extra_env: dict | None = None,
+                     app: Path = ROOT / "app.py") -> Iterator[str]:
+    """Start ``streamlit run app`` (the project's ``app.py`` by default) on a free loopback port, from the project
+    root (its ``.streamlit/config.toml`` applies); yield its base URL; stop it afterwards."""
     port = free_port()
     log = open(log_path or os.devnull, "w")
-    env = {**os.environ, **(extra_env or {})}
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, **(extra_env or {}), "PYTHONPATH": pythonpath}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"

@@ -1,27 +1,10 @@
 """The landing page and the Text page through Streamlit's AppTest (real app, real MiniLM)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-TIMEOUT = 180
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def text_page(**params: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages/1_Text.py"), default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at
-
-
-def submit(at: AppTest, text: str, pair: str = "") -> AppTest:
-    at.text_area(key="text_input").set_value(text)
-    at.text_input(key="text_pair").set_value(pair)
-    next(b for b in at.button if b.label == "Run").click()
-    return at.run()
+from tests.text_app import ROOT, TIMEOUT, submit, text_page
 
 
 def test_landing_page_links_to_pages():
