@@ -48,6 +48,11 @@ class BoundedCache(Generic[V]):
                     self._pending.pop(key, None)
         return value
 
+    def get(self, key: Hashable) -> V | None:
+        """The cached value of ``key``, or None (nothing is computed)."""
+        hit = self._get(key)
+        return None if hit is None else hit[0]
+
     def __len__(self) -> int:
         return len(self._items)
 

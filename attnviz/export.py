@@ -53,6 +53,22 @@ def matrix_csv(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[str])
     return buf.getvalue()
 
 
+def measures_csv(rows: dict[str, np.ndarray | None], tokens: list[str]) -> str:
+    """CSV of one output token's attention by several measures: columns ``key, token`` and one per measure.
+
+    Args:
+        rows: measure name → ``[key]`` values (None: not computed, left out).
+        tokens: ``[key]`` labels.
+    """
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    names = [name for name, values in rows.items() if values is not None]
+    w.writerow(["key", "token", *names])
+    for k, t in enumerate(tokens):
+        w.writerow([k, safe_cell(t), *(f"{rows[name][k]:.6g}" for name in names)])
+    return buf.getvalue()
+
+
 def head_csv(result: AttentionResult, layer: int, head: int) -> str:
     """CSV of one head's ``[query, key]`` weights."""
     return matrix_csv(result.head(layer, head), result.tokens, result.keys)

@@ -7,19 +7,18 @@ Each view reads the focused ``layer`` / ``head`` chosen above the tabs (session 
 """
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from attnviz import ui
+from attnviz import ui, ui_flow
 from attnviz.analysis import STATS, EdgeRule, fuse_heads, segment_mask
 from attnviz.analysis.edges import DIRECTIONS
-from attnviz.analysis.flow import FLOW_FULL_MAX_TOKENS, FLOW_ROW_MAX_TOKENS, estimate_seconds
-from attnviz.export import head_csv, head_title, matrix_csv, safe_cell, tokens_json, weights_npy
+from attnviz.analysis.flow import FLOW_FULL_MAX_TOKENS, estimate_seconds
+from attnviz.analysis.stats import token_masks
+from attnviz.export import head_csv, head_title, matrix_csv, measures_csv, tokens_json, weights_npy
 from attnviz.render import heatmap_figure, labelled_heatmap, png_bytes
 from attnviz.render.figures import causal_mask
 from attnviz.render.graph import KEY_TRACE, QUERY_TRACE, graph_figure, graph_png, graph_svg, head_graph
@@ -37,10 +36,6 @@ ALL_HEADS_UP_TO = 64
 """The head view starts with every head of the layer up to this many tokens, else with the focused head only."""
 FLOW_FULL_AUTO_S = 4.0
 """The full flow matrix is computed (with a progress bar) when estimated to take at most this long."""
-FLOW_ROW_AUTO_S = 1.0
-"""One token's flow is computed without asking up to this estimate; above, after a click."""
-FLOW_ROW_MAX_S = 10.0
-"""Above this estimate for one token, flow is refused (rollout is still shown)."""
 PROFILE_KEYS = 48
 """The across-layers bars show at most this many key tokens (the strongest in any measure)."""
 
@@ -170,11 +165,12 @@ def head_view(result: AttentionResult, weights: np.ndarray, tokens: list[str], l
         segments = result.segments[~result.special] if hide_special else result.segments
         allowed = segment_mask(segments, direction)
     focus = None if token is None or token >= n else (side, int(token))
-    title = f"{result.model} · layer {layer} · " + (f"head {heads[0]}" if len(heads) == 1 else f"{len(heads)} heads")
+    shown = [rule.describe()] + ([] if direction == "all" else [direction])  # named in the title, so in exports
+    title = " · ".join([result.model, f"layer {layer}", f"head {heads[0]}" if len(heads) == 1 else
+                        f"{len(heads)} heads", *shown])
     graph = head_graph(weights[layer][heads], tokens, tokens, rule, heads=heads, allowed=allowed, focus=focus,
-                       title=f"{title} · {rule.describe()}")
-    st.caption(f"{len(graph.edges):,} lines · {rule.describe()}"
-               + ("" if direction == "all" else f" · {direction}")
+                       title=title)
+    st.caption(f"{len(graph.edges):,} lines · " + " · ".join(shown)
                + ("" if focus is None else f" · only {side} {token_label(tokens, focus[1])}"))
     st.plotly_chart(graph_figure(graph), key="graph_fig", on_select=_on_graph_select, selection_mode="points",
                     width="content", config={"displayModeBar": False})
@@ -188,12 +184,12 @@ def head_view(result: AttentionResult, weights: np.ndarray, tokens: list[str], l
 
 # ------------------------------------------------------------------------------------------ across layers
 
-def _flow_row(run: Run, n_layers: int, n: int, token: int) -> np.ndarray | None:
-    """Flow of ``token`` within what is practical (:func:`attnviz.analysis.flow.estimate_seconds`): the full matrix,
-    with progress per output token, when it takes at most ``FLOW_FULL_AUTO_S``; else the chosen token's row, at
-    once up to ``FLOW_ROW_AUTO_S`` and after a click up to ``FLOW_ROW_MAX_S``; else None (with the reason)."""
-    full_s, row_s = estimate_seconds(n_layers, n), estimate_seconds(n_layers, n, 1)
-    if full_s <= FLOW_FULL_AUTO_S:
+def _flow_row(result: AttentionResult, run: Run, token: int) -> np.ndarray | None:
+    """Flow of ``token``: from the full matrix, computed with progress per output token, when that takes at most
+    ``FLOW_FULL_AUTO_S``; else the chosen token's row alone (:func:`attnviz.ui_flow.flow_row_view`: at once, after
+    a click, or refused, by its cost); None when not computed (the page says why)."""
+    n = result.n_tokens
+    if estimate_seconds(result.n_layers, n) <= FLOW_FULL_AUTO_S:
         full = ui.cached_text_flow(*run)
         if full is None:
             bar = st.progress(0.0, text=f"Attention flow: 0 of {n} output tokens")
@@ -201,33 +197,12 @@ def _flow_row(run: Run, n_layers: int, n: int, token: int) -> np.ndarray | None:
                 done / total, text=f"Attention flow: {done} of {total} output tokens"))
             bar.empty()
         return full[token]
-    if row_s > FLOW_ROW_MAX_S:
-        st.info(f"Attention flow is not practical for {n} tokens and {n_layers} layers: one max-flow per pair of "
-                f"tokens, about {row_s:.0f} s even for one token on this server (for a 6-layer model it is practical "
-                f"up to {FLOW_ROW_MAX_TOKENS} tokens). Rollout is shown; shorten the text to see flow.", icon="⏱️")
-        return None
-    st.caption(f"Flow of all {n} tokens would take about {_duration(full_s)} (practical up to "
-               f"{FLOW_FULL_MAX_TOKENS} tokens for a 6-layer model); it is computed for the chosen token only.")
-    if row_s > FLOW_ROW_AUTO_S and st.session_state.get("flow_row_ok") != run:
-        if not st.button(f"Compute flow for this token (about {row_s:.0f} s)", key="flow_row_go"):
-            return None
-        st.session_state["flow_row_ok"] = run
-    with st.spinner(f"Attention flow of token {token} to {n} input tokens…"):
-        return ui.text_flow_row(*run, token)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
-def _profile_csv(rows: dict[str, np.ndarray | None], tokens: list[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    names = [k for k, v in rows.items() if v is not None]
-    w.writerow(["key", "token", *names])
-    for k, t in enumerate(tokens):
-        w.writerow([k, safe_cell(t), *(f"{rows[name][k]:.6g}" for name in names)])
-    return buf.getvalue()
+    if ui_flow.row_seconds(result.weights) <= ui_flow.ROW_MAX_S:
+        st.caption(f"Flow of all {n} tokens would take {ui_flow.duration(estimate_seconds(result.n_layers, n))} "
+                   f"(practical up to {FLOW_FULL_MAX_TOKENS} tokens for a 6-layer model); it is computed for the "
+                   "chosen token only.")
+    return ui_flow.flow_row_view(("text", run[0], ui.digest(*run[1:])), result.weights, token,
+                                 f"token {token_label(result.tokens, token)}", "flow_row_go")
 
 
 def across_layers(result: AttentionResult, run: Run, layer: int, stem: str) -> None:
@@ -237,12 +212,13 @@ def across_layers(result: AttentionResult, run: Run, layer: int, stem: str) -> N
                "heads averaged. **Rollout** and **flow** (Abnar & Zuidema 2020) follow attention through every "
                "layer, with the residual connection as 0.5·I: rollout multiplies the per-layer matrices, flow "
                "treats them as capacities of a graph and takes the max-flow. All tokens are used, special ones "
-               "included.")
+               "included. Flow is costly (one max-flow per pair of tokens, growing as tokens⁴): longer inputs get "
+               "it for the chosen token only, with a progress bar, and very long ones not at all.")
     token = st.columns([2, 3])[0].selectbox("Output token", range(n), key="flow_token",
                                             format_func=lambda i: token_label(result.tokens, i))
     raw = fuse_heads(result.weights[layer], "mean")[token]
     roll = ui.text_rollout(*run)[token]
-    flow = _flow_row(run, result.n_layers, n, token)
+    flow = _flow_row(result, run, token)
     rows = {f"Raw · layer {layer}, mean of heads": raw, "Rollout": roll, "Flow": flow}
     keys = top_keys(rows, PROFILE_KEYS)
     if len(keys) < n:
@@ -252,7 +228,7 @@ def across_layers(result: AttentionResult, run: Run, layer: int, stem: str) -> N
     e1, e2, e3, _ = st.columns([1, 1, 1, 2])
     e1.download_button("These values (CSV)", key="dl_flow_csv", mime="text/csv", on_click="ignore",
                        file_name=f"{stem}_token{token}_raw_rollout_flow.csv",
-                       data=lambda: _profile_csv(rows, result.tokens))
+                       data=lambda: measures_csv(rows, result.tokens))
     e2.download_button("Rollout, all tokens (NPY)", key="dl_rollout_npy", mime="application/octet-stream",
                        on_click="ignore", file_name=f"{stem}_rollout.npy",
                        data=lambda: weights_npy(ui.text_rollout(*run)), help="[query, key] float32, rows sum to 1.")
@@ -283,9 +259,15 @@ def head_statistics(result: AttentionResult, run: Run, layer: int, head: int, st
                "entropy in nats (ln n for uniform attention over n tokens), mean distance Σ w·|i−j| in tokens, "
                "and the share of attention on [CLS], [SEP], punctuation, the token itself, and the previous / next "
                "token. All tokens are used. Click a cell to focus that head.")
+    masks = token_masks(result.tokens, result.special)
+    if not masks["cls"].any() and not masks["sep"].any():
+        st.caption("This input has no [CLS] or [SEP] token, so those shares are 0."
+                   + (f" {result.model} is a decoder: such models often put much of each row on the first token "
+                      "instead (an 'attention sink')." if result.causal else ""))
     stat = st.columns([2, 3])[0].selectbox("Statistic", list(STATS), format_func=STATS.get, key="stats_stat")
     st.plotly_chart(stats_figure(stats.get(stat), STATS[stat], focus=(layer, head)), key="stats_fig",
                     on_select=_on_stats_select, selection_mode="points", config={"displayModeBar": False})
+    st.caption(f"Focused head (outlined): **L{layer} H{head}**, shown in the *Focused head* and *Head view* tabs.")
     table = pd.DataFrame(stats.rows())
     st.dataframe(table, hide_index=True, key="stats_table", column_config={
         "layer": st.column_config.NumberColumn("layer", format="L%d"),

@@ -16,6 +16,7 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
+from attnviz import allocator
 from attnviz.analysis import HeadStats, fuse_heads, head_stats, keep_tokens, rollout, threshold
 from attnviz.analysis.flow import Progress, flow_rows
 from attnviz.cache import BoundedCache
@@ -26,6 +27,7 @@ from attnviz.result import AttentionResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+allocator.limit_heap_growth()  # this module is loaded by every page: the server process frees big buffers to the OS
 
 RESULT_CACHE_BYTES = 512 * 2**20
 """Attention results kept per process, shared by all sessions. A 512-token result holds
@@ -84,6 +86,13 @@ def get_model(name: str) -> AttentionModel:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _shared_model(name: str) -> AttentionModel:
     return load_model(name)
+
+
+def load_with_progress(name: str) -> AttentionModel:
+    """:func:`get_model` under a spinner with a running clock: a model's first load in a process can take ~20 s
+    (SmolLM2 converts its GGUF file once); once loaded it returns at once and nothing is shown."""
+    with st.spinner(f"Loading {name}: once per server process; a first load can take ~20 s…", show_time=True):
+        return get_model(name)
 
 
 def result_bytes(result: AttentionResult) -> int:
@@ -216,12 +225,6 @@ def set_url_param(param: str, value: str | None, default: str | None = None, lim
 def text_rollout(model_name: str, text: str, text_pair: str | None) -> np.ndarray:
     """Rollout ``[query, key]`` of a cached text run (all tokens, heads averaged)."""
     return rollout(run_text(model_name, text, text_pair).weights)
-
-
-@st.cache_data(show_spinner=False, max_entries=64, ttl=RESULT_TTL_S)
-def text_flow_row(model_name: str, text: str, text_pair: str | None, query: int) -> np.ndarray:
-    """Attention flow of one output token, ``[key]`` (one max-flow per input token)."""
-    return flow_rows(run_text(model_name, text, text_pair).weights, [query])[0]
 
 
 _FLOW_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()

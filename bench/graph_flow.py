@@ -10,7 +10,8 @@ Head view
 
 Attention flow
     ``attnviz.attention_flow`` (full ``[query, key]`` matrix) up to 64 tokens and ``flow_rows`` for one output
-    token at every size; median of ``--flow-reps``. MiniLM: 6 layers.
+    token at every size; median of ``--flow-reps``. MiniLM: 6 layers. Then one token of each image model on its
+    example picture (``flow_row``, what the Image page computes): DINOv2-S has 12 layers and 257 tokens.
 
 The machine's load average is printed too: other work on the same cores slows both.
 
@@ -149,6 +150,29 @@ def bench_flow(model, sizes: list[int], reps: int, full_up_to: int) -> dict[int,
     return out
 
 
+IMAGE_EXAMPLES = {"dinov2-small": "cat.jpg", "vit-fashion": "fashion-ankle-boot.png",
+                  "shapes-vit": "shapes-triangle.png"}
+"""The example picture each image model is timed on (in ``assets/examples``)."""
+
+
+def bench_image_flow(reps: int) -> dict[str, tuple[int, float]]:
+    """Seconds for one output token's flow ([CLS]) of each image model: {model: (tokens, median seconds)}."""
+    import attnviz
+    from attnviz.analysis.flow import flow_row
+
+    out = {}
+    for name, example in IMAGE_EXAMPLES.items():
+        w = attnviz.load_model(name).run(image=ROOT / "assets" / "examples" / example).weights
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            flow_row(w, 0)
+            times.append(time.perf_counter() - t)
+        out[name] = (w.shape[-1], statistics.median(times))
+        print(f"  flow {name}: {w.shape[0]} layers, {w.shape[-1]} tokens, one token {out[name][1]:.2f} s", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[32, 128, 512])
@@ -157,6 +181,7 @@ def main() -> None:
     ap.add_argument("--flow-reps", type=int, default=3)
     ap.add_argument("--flow-full-up-to", type=int, default=64)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-image-flow", action="store_true", help="skip one token's flow of each image model")
     args = ap.parse_args()
 
     import attnviz
@@ -171,6 +196,7 @@ def main() -> None:
         else:
             graph = bench_browser(model, args.sizes, args.reps)
     flow = bench_flow(model, args.flow_sizes, args.flow_reps, args.flow_full_up_to)
+    image_flow = {} if args.no_image_flow else bench_image_flow(args.flow_reps)
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
     if graph:
@@ -183,6 +209,11 @@ def main() -> None:
     for n, r in flow.items():
         full = f"{r['full']:.2f}" if r["full"] is not None else f"– (≈{r['row'] * n:.0f} from rows)"
         print(f"| {n} | {full} | {r['row']:.3f} |")
+    if image_flow:
+        print("\n| image model | tokens | one token's flow (s) |")
+        print("|---|---|---|")
+        for name, (n, seconds) in image_flow.items():
+            print(f"| {name} | {n} | {seconds:.2f} |")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,9 @@ TITLES = {"Text": "Text attention", "Image": "Image attention", "Mechanisms": "M
 """Sidebar link -> the start of that page's title."""
 TOKENS = 512
 LOG = RESULTS / "streamlit_load.log"
+RUNLOG = RESULTS / "load_server_runs.jsonl"
+"""One line per script run of the server: its own time from request to last message (``bench/server_probe``)."""
+SERVER_PROBE = ROOT / "bench" / "server_probe"
 TARGETS = {"p95_ratio": 3.0, "rss_bytes": 2 * 2**30}
 STATE = f"() => {{ window.__bench.watch(); return ({PAGE_STATE})(); }}"
 ARM = "() => { window.__bench.arm(); return new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); }"
@@ -370,6 +373,22 @@ async def run_phase(browser, url: str, sids: list[int], reps: int, inputs: Input
 # ---------------------------------------------------------------------------------------------------------------
 # Summary and report
 # ---------------------------------------------------------------------------------------------------------------
+def server_runs(t0: float, t1: float) -> dict[str, dict]:
+    """The server's own time per script run (request received -> the run's last message handed on) between wall
+    times ``t0`` and ``t1``, by page: p50, p95, n (from :data:`RUNLOG`)."""
+    by_page: dict[str, list[float]] = {}
+    try:
+        lines = RUNLOG.read_text().splitlines()
+    except OSError:
+        return {}
+    for line in lines:
+        run = json.loads(line)
+        if t0 <= run["t"] <= t1:
+            by_page.setdefault(run["page"] or "?", []).append(run["seconds"])
+    return {page: {"p50_s": percentile(v, 50), "p95_s": percentile(v, 95), "n": len(v)}
+            for page, v in sorted(by_page.items())}
+
+
 def summarize_phase(records: list[dict]) -> dict:
     out: dict = {}
     for action in ACTIONS:
@@ -432,6 +451,23 @@ def report(data: dict) -> str:
                 a = ph["summary"][action]
                 row += [fmt_p(a["p50_s"]), fmt_p(a["ws_last_p50_s"]), fmt_p(a["longtask_p50_s"])]
         lines.append("| " + " | ".join(row) + " |")
+    pages = sorted({p for ph in (single, load) if ph for p in ph.get("server_runs", {})})
+    if pages:
+        lines += ["", "Server time per script run (the server's own share: from receiving the browser's request to "
+                  "handing over the run's last message; `bench/server_probe`), by page, p50 / p95 (s):", "",
+                  "| page | " + " | ".join(name for name, ph in (("1 session", single), (f"{n} sessions", load))
+                                          if ph) + (" | p95 ratio |" if single and load else " |"),
+                  "|---" + "|---:" * (bool(single) + bool(load) + bool(single and load)) + "|"]
+        for page in pages:
+            row, p95s = [page], []
+            for ph in (single, load):
+                if ph:
+                    r = ph.get("server_runs", {}).get(page)
+                    row.append(f"{fmt_p(r['p50_s'])} / {fmt_p(r['p95_s'])} (n={r['n']})" if r else "–")
+                    p95s.append(r["p95_s"] if r else None)
+            if single and load:
+                row.append(f"{p95s[1] / p95s[0]:.1f}×" if all(p95s) else "–")
+            lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     for name, ph in (("1 session", single), (f"{n} sessions", load)):
         if ph:
@@ -490,7 +526,9 @@ async def bench(args, inputs: Inputs, phases: dict[str, list[int]]) -> dict:
     from playwright.async_api import async_playwright
 
     out: dict = {"phases": {}}
-    with streamlit_server(LOG, extra_env=args.server_env) as url:
+    RUNLOG.unlink(missing_ok=True)
+    probe_env = {"ATTNVIZ_BENCH_RUNLOG": str(RUNLOG), "PYTHONPATH": str(SERVER_PROBE)}
+    with streamlit_server(LOG, extra_env={**args.server_env, **probe_env}) as url:
         pid = server_pid(url)
         if pid is None:
             raise RuntimeError("could not find the server's process id")
@@ -516,7 +554,8 @@ async def bench(args, inputs: Inputs, phases: dict[str, list[int]]) -> dict:
                         "machine_cpu_s": all1 - all0,
                         "peak_rss": sampler.peak(t0, t1),
                         "loadavg_start": load0, "loadavg_end": os.getloadavg()[0],
-                        "summary": summarize_phase(records), "records": records}
+                        "summary": summarize_phase(records), "records": records,
+                        "server_runs": server_runs(t0, t1)}
                     if raw is not None and raw.exists():
                         prof = stack_profile(raw)
                         prof["gil_held_share"] = prof["samples"] / (PROFILE_RATE * (t1 - t0))

@@ -24,6 +24,7 @@ with st.form("text_form"):
 run_model, run_text_value, run_pair = st.session_state.get("text_run", (model_name, text, pair or None))
 
 try:
+    ui.load_with_progress(run_model)
     with st.spinner(f"Running {run_model}…"):
         result = ui.run_text(run_model, run_text_value, run_pair)
 except ValueError as e:

@@ -1,7 +1,7 @@
 """Image attention: what each head of each layer of a vision transformer looks at, over your picture."""
 import streamlit as st
 
-from attnviz import ui, ui_image
+from attnviz import image_views, ui, ui_image
 from attnviz.analysis.patches import patch_index, query_maps
 from attnviz.export import tokens_json, weights_npy
 from attnviz.images import EXTENSIONS, LIMITS_TEXT
@@ -128,21 +128,8 @@ with right:
     st.image(raw, output_format="JPEG", caption=f"L{layer} H{head} alone, 0 to {head_map.max():.3f}")
 
 # ----------------------------------------------------------------------------------------------- across layers
-st.subheader("Across layers")
-g1, g2 = st.columns([1, 2])
-with g1:
-    st.markdown("**Attention rollout** (Abnar & Zuidema 2020): attention multiplied through the layers, with the "
-                "residual connection counted as half of each layer.")
-    fusion = st.radio("Fuse heads by", ["mean", "max", "min"], horizontal=True, key="image_fusion")
-    discard = st.slider("Discard the lowest share of weights", 0.0, 0.95, 0.0, 0.05, key="image_discard",
-                        help="vit-explain's discard ratio: per layer, this share of the smallest fused weights "
-                             "is set to 0 before rolling out.")
-rolled = ui_image.rollout_grid(result.model, key, data, query, fusion, discard)
-rollout_img = overlay(shown, rolled, opacity, colorscale, smooth=smooth, ceiling=ceiling)
-if chosen:
-    rollout_img = mark_patch(rollout_img, result.grid, *chosen)
-g2.image(rollout_img, output_format="JPEG",
-         caption=f"Attention rollout of {who} ({fusion} over heads, discard {discard:.0%})")
+look = image_views.Look(opacity, colorscale, smooth, ceiling)
+rollout_img = image_views.across_layers(result, key, data, shown, query, who, layer, chosen, look, stem)
 layers = ui_image.layers_png(result.model, key, data, query, opacity, colorscale, smooth, ceiling)
 st.image(layers, caption=f"Each layer's heads fused: mean (top row) and max (bottom row), attention of {who}")
 

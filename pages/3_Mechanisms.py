@@ -18,18 +18,31 @@ PRESETS = {"classic": "Classic: Q = [1, 2, 3]", "tutorial": "Softmax of [31, 41,
 MASKS = {"none": "No mask", "causal": "Causal", "padding": "Padding"}
 
 
-def table(matrix: np.ndarray, rows: list[str], cols: list[str]) -> None:
+def table(matrix: np.ndarray, rows: list[str], cols: list[str], text: list[list[str]] | None = None) -> None:
     """A small table of formatted numbers (strings, so nothing is re-rounded by the browser)."""
-    st.table(pd.DataFrame(M.format_matrix(matrix), index=rows, columns=cols))
+    st.table(pd.DataFrame(text or M.format_matrix(matrix), index=rows, columns=cols))
 
 
-def step(matrix: np.ndarray, rows: list[str], cols: list[str], key: str, weights: bool = False) -> None:
+def step(matrix: np.ndarray, rows: list[str], cols: list[str], key: str, weights: bool = False,
+         text: list[list[str]] | None = None) -> None:
     """One step: its table and its heatmap side by side."""
     left, right = st.columns([2, 3])
     with left:
-        table(matrix, rows, cols)
+        table(matrix, rows, cols, text)
     with right:
-        st.plotly_chart(value_heatmap(matrix, rows, cols, weights=weights), key=key, width="content")
+        st.plotly_chart(value_heatmap(matrix, rows, cols, weights=weights, text=text), key=key, width="content")
+
+
+def weight_step(t: M.AttentionTrace, rows: list[str], cols: list[str], key: str) -> None:
+    """The softmax weights of a trace; a weight that underflowed to 0 in float64 is written from its log."""
+    step(t.weights, rows, cols, key, weights=True, text=M.format_probabilities(t.weights, t.log_weights))
+
+
+def panel(title: str, matrix: np.ndarray, rows: list[str], cols: list[str], key: str) -> None:
+    """A titled table with its heatmap below it, for steps shown side by side."""
+    st.markdown(title)
+    table(matrix, rows, cols)
+    st.plotly_chart(value_heatmap(matrix, rows, cols), key=key, width="stretch")
 
 
 def names(prefix: str, n: int) -> list[str]:
@@ -120,7 +133,7 @@ st.latex(explain.SOFTMAX_FORMULA)
 for line in explain.worked_softmax(trace, query):
     st.latex(line)
 st.caption("Subtracting the row maximum m first changes nothing mathematically and keeps exp from overflowing.")
-step(trace.weights, qn, kn, "mech_fig_weights", weights=True)
+weight_step(trace, qn, kn, "mech_fig_weights")
 
 st.header("5 · Context: the weighted sum of the values")
 st.latex(explain.CONTEXT_FORMULA)
@@ -132,11 +145,12 @@ st.header("What changes between rules")
 st.markdown(M.rule_note(trace, query))
 if Q.shape[1] == K.shape[1]:
     st.markdown(M.scaling_note(Q, K, mask, query))
-compared = M.compare_rules(Q, K, V, mask, query)
+compared = M.compare_rules(Q, K, V, mask)
 st.markdown(f"Weights of query q{query} under every rule (same inputs and mask; seeded parameters):")
-ok = {M.RULE_NAMES[r]: v for r, v in compared.items() if not isinstance(v, str)}
+ok = {M.RULE_NAMES[r]: t for r, t in compared.items() if not isinstance(t, str)}
 if ok:
-    table(np.array(list(ok.values())), list(ok), kn)
+    table(np.array([t.weights[query] for t in ok.values()]), list(ok), kn,
+          [M.format_probabilities(t.weights[query], t.log_weights[query])[0] for t in ok.values()])
 for r, v in compared.items():
     if isinstance(v, str):
         st.caption(f"{M.RULE_NAMES[r]}: {v}")
@@ -160,7 +174,7 @@ except ValueError as e:
     st.warning(str(e), icon="⚠️")
     st.stop()
 
-d, dh = Q.shape[1], Q.shape[1] // n_heads
+d, dh, dvh = Q.shape[1], Q.shape[1] // n_heads, V.shape[1] // n_heads
 st.markdown(f"d = {d} split into {n_heads} head(s) of d/H = {dh} columns each (values: {V.shape[1]} into "
             f"{V.shape[1] // n_heads}). Each head runs the **{M.RULE_NAMES[rule]}** rule on its slice"
             + (f", so the scaling divides by √{dh} instead of √{d}" if rule == "scaled_dot" and n_heads > 1 else "")
@@ -170,26 +184,34 @@ st.subheader("a · Project")
 st.latex(explain.MULTIHEAD_FORMULAS["project"])
 p1, p2, p3 = st.columns(3)
 with p1:
-    table(mh.Q_proj, qn, names("d", d))
+    panel(f"Q' = Q W_q {list(mh.Q_proj.shape)}", mh.Q_proj, qn, names("d", d), "mech_fig_qproj")
 with p2:
-    table(mh.K_proj, kn, names("d", d))
+    panel(f"K' = K W_k {list(mh.K_proj.shape)}", mh.K_proj, kn, names("d", d), "mech_fig_kproj")
 with p3:
-    table(mh.V_proj, kn, dn)
+    panel(f"V' = V W_v {list(mh.V_proj.shape)}", mh.V_proj, kn, dn, "mech_fig_vproj")
 st.subheader("b · Split and attend per head")
 st.latex(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"])
 for h, tab in enumerate(st.tabs([f"Head {h}" for h in range(n_heads)])):
     with tab:
         t = mh.heads[h]
-        st.caption(f"Columns {h * dh}..{(h + 1) * dh - 1} of Q' and K'. Weights {t.shape_of('weights')}, "
+        qk_cols, v_cols = names("d", d)[h * dh:(h + 1) * dh], dn[h * dvh:(h + 1) * dvh]
+        st.caption(f"Head {h} takes columns {', '.join(qk_cols)} of Q' and K' and {', '.join(v_cols)} of V', "
+                   f"and runs the {M.RULE_NAMES[rule]} rule on them. Weights {t.shape_of('weights')}, "
                    f"context {t.shape_of('context')}.")
-        step(t.weights, qn, kn, f"mech_fig_head{h}", weights=True)
-        table(t.context, qn, names("d", t.context.shape[1]))
+        slices = (("Q'", mh.Q_heads[h], qn, qk_cols), ("K'", mh.K_heads[h], kn, qk_cols),
+                  ("V'", mh.V_heads[h], kn, v_cols))
+        for col, (label, part, row_names, col_names) in zip(st.columns(3), slices, strict=True):
+            with col:
+                st.markdown(f"{label}_{h} {list(part.shape)}")
+                table(part, row_names, col_names)
+        st.markdown(f"Weights of head {h}")
+        weight_step(t, qn, kn, f"mech_fig_head{h}")
+        st.markdown(f"head_{h}: its context {list(t.context.shape)}")
+        step(t.context, qn, v_cols, f"mech_fig_head{h}_context")
 st.subheader("c · Concatenate the heads, then project")
 st.latex(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"])
 o1, o2 = st.columns(2)
 with o1:
-    st.markdown(f"Concatenation C {list(mh.concat.shape)}")
-    table(mh.concat, qn, dn)
+    panel(f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn, "mech_fig_concat")
 with o2:
-    st.markdown(f"Output C W_o {list(mh.output.shape)}")
-    table(mh.output, qn, dn)
+    panel(f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn, "mech_fig_output")

@@ -57,7 +57,8 @@ model_a, text_a, model_b, text_b = st.session_state.get(run_key, DEFAULTS[mode])
 results = {}
 for side, name, text in (("A", model_a, text_a), ("B", model_b, text_b)):
     try:
-        with st.spinner(f"Running {name} on text {side}… (a model's first load can take ~20 s)"):
+        ui.load_with_progress(name)
+        with st.spinner(f"Running {name} on text {side}…"):
             results[side] = ui.run_text(name, text, None)
     except ValueError as e:
         ui.show_value_error(ValueError(f"Text {side} ({name}): {e}"))

@@ -97,11 +97,17 @@ with tab_cross:
                          data=lambda: matrix_csv(cross.head(layer, head), cross.tokens, cross.keys))
 
 with tab_graph:
-    k = st.columns([1, 2])[0].slider("Lines per output character (strongest first)", 1, 5, 2, key="xattn_topk")
-    g = head_graph(cross.layer(layer), cross.tokens, cross.keys, EdgeRule("top_k", k),
-                   title=f"{MODEL} · cross-attention · layer {layer} · all heads", sides=("output", "input"))
+    ka, kb = st.columns([1, 2])
+    k = ka.slider("Lines per output character (strongest first)", 1, 5, 2, key="xattn_topk")
+    scope = kb.radio("Heads", ["head", "layer"], horizontal=True, key="xattn_graph_heads",
+                     format_func={"head": "The chosen head", "layer": "Every head of the layer"}.get)
+    heads = [head] if scope == "head" else list(range(cross.n_heads))
+    g = head_graph(cross.layer(layer)[heads], cross.tokens, cross.keys, EdgeRule("top_k", k), heads=heads,
+                   title=f"{MODEL} · cross-attention · layer {layer} · "
+                         + (f"head {head}" if scope == "head" else "all heads"), sides=("output", "input"))
     st.plotly_chart(graph_figure(g), key="xattn_graph", width="content")
-    st.caption("One colour per head; opacity follows the weight. Click a head in the legend to hide it.")
+    st.caption("The alignment above as lines: each output character to the input characters it attends most. "
+               "One colour per head; opacity follows the weight. Click a head in the legend to hide it.")
 
 with tab_enc:
     enc_layer = st.columns([1, 2])[0].selectbox("Encoder layer", range(result.n_layers), key="xattn_enc_layer",

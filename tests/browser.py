@@ -39,11 +39,13 @@ def free_port() -> int:
 def streamlit_server(log_path: Path | None = None, extra_env: dict | None = None,
                      app: Path = ROOT / "app.py") -> Iterator[str]:
     """Start ``streamlit run app`` (the project's ``app.py`` by default) on a free loopback port, from the project
-    root (its ``.streamlit/config.toml`` applies); yield its base URL; stop it afterwards."""
+    root (its ``.streamlit/config.toml`` applies); yield its base URL; stop it afterwards. A ``PYTHONPATH`` in
+    ``extra_env`` goes after the project root."""
     port = free_port()
     log = open(log_path or os.devnull, "w")
-    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, **(extra_env or {}), "PYTHONPATH": pythonpath}
+    extra_env = dict(extra_env or {})
+    paths = (str(ROOT), extra_env.pop("PYTHONPATH", ""), os.environ.get("PYTHONPATH", ""))
+    env = {**os.environ, **extra_env, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],

@@ -1,9 +1,10 @@
 """The head view (token-to-token line graph) in a real browser at the model's full 512 tokens: it renders, is
 visible, draws one path per (head, opacity level) rather than one element per edge, and a click on a token
-focuses it. A long input starts with the focused head only."""
+focuses it. A long input starts with the focused head only. And a copied link reopens the same view."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser import wait_idle
 
@@ -56,3 +57,37 @@ def test_head_view_at_512_tokens(app_server, browser_page, artifacts):
     page.wait_for_function(graph_drawn(512), timeout=30_000)
     wait_idle(page)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_copied_link_reopens_the_same_view(app_server, browser, browser_page):
+    """Model, text, layer, head and tab come from the URL; changing the layer rewrites it; the new link, opened in
+    a fresh browser context (no session), shows the same view."""
+    page = browser_page
+    page.goto(f"{app_server}/Text?text_model=minilm&text=Cats+chase+mice%2C+dogs+chase+cats.&text_layer=L3"
+              "&text_head=H7&text_view=Head+view", wait_until="domcontentloaded")
+    page.wait_for_function(graph_drawn(10, "layer 3 "), timeout=60_000)  # [CLS] cats chase mice , dogs … [SEP]
+    wait_idle(page)
+    for _ in range(3):  # the list can close again when a rerun lands just after it opened
+        page.locator(".st-key-text_layer button[aria-label=Open]").click()
+        try:
+            page.get_by_role("option", name="L4", exact=True).click(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    page.wait_for_function(graph_drawn(10, "layer 4 "), timeout=60_000)
+    page.wait_for_function("() => location.search.includes('text_layer=L4')", timeout=30_000)
+    link = page.url
+    assert "text_head=H7" in link and "text_view=Head+view" in link  # (the default model is left out)
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        fresh.goto(link, wait_until="domcontentloaded")
+        fresh.wait_for_function(graph_drawn(10, "layer 4 "), timeout=60_000)
+        wait_idle(fresh)
+        assert fresh.get_by_label("Text", exact=True).input_value() == "Cats chase mice, dogs chase cats."
+        assert fresh.locator('[role=tab][aria-selected=true]').inner_text() == "Head view"
+        assert fresh.get_by_text("minilm · 6 layers × 12 heads · 10 tokens").count() == 1
+        selected = fresh.locator(".st-key-text_head input").input_value()
+        assert selected == "H7", selected
+    finally:
+        fresh.context.close()

@@ -23,7 +23,9 @@ def test_lru_evicts_by_bytes():
 def test_entries_expire():
     c = BoundedCache(max_bytes=100, ttl_s=0.05, sizeof=len)
     c.get_or_compute("k", lambda: "v")
+    assert c.get("k") == "v" and c.get("other") is None  # get never computes
     time.sleep(0.1)
+    assert c.get("k") is None
     assert c.get_or_compute("k", lambda: "new") == "new"
 
 

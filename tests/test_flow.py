@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.analysis.flow import attention_flow, flow_rows
+from attnviz.analysis.flow import attention_flow, flow_row, flow_rows
 from attnviz.analysis.rollout import residual_attention, rollout
 
 
@@ -71,6 +71,18 @@ def test_rows_subset_and_progress_per_output_token():
     np.testing.assert_allclose(flow_rows(w, [4, 1]), full[[4, 1]], atol=1e-7)
     with pytest.raises(ValueError, match="output positions"):
         flow_rows(w, [6])
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_one_row_equals_its_row_of_the_matrix_with_progress_per_input_token(layers):
+    w = random_attention(layers, 2, 6, seed=4)
+    calls = []
+    row = flow_row(w, 2, progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_allclose(row, attention_flow(w)[2], atol=1e-7)
+    assert row.dtype == np.float32 and row.shape == (6,)
+    assert calls == ([(6, 6)] if layers == 1 else [(k, 6) for k in range(1, 7)])  # one max-flow per input token
+    with pytest.raises(ValueError, match="output position"):
+        flow_row(w, 6)
 
 
 def test_cross_attention_is_refused():

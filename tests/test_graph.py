@@ -95,6 +95,24 @@ def test_figure_traces_are_per_head_and_level_not_per_edge():
     assert sum(s.path.count("M") for s in shapes) == len(g.edges)  # every kept edge drawn exactly once
 
 
+def test_opacity_follows_the_weight_and_each_head_has_one_colour():
+    tokens = [f"t{i}" for i in range(20)]
+    g = head_graph(random_heads(3, 20, 20), tokens, tokens, EdgeRule("top_k", 4), heads=[0, 4, 7])
+    levels, weight = g.levels(), g.edges.weight
+    assert np.all(np.diff(levels[np.argsort(weight, kind="stable")]) >= 0)  # a heavier line is never fainter
+    assert levels[np.argmax(weight)] == LEVELS  # the strongest line shown is opaque
+    colours: dict[str, set[str]] = {}
+    for shape in graph_figure(g).layout.shapes:
+        rgb, alpha = shape.line.color.rsplit(",", 1)
+        level = round(float(alpha.rstrip(")")) * LEVELS)
+        head = int(shape.legendgroup[1:])
+        in_shape = (g.edges.head == g.heads.index(head)) & (levels == level)
+        assert shape.path.count("M") == in_shape.sum()  # its lines are exactly that head's edges of that opacity
+        colours.setdefault(shape.legendgroup, set()).add(rgb)
+    assert set(colours) == {"H0", "H4", "H7"} and all(len(c) == 1 for c in colours.values())
+    assert len(set.union(*colours.values())) == 3  # one colour per head, all different
+
+
 def test_cross_attention_graph_with_different_lengths_and_focus():
     w = random_heads(2, 4, 9)
     outs, ins = [f"out{i}" for i in range(4)], [f"in{i}" for i in range(9)]

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import attnviz
+from attnviz import ui_flow, ui_image
+from attnviz.analysis.patches import patch_index
 from tests.image_files import animated_gif, bad_files, encode, halves
 
 TIMEOUT = 240
@@ -30,6 +34,10 @@ def test_example_runs_with_grid_and_exports():
     labels = {b.proto.label for b in at.get("download_button")}
     assert EXPORTS <= labels
     assert any("dinov2-small" in c.value and "16×16" in c.value for c in at.caption)
+    # Across layers: raw and rollout at once; DINOv2's flow costs seconds per token, so it waits for a click.
+    assert "Raw · layer 11, mean of heads" in image_captions(at) and "Rollout (mean" in image_captions(at)
+    assert [b.label for b in at.button if b.label.startswith("Compute flow for this token")]
+    assert "Flow (" not in image_captions(at)
 
 
 def test_tiny_model_shows_prediction_and_patch_query():
@@ -89,3 +97,27 @@ def test_bad_upload_shows_an_error_not_a_traceback(case):
     at.run()
     assert not at.exception
     assert at.error and word in at.error[0].value
+
+
+def test_across_layers_shows_raw_rollout_and_flow_of_the_chosen_patch():
+    at = image_page().run()
+    at.selectbox(key="image_model").set_value("shapes-vit")
+    at.selectbox(key="image_example").set_value("shapes triangle")
+    at.run()
+    at.radio(key="image_query_kind").set_value("A patch").run()
+    at.number_input(key="image_row").set_value(5)
+    at.number_input(key="image_col").set_value(3)
+    at.selectbox(key="image_layer").set_value(2)
+    at.run()
+    assert not at.exception and not at.error
+    assert any("Across layers: attention of patch (5, 3)" in h.value for h in at.subheader)
+    captions = image_captions(at)
+    assert "Raw · layer 2, mean of heads" in captions and "Rollout (mean" in captions and "Flow (mean" in captions
+    assert {"Flow overlay (PNG)", "Raw, rollout, flow (CSV)"} <= {b.proto.label for b in at.get("download_button")}
+    data = ui_image.examples()["shapes triangle"].read_bytes()
+    key = ui_image.data_key(data)
+    weights = ui_image.run_image("shapes-vit", key, data).weights
+    query = patch_index(5, 3, (8, 8))
+    shown = ui_flow.ROWS.get((("image", "shapes-vit", key), query))
+    assert shown is not None  # the page kept the row it showed
+    np.testing.assert_allclose(shown, attnviz.attention_flow(weights)[query], atol=1e-6)  # the chosen patch's row

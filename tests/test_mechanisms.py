@@ -171,6 +171,75 @@ def test_fully_masked_row_is_a_clear_error_not_nan():
         M.softmax(np.array([-np.inf, -np.inf]))
 
 
+def test_log_weights_match_an_independent_log_softmax():
+    mask = M.padding_mask(3, [2], 5)
+    for rule in M.RULES:
+        t = M.attention(Q, K, V, rule, mask=mask)
+        for i in range(3):
+            row = [float(x) for x in t.masked_scores[i] if np.isfinite(x)]
+            top = max(row)
+            lse = top + math.log(math.fsum(math.exp(x - top) for x in row))
+            want = [x - lse if np.isfinite(x) else -np.inf for x in t.masked_scores[i]]
+            np.testing.assert_allclose(t.log_weights[i], want, atol=TOL, rtol=0)
+        np.testing.assert_allclose(np.exp(t.log_weights), t.weights, atol=TOL, rtol=0)
+
+
+def test_weights_that_underflow_float64_are_written_from_their_logs():
+    """The classic example times 50: dot scores 50x[32, 50, 68], so two weights are below 1e-308 and are 0 in
+    float64. They must still be written as tiny numbers with the right exponent, never as 0; the masked one is 0."""
+    c = M.CLASSIC
+    q = 50 * c.Q
+    t = M.attention(q, c.K, c.V, "dot", mask=np.array([[True, True, True]]))
+    assert t.weights[0, 0] == 0.0 and t.weights[0, 1] == 0.0  # float64 underflow
+    s = [math.fsum(a * b for a, b in zip(q[0], k, strict=True)) for k in c.K]
+    lse = max(s) + math.log(math.fsum(math.exp(x - max(s)) for x in s))
+    labels = M.format_probabilities(t.weights, t.log_weights)[0]
+    latex = explain.worked_softmax(t)[1]
+    for x, label in zip(s[:2], labels, strict=False):
+        log10 = (x - lse) / math.log(10)
+        mant, exp = label.split("e")
+        assert abs(math.log10(float(mant)) + int(exp) - log10) < 3e-4, (label, log10)
+        assert int(exp) == math.floor(log10) and f"{mant} \\times 10^{{{int(exp)}}}" in latex
+    assert labels[2] == M.format_number(t.weights[0, 2])
+    gap = sorted(s)[-1] - sorted(s)[-2]  # the weights of the two best keys differ by e^gap, beyond float64 here
+    assert gap > 710 and f"e+{math.floor(gap / math.log(10))} without scaling" in M.scaling_note(q, c.K)
+    masked = M.attention(q, c.K, c.V, "dot", mask=np.array([[False, True, True]]))
+    assert M.format_probabilities(masked.weights, masked.log_weights)[0][0] == "0"
+
+
+def test_subnormal_weights_keep_four_significant_digits():
+    """A weight between 5e-324 and 2.2e-308 is a subnormal float64 with few digits left: written from its log."""
+    for gap in (709.0, 720.0, 740.0, 744.0, 745.0):
+        t = M.attention([[1.0]], [[0.0], [gap]], [[0.0], [1.0]], "dot")
+        label = M.format_probabilities(t.weights, t.log_weights)[0][0]
+        mant, exp = label.split("e")
+        assert abs(math.log10(float(mant)) + int(exp) + gap / math.log(10)) < 3e-4, (gap, label)
+
+
+def test_format_exp_beyond_float64():
+    for log_x in np.linspace(-2000, 2000, 401):
+        mant, exp = (M.format_exp(log_x).split("e") + ["0"])[:2]
+        assert abs(math.log10(float(mant)) + int(exp) - log_x / math.log(10)) < 3e-4, log_x
+        if abs(log_x) < 700:
+            assert M.format_exp(log_x) == M.format_number(math.exp(log_x))
+
+
+@pytest.mark.parametrize("rule", M.RULES)
+def test_overflowing_inputs_are_a_clear_error(rule):
+    """Entries near float64's limit: the scores overflow for every rule but additive (tanh saturates); either a
+    ValueError that says so, or finite weights. Never NaN, never a traceback from the explanations."""
+    big = np.full((1, 3), 1e308)
+    try:
+        t = M.attention(big, M.CLASSIC.K, M.CLASSIC.V, rule)
+    except ValueError as e:
+        assert "overflowed" in str(e) and "smaller numbers" in str(e)
+    else:
+        assert np.all(np.isfinite(t.weights)) and np.all(np.isfinite(t.context))
+        assert M.rule_note(t)
+    note = M.scaling_note(big, M.CLASSIC.K)
+    assert "overflowed" in note
+
+
 def test_bad_inputs_are_value_errors():
     with pytest.raises(ValueError, match="same width"):
         M.attention(Q[:, :3], K, V, "dot")
@@ -190,13 +259,18 @@ def test_bad_inputs_are_value_errors():
 
 # ------------------------------------------------------------------ multi-head
 
-def test_one_head_equals_single_head_attention():
+@pytest.mark.parametrize("rule", M.RULES)
+def test_one_head_equals_single_head_attention(rule):
+    """heads=1: split and merge change nothing, for every rule (the head's learned parameters are the single-head
+    defaults), with and without a mask."""
+    mask = M.causal_mask(3, 5)
     p = M.random_projections(4, 2, seed=5)
-    mh = M.multi_head_attention(Q, K, V, 1, params=p)
-    single = M.attention(Q @ p["W_q"], K @ p["W_k"], V @ p["W_v"], "scaled_dot")
-    np.testing.assert_allclose(mh.output, single.context @ p["W_o"], atol=TOL)
-    ident = M.multi_head_attention(Q, K, V, 1, params=M.identity_projections(4, 2))
-    np.testing.assert_allclose(ident.output, M.attention(Q, K, V).context, atol=TOL)
+    mh = M.multi_head_attention(Q, K, V, 1, score=rule, mask=mask, params=p)
+    single = M.attention(Q @ p["W_q"], K @ p["W_k"], V @ p["W_v"], rule, mask)
+    np.testing.assert_allclose(mh.heads[0].weights, single.weights, atol=TOL, rtol=0)
+    np.testing.assert_allclose(mh.output, single.context @ p["W_o"], atol=TOL, rtol=0)
+    ident = M.multi_head_attention(Q, K, V, 1, score=rule, params=M.identity_projections(4, 2))
+    np.testing.assert_allclose(ident.output, M.attention(Q, K, V, rule).context, atol=TOL, rtol=0)
 
 
 def test_multi_head_split_attend_concat_project():
@@ -256,7 +330,9 @@ def test_explanations_use_the_current_numbers():
     assert explain.worked_score(t)[0] == r"s_{00} = 1 \cdot 4 + 2 \cdot 5 + 3 \cdot 6 = 32"
     assert "2.320 \\times 10^{-16}" in explain.worked_softmax(t)[1]
     cmp = M.compare_rules(c.Q, c.K, c.V)
-    assert set(cmp) == set(M.RULES) and all(isinstance(v, np.ndarray) for v in cmp.values())
+    assert set(cmp) == set(M.RULES)
+    for rule, trace in cmp.items():
+        np.testing.assert_array_equal(trace.weights, M.attention(c.Q, c.K, c.V, rule).weights)
     for rule in M.RULES:
         assert M.rule_note(M.attention(c.Q, c.K, c.V, rule))
 

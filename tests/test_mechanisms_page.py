@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from attnviz import mechanisms as M
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
 
@@ -91,6 +93,57 @@ def test_a_good_edit_moves_the_numbers():
     assert ["0", "0", "0"] in rows(at) and ["0.3333", "0.3333", "0.3333"] in rows(at)  # ... uniform weights
 
 
+@pytest.mark.parametrize("rule", ["dot", "scaled_dot", "general", "additive", "mlp"])
+def test_huge_numbers_are_a_message_not_a_traceback(rule):
+    """1e308 in Q: the scores overflow float64 and the page says so; a rule that stays finite (additive's tanh
+    saturates, MLP's ReLU may cut the infinities) shows its steps and says why the dot products cannot be compared."""
+    at = mechanisms(mech_rule=rule, mech_Q_classic_0=edit(**{"0": {"0": 1e308, "1": 1e308, "2": 1e308}}))
+    assert not at.exception
+    if at.error:
+        assert "overflowed" in at.error[0].value and "smaller numbers" in at.error[0].value
+    else:
+        assert rule in ("additive", "mlp") and "overflowed" in texts(at)
+
+
+def test_weights_below_float64_are_shown_not_rounded_to_0():
+    """Q = 50 x the classic query: two dot weights are below 1e-308 (0 in float64); the page writes them from
+    their logs, with the same labels as the library, in the table, the heatmap and the worked softmax."""
+    q = 50 * M.CLASSIC.Q
+    at = mechanisms(mech_rule="dot", mech_Q_classic_0=edit(**{"0": {str(j): float(x) for j, x in enumerate(q[0])}}))
+    assert not at.exception and not at.error
+    t = M.attention(q, M.CLASSIC.K, M.CLASSIC.V, "dot")
+    labels = M.format_probabilities(t.weights, t.log_weights)[0]
+    assert t.weights[0, 0] == 0.0 and "0" not in labels
+    assert labels in rows(at)
+    assert any(json.loads(c.proto.spec)["data"][-1].get("text") == [labels] for c in at.get("plotly_chart"))
+    assert all(M.latex_text(x) in texts(at) for x in labels[:2])
+
+
+def test_multi_head_shows_every_step():
+    """heads=2: projections, each head's slices, weights and context, concatenation and output, as tables and
+    heatmaps, with the library's numbers."""
+    at = mechanisms(mech_preset="random", mech_heads=2, mech_proj="random")
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) >= 4 + 3 + 2 * 2 + 2  # single-head steps, projections, heads, concat/output
+    body = texts(at)
+    assert all(f"{x}_{h}" in body for x in ("Q'", "K'", "V'") for h in (0, 1))
+    p = M.random_preset(0)
+    mh = M.multi_head_attention(p.Q, p.K, p.V, 2, params=M.random_projections(4, 4, seed=0))
+    shown = rows(at)
+    for h in range(2):
+        for part in (mh.Q_heads[h], mh.K_heads[h], mh.V_heads[h], mh.heads[h].context):
+            assert all(r in shown for r in M.format_matrix(part))
+    assert all(r in shown for r in M.format_matrix(mh.concat)) and all(r in shown for r in M.format_matrix(mh.output))
+
+
+@pytest.mark.parametrize("rule", ["dot", "scaled_dot", "general", "additive", "mlp"])
+def test_one_head_with_identity_projections_is_the_computation_above(rule):
+    at = mechanisms(mech_rule=rule, mech_heads=1, mech_proj="identity")
+    assert not at.exception and "exactly the computation above" in texts(at)
+    single = M.format_matrix(M.attention(M.CLASSIC.Q, M.CLASSIC.K, M.CLASSIC.V, rule).context)
+    assert [list(map(str, r)) for r in at.table[-1].value.to_numpy()] == single  # the output, last on the page
+
+
 def test_fully_masked_rows_are_an_error_not_a_traceback():
     at = mechanisms(mech_mask="padding", mech_padded_3=[0, 1, 2])
     assert not at.exception
@@ -137,3 +190,19 @@ def test_cross_attention_page_example_and_long_input():
     next(b for b in at.button if b.label == "Run").click()
     at.run()
     assert not at.exception and any("cut" in w.value for w in at.warning)
+
+
+def test_cross_attention_graph_draws_the_chosen_head():
+    """The line graph is the alignment's head (legend H2 only) unless every head of the layer is asked for."""
+
+    def graph_heads(at: AppTest) -> set[str]:
+        chart = next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-xattn_graph"))
+        return {d["name"] for d in json.loads(chart.proto.spec)["data"] if d.get("legendgroup") and d.get("name")}
+
+    at = cross_page().run()
+    at.selectbox(key="xattn_head").set_value(2)
+    at.run()
+    assert not at.exception and graph_heads(at) == {"H2"}
+    at.radio(key="xattn_graph_heads").set_value("layer")
+    at.run()
+    assert not at.exception and graph_heads(at) == {f"H{h}" for h in range(4)}

@@ -176,3 +176,32 @@ def test_text_page_runs_smollm2(smollm2):
     assert any("smollm2-135m" in c.value and "causal (decoder)" in c.value for c in at.caption)
     assert " animal" in at.get("plotly_chart")[0].proto.spec
     assert '"name":"masked"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")  # later keys drawn grey
+
+
+def test_loaded_once_per_process(smollm2):
+    from attnviz import ui
+
+    assert attnviz.load_model("smollm2-135m") is smollm2
+    assert ui.get_model("smollm2-135m") is smollm2  # the pages share the same loaded model
+
+
+def test_decoder_lines_and_statistics_never_look_ahead(smollm2):
+    from attnviz.analysis import EdgeRule, head_stats
+    from attnviz.render.graph import head_graph
+
+    r = smollm2.run(text=TEXT)
+    g = head_graph(r.weights[3], r.tokens, r.tokens, EdgeRule("top_k", 3))
+    assert len(g.edges) and np.all(g.edges.key <= g.edges.query)  # the head view draws no line to a later token
+    stats = head_stats(r.weights, r.tokens, r.special)
+    assert np.all(stats.next == 0)  # a causal head never attends to the next token
+    assert np.all(stats.cls == 0) and np.all(stats.sep == 0)  # its input has no [CLS] or [SEP]
+
+
+def test_text_page_says_decoder_in_every_view(smollm2):
+    from tests.text_app import text_page
+
+    for view in ("Head view", "Across layers", "Head statistics"):
+        at = text_page(text_model="smollm2-135m", text_view=view).run()
+        assert not at.exception and not at.error
+        assert any("causal (decoder)" in c.value for c in at.caption)
+    assert any("is a decoder" in c.value for c in at.caption)  # why its [CLS]/[SEP] shares are 0

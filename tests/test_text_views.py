@@ -2,8 +2,13 @@
 head statistics, and the view state carried by the URL."""
 from __future__ import annotations
 
+import json
+
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from attnviz import ui, ui_flow
+from attnviz.analysis.flow import flow_rows
 from tests.text_app import TIMEOUT, submit, text_page
 
 
@@ -50,12 +55,18 @@ def test_head_view_controls_focus_and_exports():
     ok(at)
 
 
+def graph_title(at: AppTest) -> str:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+
+
 def test_head_view_sentence_pair_filter():
     at = submit(text_page(text_view="Head view").run(), "Where is the cat?", "It sleeps on the mat.")
     ok(at)
-    at.radio(key="graph_pair").set_value("A→B").run()
-    ok(at)
-    assert "A→B" in captions(at)
+    for direction in ("A→B", "B→A", "A→A", "B→B"):
+        at.radio(key="graph_pair").set_value(direction).run()
+        ok(at)
+        assert direction in captions(at)
+        assert direction in graph_title(at)  # so the PNG and SVG exports say which edges they hold
 
 
 def test_across_layers_with_full_flow():
@@ -80,6 +91,18 @@ def test_across_layers_long_inputs_compute_one_row_or_refuse():
     at.run()
     ok(at)
     assert "not computed" not in at.get("plotly_chart")[0].proto.spec
+    at.selectbox(key="flow_token").set_value(7).run()  # the click holds for the rest of this input
+    ok(at)
+    assert not [b for b in at.button if b.label.startswith("Compute flow")]
+    assert "not computed" not in at.get("plotly_chart")[0].proto.spec
+    text, token = at.text_area(key="text_input").value, 7
+    shown = ui_flow.ROWS.get((("text", "minilm", ui.digest(text, None)), token))
+    assert shown is not None  # the page kept the row it showed
+    np.testing.assert_allclose(shown, flow_rows(ui.run_text("minilm", text, None).weights, [token])[0], atol=1e-6)
+    other = submit(text_page(text_view="Across layers").run(), text)  # another session: a computed row is shared
+    other.selectbox(key="flow_token").set_value(token).run()
+    assert not [b for b in other.button if b.label.startswith("Compute flow")]
+    assert "not computed" not in other.get("plotly_chart")[0].proto.spec
     at = submit(at, "one two three four five six seven eight " * 60)  # 482 tokens: refused, rollout only
     ok(at)
     assert any("not practical" in i.value for i in at.info)

@@ -25,7 +25,9 @@ MiniLM with 6 layers; ``bench/graph_flow.py``):
 
 So for a 6-layer model the full matrix is practical up to :data:`FLOW_FULL_MAX_TOKENS` (64) tokens and one output
 token's row up to :data:`FLOW_ROW_MAX_TOKENS` (256); :func:`estimate_seconds` scales this to other depths.
-Rollout (a few matrix products) is instant at any length.
+Images: one token of DINOv2-S (12 layers, 257 tokens) took 3.6 s (load average 3; 11 s at load 13; the
+estimate says 7 s), so its full matrix would take a quarter to half an hour; the tiny ViTs (4 layers, 50 or 65
+tokens) take 0.01-0.02 s per token. Rollout (a few matrix products) is instant at any length.
 """
 from __future__ import annotations
 
@@ -52,7 +54,8 @@ SECONDS_PER_EDGE = 4e-8
 """Measured cost of one max-flow per edge of the graph (upper end, 16-256 tokens, 2 cores)."""
 
 Progress = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` after each output token."""
+"""Called as ``progress(done, total)``: after each output token (:func:`flow_rows`, :func:`attention_flow`) or
+each input token of one row (:func:`flow_row`)."""
 
 
 class _LayeredGraph:
@@ -134,6 +137,37 @@ def flow_rows(weights: np.ndarray, queries: Iterable[int] | None = None, head_fu
         if progress:
             progress(done, len(rows))
     log.debug("attention flow of %d output tokens over %d tokens, %d layers", len(rows), n, layers.shape[0])
+    return renormalise_rows(out).astype(np.float32)
+
+
+def flow_row(weights: np.ndarray, query: int, head_fusion: str = "mean",
+             progress: Progress | None = None) -> np.ndarray:
+    """Attention flow of one output token, reporting progress per input token (one max-flow each): what a page
+    needs for a row that takes seconds (e.g. one DINOv2 token, see the module docstring).
+
+    Args:
+        weights: ``[layer, head, query, key]`` self-attention.
+        query: the output position.
+        head_fusion: how heads are fused per layer (``"mean"`` as in the paper).
+        progress: called as ``progress(done, total)`` after each input token.
+    Returns:
+        ``[key]`` float32 summing to 1; equal to ``flow_rows(weights, [query])[0]``.
+    """
+    layers = residual_attention(weights, head_fusion)  # [layer, query, key]
+    n = layers.shape[-1]
+    if not 0 <= int(query) < n:
+        raise ValueError(f"the output position must be in 0..{n - 1}, got {query}")
+    if layers.shape[0] == 1:  # one layer: the only path from q to k is the edge itself
+        out = layers[0, int(query)]
+        if progress:
+            progress(n, n)
+    else:
+        graph = _LayeredGraph(layers)
+        out = np.zeros(n)
+        for k in range(n):
+            out[k] = graph.flow(int(query), k)
+            if progress:
+                progress(k + 1, n)
     return renormalise_rows(out).astype(np.float32)
 
 

@@ -9,7 +9,14 @@ import math
 
 import numpy as np
 
-from attnviz.mechanisms.fmt import format_number, format_vector, latex_number
+from attnviz.mechanisms.fmt import (
+    format_exp,
+    format_number,
+    format_probabilities,
+    format_vector,
+    latex_number,
+    latex_text,
+)
 from attnviz.mechanisms.rules import RULE_NAMES, AttentionTrace, attention
 
 SCORE_FORMULAS = {
@@ -39,16 +46,23 @@ def _n(x: float) -> str:
     return latex_number(x)
 
 
-def _factor(x: float) -> str:
-    """A number as a factor in a product: negatives in parentheses."""
-    s = _n(x)
+def _factor(x: float, text: str | None = None) -> str:
+    """A number (or its LaTeX ``text``) as a factor in a product: negatives and powers of ten in parentheses."""
+    s = text or _n(x)
     return f"({s})" if x < 0 or "times" in s else s
 
 
 def latex_vector(v: np.ndarray, limit: int = 8) -> str:
     """``[1, 2, 3]`` for LaTeX (long vectors elided in the middle)."""
-    v = np.ravel(np.asarray(v, dtype=np.float64))
-    items = [_n(x) for x in v]
+    return _latex_items([_n(x) for x in np.ravel(np.asarray(v, dtype=np.float64))], limit)
+
+
+def weight_texts(trace: AttentionTrace, i: int) -> list[str]:
+    """LaTeX of query ``i``'s weights, exact even where a weight underflowed to 0 (from ``log_weights``)."""
+    return [latex_text(t) for t in format_probabilities(trace.weights[i], trace.log_weights[i])[0]]
+
+
+def _latex_items(items: list[str], limit: int = 8) -> str:
     if len(items) > limit:
         items = items[: limit // 2] + [r"\dots"] + items[-(limit // 2):]
     return r"\left[" + ", ".join(items) + r"\right]"
@@ -105,25 +119,23 @@ def worked_softmax(trace: AttentionTrace, i: int = 0) -> list[str]:
     return [
         f"m_{i} = \\max_j \\tilde s_{{{i}j}} = {_n(m)}",
         f"a_{i} = \\frac{{\\left[{', '.join(exps)}\\right]}}{{\\sum_j e^{{\\tilde s_{{{i}j}} - m_{i}}}}} "
-        f"= {latex_vector(trace.weights[i])}",
+        f"= {_latex_items(weight_texts(trace, i))}",
     ]
 
 
 def worked_context(trace: AttentionTrace, i: int = 0) -> str:
     """LaTeX of ``c_i = sum_j a_ij v_j`` with the numbers (long sums elided)."""
-    terms = [f"{_factor(a)}\\, {latex_vector(v, 4)}" for a, v in zip(trace.weights[i], trace.V, strict=True)]
+    terms = [f"{_factor(a, t)}\\, {latex_vector(v, 4)}"
+             for a, t, v in zip(trace.weights[i], weight_texts(trace, i), trace.V, strict=True)]
     if len(terms) > 4:
         terms = terms[:2] + [r"\dots"] + terms[-1:]
     return f"c_{i} = " + " + ".join(terms) + f" = {latex_vector(trace.context[i])}"
 
 
-def top_two_gap(row: np.ndarray) -> tuple[float, float]:
-    """(gap between the two largest finite scores, ratio of their weights = exp(gap))."""
+def top_two_gap(row: np.ndarray) -> float:
+    """Gap between the two largest finite scores: their weights differ by the factor ``exp(gap)``."""
     finite = np.sort(row[np.isfinite(row)])
-    if finite.size < 2:
-        return 0.0, 1.0
-    gap = float(finite[-1] - finite[-2])
-    return gap, math.exp(min(gap, 700.0))
+    return float(finite[-1] - finite[-2]) if finite.size >= 2 else 0.0
 
 
 def scaling_note(Q: np.ndarray, K: np.ndarray, mask: np.ndarray | None = None, i: int = 0) -> str:
@@ -132,23 +144,26 @@ def scaling_note(Q: np.ndarray, K: np.ndarray, mask: np.ndarray | None = None, i
     ``Q [query, d_k]``, ``K [key, d_k]``; returns Markdown.
     """
     V = np.zeros((np.shape(K)[0], 1))
-    raw = attention(Q, K, V, "dot", mask)
-    scaled = attention(Q, K, V, "scaled_dot", mask)
+    try:
+        raw = attention(Q, K, V, "dot", mask)
+        scaled = attention(Q, K, V, "scaled_dot", mask)
+    except ValueError as e:
+        return f"**Why divide by √d_k?** The dot products of these inputs cannot be compared: {e}"
     d = raw.K.shape[1]
     allowed = int(np.isfinite(raw.masked_scores[i]).sum())
     if allowed < 2:
         return (f"**Why divide by √d_k?** Under this mask query {i} may attend only one key, so that key gets "
                 "weight 1 with or without scaling. Pick another query (or mask) to compare the two.")
-    g_raw, r_raw = top_two_gap(raw.masked_scores[i])
-    g_s, r_s = top_two_gap(scaled.masked_scores[i])
+    g_raw, g_s = top_two_gap(raw.masked_scores[i]), top_two_gap(scaled.masked_scores[i])
     w_raw, w_s = raw.weights[i], scaled.weights[i]
+    t_raw, t_s = (format_probabilities(t.weights[i], t.log_weights[i])[0] for t in (raw, scaled))
     text = (f"**Why divide by √d_k?** A dot product adds up d_k = {d} products, so its spread grows with the width. "
             f"For query {i} the dot scores are {format_vector(raw.masked_scores[i])}; divided by √{d} = "
             f"{format_number(math.sqrt(d))} they become {format_vector(scaled.masked_scores[i])}. "
             f"The softmax depends only on differences: the two best keys' weights differ by a factor e^gap, "
-            f"e^{format_number(g_raw)} = {format_number(r_raw)} without scaling and e^{format_number(g_s)} = "
-            f"{format_number(r_s)} with it. Weights without scaling: {format_vector(w_raw)}; "
-            f"with scaling: {format_vector(w_s)}. ")
+            f"e^{format_number(g_raw)} = {format_exp(g_raw)} without scaling and e^{format_number(g_s)} = "
+            f"{format_exp(g_s)} with it. Weights without scaling: [{', '.join(t_raw)}]; "
+            f"with scaling: [{', '.join(t_s)}]. ")
     top_raw, top_s = float(w_raw.max()), float(w_s.max())
     if top_raw > 0.99:
         text += (f"Unscaled, one key takes {format_number(top_raw)} of the weight: the softmax is saturated, its "
@@ -207,17 +222,17 @@ def mask_note(trace: AttentionTrace, kind: str) -> str:
             f"weights still sum to 1. Allowed: {lines}.")
 
 
-def compare_rules(Q: np.ndarray, K: np.ndarray, V: np.ndarray, mask: np.ndarray | None = None,
-                  i: int = 0) -> dict[str, np.ndarray | str]:
-    """Weights of query ``i`` under every rule (default parameters), or the reason a rule does not apply.
+def compare_rules(Q: np.ndarray, K: np.ndarray, V: np.ndarray,
+                  mask: np.ndarray | None = None) -> dict[str, AttentionTrace | str]:
+    """The same inputs under every rule (default parameters), or the reason a rule does not apply.
 
     Returns:
-        ``{rule: weights [key] or message}``.
+        ``{rule: trace or message}``.
     """
-    out: dict[str, np.ndarray | str] = {}
+    out: dict[str, AttentionTrace | str] = {}
     for rule in RULE_NAMES:
         try:
-            out[rule] = attention(Q, K, V, rule, mask).weights[i]
+            out[rule] = attention(Q, K, V, rule, mask)
         except ValueError as e:
             out[rule] = str(e)
     return out

@@ -22,6 +22,8 @@ SMALL = 1e-3
 """Below this magnitude (and not 0), numbers are written in scientific notation."""
 LARGE = 1e5
 """At or above this magnitude, numbers are written in scientific notation."""
+TINY = float(np.finfo(np.float64).tiny)
+"""Smallest normal float64 (2.2e-308); below it a float64 keeps fewer than 4 significant digits."""
 
 
 def format_number(x: float, digits: int = 4) -> str:
@@ -72,9 +74,48 @@ def format_vector(v: np.ndarray, digits: int = 4) -> str:
     return "[" + ", ".join(format_number(x, digits) for x in np.ravel(np.asarray(v, dtype=np.float64))) + "]"
 
 
+def format_probability(p: float, log_p: float, digits: int = 4) -> str:
+    """A softmax weight ``p`` given with its natural log ``log_p`` (see ``AttentionTrace.log_weights``).
+
+    As :func:`format_number`, except that a weight below float64's normal range (``< 2.2e-308``: subnormal, with
+    few digits left, or underflowed to 0) that is not masked (``log_p`` finite) is written from ``log_p``:
+    ``1.234e-400``, never ``0``.
+    """
+    p, log_p = float(p), float(log_p)
+    if p >= TINY or not math.isfinite(log_p):
+        return format_number(p, digits)
+    return format_exp(log_p, digits)
+
+
+def format_exp(log_x: float, digits: int = 4) -> str:
+    """``e^log_x`` written as a number, even beyond float64's range: ``format_exp(900.0)`` is ``'7.329e+390'``."""
+    log_x = float(log_x)
+    if abs(log_x) < 700 or not math.isfinite(log_x):  # e^700 = 1.0e+304: a normal float64 either way
+        return format_number(math.exp(log_x), digits)
+    log10 = log_x / math.log(10)
+    exp = math.floor(log10)
+    mant = f"{10 ** (log10 - exp):.{digits - 1}f}"
+    if float(mant) >= 10:  # rounding carried into the next power of ten
+        exp += 1
+        mant = f"{float(mant) / 10:.{digits - 1}f}"
+    return f"{mant}e{exp:+03d}"
+
+
+def format_probabilities(p: np.ndarray, log_p: np.ndarray, digits: int = 4) -> list[list[str]]:
+    """:func:`format_probability` of every entry; ``p`` and ``log_p`` of the same shape (a vector is one row)."""
+    a, b = np.atleast_2d(np.asarray(p, dtype=np.float64)), np.atleast_2d(np.asarray(log_p, dtype=np.float64))
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"weights {a.shape} and log weights {b.shape} must be the same vector or matrix")
+    return [[format_probability(x, y, digits) for x, y in zip(r, lr, strict=True)] for r, lr in zip(a, b, strict=True)]
+
+
 def latex_number(x: float, digits: int = 4) -> str:
     """A number for ``st.latex``: ``2.061 \\times 10^{-9}`` instead of ``2.061e-09``; ``-\\infty`` for -inf."""
-    s = format_number(x, digits)
+    return latex_text(format_number(x, digits))
+
+
+def latex_text(s: str) -> str:
+    """A number already formatted (:func:`format_number`, :func:`format_probability`) written for ``st.latex``."""
     if s in ("inf", "-inf"):
         return s.replace("inf", r"\infty")
     if "e" in s:

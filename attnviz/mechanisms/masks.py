@@ -72,7 +72,8 @@ def apply_mask(scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     empty = np.flatnonzero(~m.any(axis=-1))
     if empty.size:
         rows = ", ".join(str(i) for i in empty)
-        raise ValueError(f"Query row {rows} has every key masked: a softmax over no keys is undefined. "
+        which = f"Query row {rows} has" if empty.size == 1 else f"Query rows {rows} have"
+        raise ValueError(f"{which} every key masked: a softmax over no keys is undefined. "
                          "Allow at least one key for every query (e.g. pad fewer keys).")
     return np.where(m, s, -np.inf)
 
@@ -83,11 +84,27 @@ def softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
     ``-inf`` entries get weight exactly 0. A slice that is all ``-inf`` raises ``ValueError`` (see
     :func:`apply_mask`).
     """
+    s, top = _shifted(scores, axis)
+    e = np.exp(s - top)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``log softmax``: ``s - max s - log(sum exp(s - max s))`` along ``axis``, float64; ``-inf`` stays ``-inf``.
+
+    Unlike ``log(softmax(s))`` it stays finite where a weight underflows to 0 in float64 (a score gap above
+    ~745), so a tiny weight can still be written, e.g. ``1.2e-400``.
+    """
+    s, top = _shifted(scores, axis)
+    return s - top - np.log(np.exp(s - top).sum(axis=axis, keepdims=True))
+
+
+def _shifted(scores: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores as float64, their maximum along ``axis``); ``ValueError`` for an all ``-inf`` slice or inf/NaN."""
     s = np.asarray(scores, dtype=np.float64)
     top = np.max(s, axis=axis, keepdims=True)
     if np.any(np.isneginf(top)):
         raise ValueError("Every score of a row is -inf (every key masked): a softmax over no keys is undefined.")
     if not np.all(np.isfinite(top)):
         raise ValueError("Scores must be finite numbers (got inf or NaN); check the inputs.")
-    e = np.exp(s - top)
-    return e / e.sum(axis=axis, keepdims=True)
+    return s, top

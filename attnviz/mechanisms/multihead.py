@@ -101,7 +101,8 @@ def multi_head_attention(Q: object, K: object, V: object, n_heads: int, score: s
         mask: bool ``[query, key]``, shared by all heads.
         params: ``W_q [d, d]``, ``W_k [d, d]``, ``W_v [d_v, d_v]``, ``W_o [d_v, d_v]``; seeded random when omitted
             (:func:`identity_projections` shows the bare split).
-        head_params: per head, the rule's own parameters (seeded random, seed ``seed + 1 + h``, when omitted).
+        head_params: per head, the rule's own parameters (seeded random, seed ``seed + h``, when omitted: so
+            one head with identity projections is exactly ``attention(Q, K, V, score, mask, seed=seed)``).
     Returns:
         :class:`MultiHeadTrace`; ``output [query, d_v]``.
     Raises:
@@ -120,7 +121,7 @@ def multi_head_attention(Q: object, K: object, V: object, n_heads: int, score: s
     if head_params is not None and len(head_params) != n_heads:
         raise ValueError(f"head_params has {len(head_params)} entries for {n_heads} heads.")
     traces = [attention(q_heads[h], k_heads[h], v_heads[h], score=score, mask=mask,
-                        params=None if head_params is None else head_params[h], seed=seed + 1 + h)
+                        params=None if head_params is None else head_params[h], seed=seed + h)
               for h in range(n_heads)]
     concat = merge_heads(np.stack([t.context for t in traces]))
     return MultiHeadTrace(q, k, v, p, q_proj, k_proj, v_proj, q_heads, k_heads, v_heads, traces, concat,

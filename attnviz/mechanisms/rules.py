@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from attnviz.mechanisms.masks import apply_mask, check_mask, softmax
+from attnviz.mechanisms.masks import apply_mask, check_mask, log_softmax, softmax
 from attnviz.mechanisms.params import check_params, check_rule, default_params
 
 RULE_NAMES = {
@@ -44,6 +44,7 @@ class AttentionTrace:
     mask: np.ndarray | None     # [query, key] bool, True = may attend; None = everything allowed
     masked_scores: np.ndarray   # [query, key], -inf where the mask forbids
     weights: np.ndarray         # [query, key], rows sum to 1
+    log_weights: np.ndarray     # [query, key], log of weights; finite where a weight underflowed to 0
     context: np.ndarray         # [query, d_v] = weights @ V
     params: dict[str, np.ndarray] = field(default_factory=dict)  # learned matrices of the rule
     steps: dict[str, np.ndarray] = field(default_factory=dict)   # rule-specific intermediates (see SHAPES)
@@ -51,7 +52,8 @@ class AttentionTrace:
     SHAPES: ClassVar[dict[str, tuple[str, ...]]] = {
         "Q": ("query", "d_q"), "K": ("key", "d_k"), "V": ("key", "d_v"),
         "scores": ("query", "key"), "scaled_scores": ("query", "key"), "mask": ("query", "key"),
-        "masked_scores": ("query", "key"), "weights": ("query", "key"), "context": ("query", "d_v"),
+        "masked_scores": ("query", "key"), "weights": ("query", "key"), "log_weights": ("query", "key"),
+        "context": ("query", "d_v"),
         # additive: W_q q for every query, W_k k for every key, and tanh of their sums
         "query_proj": ("query", "d_a"), "key_proj": ("key", "d_a"), "hidden": ("query", "key", "d_hidden"),
         # mlp: the concatenated pairs [q; k]
@@ -106,11 +108,15 @@ def _finish(rule: str, q: np.ndarray, k: np.ndarray, v: np.ndarray, scores: np.n
             mask: np.ndarray | None, params: dict, steps: dict) -> AttentionTrace:
     """Scale, mask, softmax and mix the values: the part every rule shares."""
     mask = check_mask(mask, q.shape[0], k.shape[0])
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"The {RULE_NAMES[rule]} scores overflowed to infinity: float64 holds numbers up to about "
+                         "1.8e308, and these inputs multiply past it. Use smaller numbers in Q and K.")
     scaled = scores * scale
     masked = apply_mask(scaled, mask)
     weights = softmax(masked, axis=-1)
     context = weights @ v
-    return AttentionTrace(rule, q, k, v, scores, scale, scaled, mask, masked, weights, context, params, steps)
+    return AttentionTrace(rule, q, k, v, scores, scale, scaled, mask, masked, weights, log_softmax(masked, axis=-1),
+                          context, params, steps)
 
 
 def dot_product(Q: object, K: object, V: object, mask: np.ndarray | None = None) -> AttentionTrace:
@@ -193,12 +199,13 @@ def attention(Q: object, K: object, V: object, score: str = "scaled_dot", mask: 
         :class:`AttentionTrace` with ``scores``, ``scaled_scores``, ``masked_scores``, ``weights [query, key]``
         and ``context [query, d_v]``.
     Raises:
-        ValueError: unknown rule, wrong shapes, non-finite numbers, parameters for a rule without any, or a
-            query with every key masked.
+        ValueError: unknown rule, wrong shapes, non-finite numbers, scores that overflow float64, parameters for
+            a rule without any, or a query with every key masked.
     """
     fn = RULES[check_rule(score)]
-    if score in ("dot", "scaled_dot"):
-        if params:
-            raise ValueError(f"The {score} rule has no parameters; got {', '.join(params)}.")
-        return fn(Q, K, V, mask)
-    return fn(Q, K, V, mask, params=params, seed=seed)
+    if score in ("dot", "scaled_dot") and params:
+        raise ValueError(f"The {score} rule has no parameters; got {', '.join(params)}.")
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowing scores are reported as a ValueError
+        if score in ("dot", "scaled_dot"):
+            return fn(Q, K, V, mask)
+        return fn(Q, K, V, mask, params=params, seed=seed)

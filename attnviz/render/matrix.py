@@ -17,13 +17,16 @@ MASKED_COLOR = "#d9d9d9"
 
 
 def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str = "",
-                  weights: bool = False, colorscale: str = DEFAULT_COLORSCALE, digits: int = 4) -> go.Figure:
+                  weights: bool = False, colorscale: str = DEFAULT_COLORSCALE, digits: int = 4,
+                  text: list[list[str]] | None = None) -> go.Figure:
     """Heatmap of ``[rows, cols]`` with each value written in its cell.
 
     Args:
         matrix: float ``[rows, cols]`` (a vector is one row); ``-inf`` cells are drawn grey and labelled ``-inf``.
         weights: values are probabilities: colour from 0 to 1 with ``colorscale``; otherwise a diverging scale
             centred at 0 when the values have both signs.
+        text: the label of every cell, ``[rows][cols]``, when the numbers alone cannot say it (e.g. a weight that
+            underflowed to 0, labelled from its log by :func:`attnviz.mechanisms.fmt.format_probabilities`).
     """
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim == 1:
@@ -32,7 +35,10 @@ def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[st
         raise ValueError(f"matrix {m.shape} does not match {len(row_labels)} x {len(col_labels)} labels")
     finite = np.isfinite(m)
     z = np.where(finite, m, np.nan)
-    text = [[format_number(v, digits) for v in row] for row in m]
+    if text is None:
+        text = [[format_number(v, digits) for v in row] for row in m]
+    elif np.shape(text) != m.shape:
+        raise ValueError(f"{np.shape(text)} labels for a {m.shape} matrix")
     vals = m[finite]
     lo, hi = (float(vals.min()), float(vals.max())) if vals.size else (0.0, 1.0)
     if weights:

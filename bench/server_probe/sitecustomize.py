@@ -1,0 +1,54 @@
+"""Server-side timing for ``bench/load.py`` (on the benchmark server's ``PYTHONPATH`` only; inert elsewhere).
+
+When ``ATTNVIZ_BENCH_RUNLOG`` names a file, every session's script runs are timed from the moment the server
+receives the browser's rerun request (a click, an upload, a page switch) to the moment it hands the run's last
+message to the event loop for sending, and one JSON line is written per finished run:
+``{"t": end, "session": id, "page": name, "seconds": duration, "reruns": n}`` (``reruns``: requests folded
+into this run). This is the server's share of an action's latency, free of the simulated browsers' own CPU time.
+"""
+import os
+
+_LOG = os.environ.get("ATTNVIZ_BENCH_RUNLOG")
+if _LOG:
+    import json
+    import threading
+    import time
+
+    from streamlit.runtime import app_session
+    from streamlit.runtime.scriptrunner import ScriptRunnerEvent
+
+    _lock = threading.Lock()
+    _out = open(_LOG, "a", buffering=1)
+    _pending: dict[str, tuple[float, str, int]] = {}
+    _DONE = (ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.SCRIPT_STOPPED_WITH_COMPILE_ERROR)
+    _handle_backmsg = app_session.AppSession.handle_backmsg
+    _on_event = app_session.AppSession._handle_scriptrunner_event_on_event_loop
+
+    def handle_backmsg(self, msg):  # noqa: ANN001 - Streamlit's signature
+        if msg.WhichOneof("type") == "rerun_script":
+            with _lock:
+                t0, page, n = _pending.get(self.id, (time.monotonic(), "", 0))
+                _pending[self.id] = (t0, page, n + 1)
+        return _handle_backmsg(self, msg)
+
+    def on_event(self, sender, event, forward_msg=None, exception=None, client_state=None,  # noqa: ANN001
+                 page_script_hash=None, *args, **kwargs):
+        result = _on_event(self, sender, event, forward_msg, exception, client_state, page_script_hash,
+                           *args, **kwargs)
+        if event == ScriptRunnerEvent.SCRIPT_STARTED and page_script_hash:
+            info = self._pages_manager.get_pages().get(page_script_hash) or {}
+            with _lock:
+                if self.id in _pending:
+                    t0, _, n = _pending[self.id]
+                    _pending[self.id] = (t0, info.get("page_name", page_script_hash), n)
+        elif event in _DONE:
+            with _lock:
+                started = _pending.pop(self.id, None)
+            if started is not None:
+                t0, page, n = started
+                _out.write(json.dumps({"t": time.time(), "session": self.id, "page": page,
+                                       "seconds": time.monotonic() - t0, "reruns": n}) + "\n")
+        return result
+
+    app_session.AppSession.handle_backmsg = handle_backmsg
+    app_session.AppSession._handle_scriptrunner_event_on_event_loop = on_event
