@@ -73,6 +73,7 @@ def across_layers(result: AttentionResult, key: str, data: bytes, shown: Image.I
         images[name] = mark_patch(img, result.grid, *chosen) if chosen else img
         col.image(images[name], output_format="JPEG",
                   caption=f"{name}{notes[name]}: {float(grid_map.sum()):.0%} of it on patches")
+    tokens, model = result.tokens, result.model  # the download callables keep these, not the result
     e = st.container(horizontal=True)
     if flow is not None:
         e.download_button("Flow overlay (PNG)", key="dl_image_flow", mime="image/png", on_click="ignore",
@@ -81,6 +82,7 @@ def across_layers(result: AttentionResult, key: str, data: bytes, shown: Image.I
                       file_name=f"{stem}_raw_rollout_flow.csv",
                       help="One row per key token ([CLS], then the patches row by row), one column per measure.",
                       data=lambda: measures_csv({f"raw_layer{layer}": raw,
-                                                 "rollout": rollout(result.weights, fusion, discard)[query],
-                                                 "flow": flow}, result.tokens))
+                                                 "rollout": rollout(ui_image.run_image(model, key, data).weights,
+                                                                    fusion, discard)[query],
+                                                 "flow": flow}, tokens))
     return images["Rollout"]

@@ -56,31 +56,35 @@ def _mask(result: AttentionResult, n: int) -> np.ndarray | None:
     return causal_mask(n) if result.causal and result.key_tokens is None else None
 
 
-def run_exports(result: AttentionResult, grid: Callable[[], bytes], stem: str) -> None:
-    """Downloads of the whole run: the all-heads PNG (``grid()``, made on click), the weights and the tokens."""
+def run_exports(run: Run, grid: Callable[[], bytes], stem: str) -> None:
+    """Downloads of the whole run: the all-heads PNG (``grid()``), the weights and the tokens, made on click.
+
+    Streamlit keeps a session's last download callables, so they name the run and fetch it from the shared cache
+    (recomputing it if it has left): holding the result itself would keep it beyond the cache's bound."""
     e = st.columns(5)
     e[0].download_button("All heads (PNG)", data=grid, file_name=f"{stem}_grid.png", mime="image/png",
                          key="dl_grid_png", on_click="ignore")
     e[1].download_button("Weights (NPY)", key="dl_npy", mime="application/octet-stream", on_click="ignore",
-                         file_name=f"{stem}_weights.npy", data=lambda: weights_npy(result.weights),
+                         file_name=f"{stem}_weights.npy", data=lambda: weights_npy(ui.run_text(*run).weights),
                          help="All heads, [layer, head, query, key], float32, as the model computed them.")
     e[2].download_button("Tokens (JSON)", key="dl_tokens", mime="application/json", on_click="ignore",
-                         file_name=f"{stem}_tokens.json", data=lambda: tokens_json(result))
+                         file_name=f"{stem}_tokens.json", data=lambda: tokens_json(ui.run_text(*run)))
 
 
-def focused_head(result: AttentionResult, weights: np.ndarray, tokens: list[str], layer: int, head: int,
+def focused_head(result: AttentionResult, run: Run, weights: np.ndarray, tokens: list[str], layer: int, head: int,
                  colorscale: str, stem: str) -> None:
-    """Interactive heatmap of one head, with PNG and CSV of it."""
+    """Interactive heatmap of one head, with PNG and CSV of it (made on click, without holding ``result``)."""
     st.subheader(f"Focused head: L{layer} H{head}")
-    st.plotly_chart(heatmap_figure(weights[layer, head], tokens, tokens, head_title(result, layer, head), colorscale,
-                                   masked=_mask(result, len(tokens))), key="text_head_fig")
+    matrix, title = weights[layer, head].copy(), head_title(result, layer, head)  # a copy: not a view of all heads
+    st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=_mask(result, len(tokens))),
+                    key="text_head_fig")
     e = st.columns(5)
     e[0].download_button("Focused head (PNG)", key="dl_head_png", mime="image/png", on_click="ignore",
                          file_name=f"{stem}_layer{layer}_head{head}.png",
-                         data=lambda: png_bytes(labelled_heatmap(weights[layer, head], tokens, tokens,
-                                                                 head_title(result, layer, head), colorscale)))
+                         data=lambda: png_bytes(labelled_heatmap(matrix, tokens, tokens, title, colorscale)))
     e[1].download_button("Focused head (CSV)", key="dl_csv", mime="text/csv", on_click="ignore",
-                         file_name=f"{stem}_layer{layer}_head{head}.csv", data=lambda: head_csv(result, layer, head),
+                         file_name=f"{stem}_layer{layer}_head{head}.csv",
+                         data=lambda: head_csv(ui.run_text(*run), layer, head),
                          help="The model's weights of this head (before hiding tokens or thresholding).")
 
 
@@ -214,8 +218,9 @@ def across_layers(result: AttentionResult, run: Run, layer: int, stem: str) -> N
                "treats them as capacities of a graph and takes the max-flow. All tokens are used, special ones "
                "included. Flow is costly (one max-flow per pair of tokens, growing as tokens⁴): longer inputs get "
                "it for the chosen token only, with a progress bar, and very long ones not at all.")
+    labels = result.tokens  # the closures below keep the labels, not the result
     token = st.columns([2, 3])[0].selectbox("Output token", range(n), key="flow_token",
-                                            format_func=lambda i: token_label(result.tokens, i))
+                                            format_func=lambda i: token_label(labels, i))
     raw = fuse_heads(result.weights[layer], "mean")[token]
     roll = ui.text_rollout(*run)[token]
     flow = _flow_row(result, run, token)
@@ -228,7 +233,7 @@ def across_layers(result: AttentionResult, run: Run, layer: int, stem: str) -> N
     e1, e2, e3, _ = st.columns([1, 1, 1, 2])
     e1.download_button("These values (CSV)", key="dl_flow_csv", mime="text/csv", on_click="ignore",
                        file_name=f"{stem}_token{token}_raw_rollout_flow.csv",
-                       data=lambda: measures_csv(rows, result.tokens))
+                       data=lambda: measures_csv(rows, labels))
     e2.download_button("Rollout, all tokens (NPY)", key="dl_rollout_npy", mime="application/octet-stream",
                        on_click="ignore", file_name=f"{stem}_rollout.npy",
                        data=lambda: weights_npy(ui.text_rollout(*run)), help="[query, key] float32, rows sum to 1.")

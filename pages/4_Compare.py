@@ -1,4 +1,5 @@
 """Compare attention: two texts on one model, or two models on one text, side by side, and their difference."""
+import numpy as np
 import streamlit as st
 
 from attnviz import ui
@@ -14,6 +15,7 @@ from attnviz.export import matrix_csv, weights_npy
 from attnviz.models import list_models, model_info
 from attnviz.render import heatmap_figure
 from attnviz.render.figures import causal_mask, difference_figure
+from attnviz.result import AttentionResult
 
 TEXTS, MODELS = "Two texts, one model", "Two models, one text"
 EXAMPLE_A = "The animal didn't cross the street because it was too tired."
@@ -21,156 +23,158 @@ EXAMPLE_B = "The animal didn't cross the street because it was too wide."
 DEFAULTS = {TEXTS: ("minilm", EXAMPLE_A, "minilm", EXAMPLE_B), MODELS: ("minilm", EXAMPLE_A, "smollm2-135m", EXAMPLE_A)}
 HEAD, MEAN = "One head", "Mean over heads"
 
-st.set_page_config(page_title="attnviz · Compare", page_icon="🔎", layout="wide")
-st.title("Compare attention")
-st.caption("Two inputs on one model, or one input on two models: both attention maps side by side, and their "
-           "difference A − B on the tokens the two share. " + ui.TEXT_LIMIT_NOTICE)
 
-names = list_models("text")
-mode = st.radio("Compare", [TEXTS, MODELS], horizontal=True, key="cmp_mode")
-
-
-def pick_model(label: str, key: str, default: str) -> str:
+def pick_model(names: list[str], label: str, key: str, default: str) -> str:
     return st.selectbox(label, names, index=names.index(default) if default in names else 0, key=key,
                         format_func=lambda n: f"{n} — {model_info(n).description}")
 
 
-run_key = f"cmp_run_{'texts' if mode == TEXTS else 'models'}"
-with st.form(f"{run_key}_form"):
-    model_a, text_a, model_b, text_b = st.session_state.get(run_key, DEFAULTS[mode])
-    if mode == TEXTS:
-        model_a = model_b = pick_model("Model", "cmp_model", model_a)
-        left, right = st.columns(2)
-        text_a = left.text_area("Text A", value=text_a, height=80, key="cmp_text_a")
-        text_b = right.text_area("Text B", value=text_b, height=80, key="cmp_text_b")
-    else:
-        text_a = text_b = st.text_area("Text", value=text_a, height=80, key="cmp_text")
-        left, right = st.columns(2)
-        with left:
-            model_a = pick_model("Model A", "cmp_model_a", model_a)
-        with right:
-            model_b = pick_model("Model B", "cmp_model_b", model_b)
-    if st.form_submit_button("Compare", type="primary"):
-        st.session_state[run_key] = (model_a, text_a, model_b, text_b)
-
-model_a, text_a, model_b, text_b = st.session_state.get(run_key, DEFAULTS[mode])
-results = {}
-for side, name, text in (("A", model_a, text_a), ("B", model_b, text_b)):
-    try:
-        ui.load_with_progress(name)
-        with st.spinner(f"Running {name} on text {side}…"):
-            results[side] = ui.run_text(name, text, None)
-    except ValueError as e:
-        ui.show_value_error(ValueError(f"Text {side} ({name}): {e}"))
-if len(results) < 2:
-    st.stop()
-ra, rb = results["A"], results["B"]
-
-for side, r in (("A", ra), ("B", rb)):
-    st.caption(f"**{side}** · **{r.model}** · {r.n_layers} layers × {r.n_heads} heads · {r.n_tokens} tokens · "
-               + ("causal (decoder)" if r.causal else "bidirectional (encoder)")
-               + (" · ✂️ cut to the model's limit" if r.truncated else ""))
-
-same_model = ra.model == rb.model
-alignment = align_tokens(ra.tokens, rb.tokens, key=None if same_model else normalise_token)
-
-# Which heads are compared. One model: the same layer and head on both sides. Two models: layer indices and head
-# numbers mean different things, so each side has its own layer (by default the same relative depth) and head.
-c = st.columns([3, 3, 3, 4])
-view = c[0].radio("View", [HEAD, MEAN], key=f"cmp_view_{run_key}", index=0 if same_model else 1,
-                  help="Heads of two different models do not correspond one to one; their means over heads do "
-                       "compare like with like.")
-layer_a = c[1].selectbox(f"Layer{'' if same_model else ' (A)'}", range(ra.n_layers), index=ra.n_layers // 2,
-                         key=f"cmp_layer_a_{ra.model}", format_func=lambda i: f"L{i}")
-head_a = head_b = 0
-if view == HEAD:
-    head_a = c[2].selectbox(f"Head{'' if same_model else ' (A)'}", range(ra.n_heads), key=f"cmp_head_a_{ra.model}",
-                            format_func=lambda i: f"H{i}")
-if same_model:
-    layer_b, head_b = layer_a, head_a
-else:
-    depth = c[3].toggle("B at the same relative depth", value=True, key="cmp_depth",
-                        help="Layer B = layer A scaled to B's depth (first to first, last to last).")
-    d = st.columns([3, 3, 3, 4])
-    if depth:
-        layer_b = relative_layer(layer_a, ra.n_layers, rb.n_layers)
-        d[1].markdown(f"Layer (B): **L{layer_b}** of {rb.n_layers} (A: L{layer_a} of {ra.n_layers})")
-    else:
-        layer_b = d[1].selectbox("Layer (B)", range(rb.n_layers), index=rb.n_layers // 2,
-                                 key=f"cmp_layer_b_{rb.model}", format_func=lambda i: f"L{i}")
-    if view == HEAD:
-        head_b = d[2].selectbox("Head (B)", range(rb.n_heads), key=f"cmp_head_b_{rb.model}",
-                                format_func=lambda i: f"H{i}")
-renorm = st.toggle("Renormalise rows over the shared tokens", value=False, key="cmp_renorm",
-                   help="Rescale each row of A and of B to sum to 1 over the shared keys before subtracting, so "
-                        "attention paid to tokens only one side has does not count.")
-
-
-def matrix(r, layer: int, head: int):
+def matrix(r: AttentionResult, layer: int, head: int, view: str) -> np.ndarray:
     """``[query, key]`` of the chosen view."""
     return r.head(layer, head) if view == HEAD else ui.layer_matrix(r.weights, layer, "mean")
 
 
-def what(r, layer: int, head: int) -> str:
+def what(r: AttentionResult, layer: int, head: int, view: str) -> str:
     return f"{r.model} · L{layer} " + (f"H{head}" if view == HEAD else f"mean of {r.n_heads} heads")
 
 
-ma, mb = matrix(ra, layer_a, head_a), matrix(rb, layer_b, head_b)
-top = float(max(ma.max(), mb.max()))  # one colour range for both sides
-left, right = st.columns(2)
-for col, side, r, m, layer, head in ((left, "A", ra, ma, layer_a, head_a), (right, "B", rb, mb, layer_b, head_b)):
-    with col:
-        st.subheader(f"{side}: {what(r, layer, head)}")
-        st.plotly_chart(heatmap_figure(m, r.tokens, r.tokens, f"{side} · {what(r, layer, head)}", zmax=top,
-                                       masked=causal_mask(r.n_tokens) if r.causal else None),
-                        key=f"cmp_fig_{side}")
+def main() -> None:
+    """The page (results stay local to a run, so nothing a session keeps holds on to them)."""
+    st.set_page_config(page_title="attnviz · Compare", page_icon="🔎", layout="wide")
+    st.title("Compare attention")
+    st.caption("Two inputs on one model, or one input on two models: both attention maps side by side, and their "
+               "difference A − B on the tokens the two share. " + ui.TEXT_LIMIT_NOTICE)
 
-st.subheader("Difference A − B")
-if same_model:
-    st.caption("Tokens are paired by a sequence alignment of the two token lists (longest common runs, in order), "
-               "so an inserted or changed word shifts the later tokens but they still pair up.")
-else:
-    st.caption("The two tokenizers split the text differently. Tokens are paired where both produce the same piece "
-               "of text, in order (ignoring case, leading spaces and the ## mark); special tokens and words split "
-               "differently have no partner and are left out, rather than guessed. Labels are A's tokens; "
-               "the pairs are listed under *Token pairs*.")
-    if ra.causal != rb.causal:
-        causal_side, other = ("A", "B") if ra.causal else ("B", "A")
-        st.caption(f"{causal_side} is causal: above the diagonal its weights are 0 by construction, so there the "
-                   f"difference is {other}'s attention to later tokens. Decoders often put much of each row on the "
-                   "first token (an 'attention sink'), encoders on [CLS] and [SEP].")
-st.caption(f"{alignment.n} token pairs; not paired: {ra.n_tokens - alignment.n} of A's tokens, "
-           f"{rb.n_tokens - alignment.n} of B's. "
-           "Red: A attends more; blue: B attends more; white: the same"
-           + ("; grey: masked (causal)." if ra.causal or rb.causal else ".")
-           + ("" if renorm else " Raw weights: where one side also attends to unshared tokens, a row of the "
-                                "difference need not sum to 0."))
-if alignment.n == 0:
-    st.warning("The two inputs share no token, so there is no difference to show.", icon="↔️")
-    st.stop()
-diff = aligned_difference(ma, mb, alignment, renormalise=renorm)
-title = f"A − B · {what(ra, layer_a, head_a)} − {what(rb, layer_b, head_b)}"
-left, right = st.columns([3, 2])
-with left:
-    both_causal = ra.causal and rb.causal  # pairs keep their order, so both sides mask the same cells
-    st.plotly_chart(difference_figure(diff, alignment.labels, alignment.labels, title,
-                                      masked=causal_mask(alignment.n) if both_causal else None), key="cmp_fig_diff")
-with right:
-    st.markdown(f"**Largest changes** · mean |A − B| = {float(abs(diff).mean()):.4f}")
-    st.dataframe(largest_changes(diff, ma, mb, alignment, k=12), hide_index=True, key="cmp_table",
-                 column_config={k: st.column_config.NumberColumn(format="%.4f") for k in ("A", "B", "A − B")})
-    with st.expander("Token pairs"):
-        only_a, only_b = unpaired(alignment)
-        st.text("Only in A: " + (", ".join(f"{i}·{ra.tokens[i]}" for i in only_a) or "none"))
-        st.text("Only in B: " + (", ".join(f"{j}·{rb.tokens[j]}" for j in only_b) or "none"))
-        st.dataframe([{"A": f"{i}·{ra.tokens[i]}", "B": f"{j}·{rb.tokens[j]}"}
-                      for i, j in zip(alignment.a.tolist(), alignment.b.tolist(), strict=True)],
-                     hide_index=True, key="cmp_pairs")
-    stem = f"compare_{ui.input_key(model_a, text_a, model_b, text_b)}"
-    e = st.columns(2)
-    e[0].download_button("Difference (CSV)", key="cmp_dl_csv", mime="text/csv", on_click="ignore",
-                         file_name=f"{stem}_difference.csv",
-                         data=lambda: matrix_csv(diff, alignment.labels, alignment.labels))
-    e[1].download_button("Difference (NPY)", key="cmp_dl_npy", mime="application/octet-stream", on_click="ignore",
-                         file_name=f"{stem}_difference.npy", data=lambda: weights_npy(diff),
-                         help="[query, key] float32 on the paired tokens, in the order of the CSV.")
+    names = list_models("text")
+    mode = st.radio("Compare", [TEXTS, MODELS], horizontal=True, key="cmp_mode")
+    run_key = f"cmp_run_{'texts' if mode == TEXTS else 'models'}"
+    with st.form(f"{run_key}_form"):
+        model_a, text_a, model_b, text_b = st.session_state.get(run_key, DEFAULTS[mode])
+        if mode == TEXTS:
+            model_a = model_b = pick_model(names, "Model", "cmp_model", model_a)
+            left, right = st.columns(2)
+            text_a = left.text_area("Text A", value=text_a, height=80, key="cmp_text_a")
+            text_b = right.text_area("Text B", value=text_b, height=80, key="cmp_text_b")
+        else:
+            text_a = text_b = st.text_area("Text", value=text_a, height=80, key="cmp_text")
+            left, right = st.columns(2)
+            with left:
+                model_a = pick_model(names, "Model A", "cmp_model_a", model_a)
+            with right:
+                model_b = pick_model(names, "Model B", "cmp_model_b", model_b)
+        if st.form_submit_button("Compare", type="primary"):
+            st.session_state[run_key] = (model_a, text_a, model_b, text_b)
+
+    model_a, text_a, model_b, text_b = st.session_state.get(run_key, DEFAULTS[mode])
+    results = {}
+    for side, name, text in (("A", model_a, text_a), ("B", model_b, text_b)):
+        try:
+            ui.load_with_progress(name)
+            with st.spinner(f"Running {name} on text {side}…"):
+                results[side] = ui.run_text(name, text, None)
+        except ValueError as e:
+            ui.show_value_error(ValueError(f"Text {side} ({name}): {e}"))
+    if len(results) < 2:
+        st.stop()
+    ra, rb = results["A"], results["B"]
+
+    for side, r in (("A", ra), ("B", rb)):
+        st.caption(f"**{side}** · **{r.model}** · {r.n_layers} layers × {r.n_heads} heads · {r.n_tokens} tokens · "
+                   + ("causal (decoder)" if r.causal else "bidirectional (encoder)")
+                   + (" · ✂️ cut to the model's limit" if r.truncated else ""))
+
+    same_model = ra.model == rb.model
+    alignment = align_tokens(ra.tokens, rb.tokens, key=None if same_model else normalise_token)
+
+    # Which heads are compared. One model: the same layer and head on both sides. Two models: layer indices and head
+    # numbers mean different things, so each side has its own layer (by default the same relative depth) and head.
+    c = st.columns([3, 3, 3, 4])
+    view = c[0].radio("View", [HEAD, MEAN], key=f"cmp_view_{run_key}", index=0 if same_model else 1,
+                      help="Heads of two different models do not correspond one to one; their means over heads do "
+                           "compare like with like.")
+    layer_a = c[1].selectbox(f"Layer{'' if same_model else ' (A)'}", range(ra.n_layers), index=ra.n_layers // 2,
+                             key=f"cmp_layer_a_{ra.model}", format_func=lambda i: f"L{i}")
+    head_a = head_b = 0
+    if view == HEAD:
+        head_a = c[2].selectbox(f"Head{'' if same_model else ' (A)'}", range(ra.n_heads), key=f"cmp_head_a_{ra.model}",
+                                format_func=lambda i: f"H{i}")
+    if same_model:
+        layer_b, head_b = layer_a, head_a
+    else:
+        depth = c[3].toggle("B at the same relative depth", value=True, key="cmp_depth",
+                            help="Layer B = layer A scaled to B's depth (first to first, last to last).")
+        d = st.columns([3, 3, 3, 4])
+        if depth:
+            layer_b = relative_layer(layer_a, ra.n_layers, rb.n_layers)
+            d[1].markdown(f"Layer (B): **L{layer_b}** of {rb.n_layers} (A: L{layer_a} of {ra.n_layers})")
+        else:
+            layer_b = d[1].selectbox("Layer (B)", range(rb.n_layers), index=rb.n_layers // 2,
+                                     key=f"cmp_layer_b_{rb.model}", format_func=lambda i: f"L{i}")
+        if view == HEAD:
+            head_b = d[2].selectbox("Head (B)", range(rb.n_heads), key=f"cmp_head_b_{rb.model}",
+                                    format_func=lambda i: f"H{i}")
+    renorm = st.toggle("Renormalise rows over the shared tokens", value=False, key="cmp_renorm",
+                       help="Rescale each row of A and of B to sum to 1 over the shared keys before subtracting, so "
+                            "attention paid to tokens only one side has does not count.")
+    ma, mb = matrix(ra, layer_a, head_a, view), matrix(rb, layer_b, head_b, view)
+    top = float(max(ma.max(), mb.max()))  # one colour range for both sides
+    left, right = st.columns(2)
+    for col, side, r, m, layer, head in ((left, "A", ra, ma, layer_a, head_a), (right, "B", rb, mb, layer_b, head_b)):
+        with col:
+            st.subheader(f"{side}: {what(r, layer, head, view)}")
+            st.plotly_chart(heatmap_figure(m, r.tokens, r.tokens, f"{side} · {what(r, layer, head, view)}", zmax=top,
+                                           masked=causal_mask(r.n_tokens) if r.causal else None),
+                            key=f"cmp_fig_{side}")
+
+    st.subheader("Difference A − B")
+    if same_model:
+        st.caption("Tokens are paired by a sequence alignment of the two token lists (longest common runs, in order), "
+                   "so an inserted or changed word shifts the later tokens but they still pair up.")
+    else:
+        st.caption("The two tokenizers split the text differently. Tokens are paired where both produce the same piece "
+                   "of text, in order (ignoring case, leading spaces and the ## mark); special tokens and words split "
+                   "differently have no partner and are left out, rather than guessed. Labels are A's tokens; "
+                   "the pairs are listed under *Token pairs*.")
+        if ra.causal != rb.causal:
+            causal_side, other = ("A", "B") if ra.causal else ("B", "A")
+            st.caption(f"{causal_side} is causal: above the diagonal its weights are 0 by construction, so there the "
+                       f"difference is {other}'s attention to later tokens. Decoders often put much of each row on the "
+                       "first token (an 'attention sink'), encoders on [CLS] and [SEP].")
+    st.caption(f"{alignment.n} token pairs; not paired: {ra.n_tokens - alignment.n} of A's tokens, "
+               f"{rb.n_tokens - alignment.n} of B's. "
+               "Red: A attends more; blue: B attends more; white: the same"
+               + ("; grey: masked (causal)." if ra.causal or rb.causal else ".")
+               + ("" if renorm else " Raw weights: where one side also attends to unshared tokens, a row of the "
+                                    "difference need not sum to 0."))
+    if alignment.n == 0:
+        st.warning("The two inputs share no token, so there is no difference to show.", icon="↔️")
+        st.stop()
+    diff = aligned_difference(ma, mb, alignment, renormalise=renorm)
+    title = f"A − B · {what(ra, layer_a, head_a, view)} − {what(rb, layer_b, head_b, view)}"
+    left, right = st.columns([3, 2])
+    with left:
+        both_causal = ra.causal and rb.causal  # pairs keep their order, so both sides mask the same cells
+        st.plotly_chart(difference_figure(diff, alignment.labels, alignment.labels, title,
+                                          masked=causal_mask(alignment.n) if both_causal else None), key="cmp_fig_diff")
+    with right:
+        st.markdown(f"**Largest changes** · mean |A − B| = {float(abs(diff).mean()):.4f}")
+        st.dataframe(largest_changes(diff, ma, mb, alignment, k=12), hide_index=True, key="cmp_table",
+                     column_config={k: st.column_config.NumberColumn(format="%.4f") for k in ("A", "B", "A − B")})
+        with st.expander("Token pairs"):
+            only_a, only_b = unpaired(alignment)
+            st.text("Only in A: " + (", ".join(f"{i}·{ra.tokens[i]}" for i in only_a) or "none"))
+            st.text("Only in B: " + (", ".join(f"{j}·{rb.tokens[j]}" for j in only_b) or "none"))
+            st.dataframe([{"A": f"{i}·{ra.tokens[i]}", "B": f"{j}·{rb.tokens[j]}"}
+                          for i, j in zip(alignment.a.tolist(), alignment.b.tolist(), strict=True)],
+                         hide_index=True, key="cmp_pairs")
+        stem = f"compare_{ui.input_key(model_a, text_a, model_b, text_b)}"
+        e = st.columns(2)
+        e[0].download_button("Difference (CSV)", key="cmp_dl_csv", mime="text/csv", on_click="ignore",
+                             file_name=f"{stem}_difference.csv",
+                             data=lambda: matrix_csv(diff, alignment.labels, alignment.labels))
+        e[1].download_button("Difference (NPY)", key="cmp_dl_npy", mime="application/octet-stream", on_click="ignore",
+                             file_name=f"{stem}_difference.npy", data=lambda: weights_npy(diff),
+                             help="[query, key] float32 on the paired tokens, in the order of the CSV.")
+
+
+main()

@@ -1,0 +1,60 @@
+"""Server memory: a page run must not keep attention results alive beyond the shared, bounded cache.
+
+Streamlit keeps objects of a session's last run after the run ends: widget serialisers (which hold ``format_func``
+and with it the page module's globals), lazy download callables, and the last page module as ``__main__`` (and,
+once, as ``__mp_main__``). If they reach an ``AttentionResult`` it outlives :data:`attnviz.ui.RESULTS`' byte bound,
+once per session (measured: 24 such results, 1.7 GB, with 8 sessions in ``bench/load.py``). So pages keep their
+results in ``main()``'s locals and download callables name the run instead of holding it. Each test runs a page,
+empties the result cache and counts what is left.
+"""
+from __future__ import annotations
+
+import gc
+import io
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from attnviz import allocator, ui
+from attnviz.result import AttentionResult
+from attnviz.text_views import VIEWS
+from tests.text_app import ROOT, TIMEOUT, submit, text_page
+
+
+def results_left(at: AppTest) -> int:
+    """AttentionResults still alive once the result cache is emptied (``at``, the session, is kept alive)."""
+    assert not at.exception and not at.error
+    ui.RESULTS.clear()
+    gc.collect()
+    return sum(type(o) is AttentionResult for o in gc.get_objects())
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_text_page_keeps_no_result(view):
+    at = text_page(text_view=view).run()
+    submit(at, "A second sentence, so the first result is no longer the current one.")
+    assert results_left(at) == 0
+
+
+def test_image_page_keeps_no_result():
+    at = AppTest.from_file(str(ROOT / "pages/2_Image.py"), default_timeout=TIMEOUT).run()
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, format="PNG")
+    at.file_uploader(key="image_upload").set_value(("red.png", buf.getvalue(), "image/png"))
+    at.run()
+    assert results_left(at) == 0
+
+
+def test_compare_page_keeps_no_result():
+    at = AppTest.from_file(str(ROOT / "pages/4_Compare.py"), default_timeout=TIMEOUT).run()
+    assert results_left(at) == 0
+
+
+def test_cross_attention_page_keeps_no_result():
+    at = AppTest.from_file(str(ROOT / "pages/5_Cross_Attention.py"), default_timeout=TIMEOUT).run()
+    assert results_left(at) == 0
+
+
+def test_heap_settings_apply_on_linux():
+    assert allocator.limit_heap_growth() is True
