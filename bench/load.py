@@ -23,8 +23,10 @@ Phases on the same server: a warm-up session (one round, loads the models; not c
 single-session reference), then ``--sessions`` sessions started together. The server's resident memory (``VmRSS``
 of the server process and its children) is sampled every 0.2 s, and the CPU time of the server, of the clients
 (Chromium, Playwright's driver, this script) and of the whole machine is recorded per phase: on a small machine the
-simulated people's browsers share the cores with the server (``--client-nice 10`` gives the server priority).
-``--profile`` samples the server with py-spy ``--gil`` during the last phase.
+simulated people's browsers share the cores with the server (``--client-nice 19`` gives the server priority).
+The server's own share of each action is logged by ``bench/server_probe`` (put on the benchmark server's
+``PYTHONPATH`` only): per script run, from receiving the browser's request to handing over the run's last message,
+reported per page. ``--profile`` samples the server with py-spy ``--gil`` during the last phase.
 
 Usage::
 
