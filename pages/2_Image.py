@@ -28,13 +28,16 @@ def main() -> None:
     names = list(examples)
     a, b, c = st.columns([3, 2, 3])
     with c:
-        model_name = ui.model_picker("image", key="image_model", default="dinov2-small")
-    if st.session_state.get("image_last_model") != model_name:  # a new model starts on an example it was made for
+        model_name = ui.model_picker("image", key="image_model", default="dinov2-small", bind=True)
+    last_model = st.session_state.get("image_last_model")
+    if last_model != model_name:  # a new model starts on an example it was made for (unless a link names one)
         st.session_state["image_last_model"] = model_name
-        if MODEL_EXAMPLES.get(model_name) in names:
+        linked = last_model is None and st.query_params.get("image_example") in names
+        if MODEL_EXAMPLES.get(model_name) in names and not linked:
             st.session_state["image_example"] = MODEL_EXAMPLES[model_name]
     upload = a.file_uploader("Upload an image", type=list(EXTENSIONS), key="image_upload", help=LIMITS_TEXT)
-    example = b.selectbox("…or an example", names, key="image_example", disabled=upload is not None)
+    example = b.selectbox("…or an example", names, key="image_example", disabled=upload is not None,
+                          bind=ui.BIND)
 
     if upload is not None:
         data, source = upload.getvalue(), upload.name
@@ -114,8 +117,10 @@ def main() -> None:
     ui_image.clamp_state("image_layer", result.n_layers - 1, result.n_layers - 1)
     ui_image.clamp_state("image_head", result.n_heads - 1)
     f1, f2, _ = st.columns([1, 1, 3])
-    layer = f1.selectbox("Layer", range(result.n_layers), key="image_layer", format_func=lambda i: f"L{i}")
-    head = f2.selectbox("Head", range(result.n_heads), key="image_head", format_func=lambda i: f"H{i}")
+    layer = f1.selectbox("Layer", range(result.n_layers), key="image_layer", format_func=lambda i: f"L{i}",
+                         bind=ui.BIND)
+    head = f2.selectbox("Head", range(result.n_heads), key="image_head", format_func=lambda i: f"H{i}",
+                        bind=ui.BIND)
     head_map = query_maps(result.weights[layer:layer + 1, head:head + 1], result.grid, query)[0, 0]  # [rows, cols]
     focus = overlay(shown, head_map, opacity, colorscale, smooth=smooth, ceiling=ceiling)
     raw = heatmap_image(head_map, shown.size, colorscale, smooth=smooth, ceiling=ceiling)

@@ -121,3 +121,28 @@ def test_across_layers_shows_raw_rollout_and_flow_of_the_chosen_patch():
     shown = ui_flow.ROWS.get((("image", "shapes-vit", key), query))
     assert shown is not None  # the page kept the row it showed
     np.testing.assert_allclose(shown, attnviz.attention_flow(weights)[query], atol=1e-6)  # the chosen patch's row
+
+
+def test_link_reopens_model_example_layer_and_head():
+    at = image_page()
+    for k, v in {"image_model": "vit-fashion", "image_example": "shapes triangle", "image_layer": "L2",
+                 "image_head": "H1"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="image_model").value == "vit-fashion"
+    assert at.selectbox(key="image_example").value == "shapes triangle"  # the link's, not the model's own example
+    assert (at.selectbox(key="image_layer").value, at.selectbox(key="image_head").value) == (2, 1)
+    assert any("Focused head: L2 H1" in h.value for h in at.subheader)
+    at.selectbox(key="image_head").set_value(3)
+    at.run()
+    assert at.query_params["image_head"] == "H3"  # the address bar follows the page
+
+
+def test_link_with_a_layer_the_model_lacks_falls_back():
+    at = image_page()
+    at.query_params["image_model"] = "vit-fashion"
+    at.query_params["image_layer"] = "L11"  # vit-fashion has 4 layers
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="image_layer").value == 3
