@@ -69,6 +69,16 @@ class ModelLoadError(ValueError):
     """A model could not be loaded. A ``ValueError``, so every page shows it like bad input, never as a traceback."""
 
 
+class ModelRunError(ValueError):
+    """A loaded model failed on an input (out of memory, a bug...). Shown like bad input, never as a traceback."""
+
+
+def _cause(e: BaseException) -> str:
+    """The exception's message for people: its text (or type), at most 300 characters, no final full stop."""
+    detail = (str(e) or type(e).__name__).rstrip(".")
+    return detail[:300] + "…" if len(detail) > 300 else detail
+
+
 def get_model(name: str) -> AttentionModel:
     """The loaded model ``name``, shared by all sessions of this process.
 
@@ -80,10 +90,7 @@ def get_model(name: str) -> AttentionModel:
         return _shared_model(name)
     except Exception as e:
         log.error("loading model %s failed", name, exc_info=True)
-        detail = (str(e) or type(e).__name__).rstrip(".")
-        if len(detail) > 300:
-            detail = detail[:300] + "…"
-        raise ModelLoadError(f"The model {name!r} could not be loaded: {detail}. The other models still work; "
+        raise ModelLoadError(f"The model {name!r} could not be loaded: {_cause(e)}. The other models still work; "
                              "the server log has the details.") from e
 
 
@@ -115,9 +122,21 @@ _RUN_SLOTS = threading.BoundedSemaphore(MODEL_RUN_SLOTS)
 
 
 def limited(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-    """``fn(*args, **kwargs)`` in one of the :data:`MODEL_RUN_SLOTS` (blocks until one is free)."""
+    """``fn(*args, **kwargs)`` (a model run) in one of the :data:`MODEL_RUN_SLOTS` (blocks until one is free).
+
+    Raises:
+        ValueError: as ``fn`` raised it (unusable input).
+        ModelRunError: for anything else ``fn`` raised, logged with its traceback.
+    """
     with _RUN_SLOTS:
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except ValueError:
+            raise
+        except Exception as e:
+            log.error("model run failed", exc_info=True)
+            raise ModelRunError(f"The model failed on this input: {_cause(e)}. Other inputs and models still "
+                                "work; the server log has the details.") from e
 
 
 def run_text(model_name: str, text: str, text_pair: str | None) -> AttentionResult:

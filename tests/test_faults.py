@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
 import attnviz
+from attnviz import ui
 from attnviz.models import dinov2 as dinov2_module
 from attnviz.models import dir_cache
 from attnviz.models.registry import model_info, register, unregister
@@ -249,3 +250,23 @@ def test_cross_attention_page_shows_a_broken_model(tmp_path):
     at = page("5_Cross_Attention.py").run()  # the shipped model loads on the next run
     assert not at.exception and not at.error
     assert any(m.value == "2026-11-21" for m in at.metric)
+
+
+@pytest.mark.parametrize(("page_file", "model", "key"), [("1_Text.py", "minilm", "text_model"),
+                                                          ("2_Image.py", "dinov2-small", "image_model")])
+def test_a_model_failing_on_an_input_is_a_message_and_the_page_recovers(monkeypatch, page_file, model, key):
+    shared = ui.get_model(model)
+
+    def out_of_memory(**_: object) -> None:
+        raise RuntimeError("DefaultCPUAllocator: not enough memory")
+
+    ui.RESULTS.clear()
+    monkeypatch.setattr(shared, "run", out_of_memory)  # the shared instance, as every session sees it
+    at = page(page_file).run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert "The model failed on this input: DefaultCPUAllocator: not enough memory" in error
+    monkeypatch.undo()
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key=key).value == model and at.get("image")
