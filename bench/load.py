@@ -33,6 +33,7 @@ Usage::
     .venv/bin/python bench/load.py                         # 8 sessions x 3 rounds, after 1 x 3 (~5 min)
     .venv/bin/python bench/load.py --sessions 2 --reps 1   # a quick check
     .venv/bin/python bench/load.py --sessions 1            # the single-session figures only
+    .venv/bin/python bench/load.py --think 5               # people pausing ~5 s (0-10 s) before each action
 
 Prints a Markdown table and PASS/MISS lines, and writes the raw numbers to ``bench/results/load.json``.
 """
@@ -43,6 +44,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import re
 import sys
 import tempfile
@@ -334,13 +336,18 @@ class Session:
         await self.act(None, "start", "open Text", "Text", self.start)
         self.opened.set()
         await go.wait()
+        think = random.Random(self.sid)  # the same pauses on every run of the benchmark
+        steps = [("text run", "512 tokens", "Text", self.text_run, None),
+                 ("page switch", "→ Image", "Image", self.page_switch, "Image"),
+                 ("image upload", "", "Image", self.image_upload, None),
+                 ("page switch", "→ Mechanisms", "Mechanisms", self.page_switch, "Mechanisms"),
+                 ("mechanisms change", "heads", "Mechanisms", self.mechanisms_change, None),
+                 ("page switch", "→ Text", "Text", self.page_switch, "Text")]
         for rep in range(reps):
-            await self.act(rep, "text run", "512 tokens", "Text", self.text_run, rep)
-            await self.act(rep, "page switch", "→ Image", "Image", self.page_switch, "Image")
-            await self.act(rep, "image upload", "", "Image", self.image_upload, rep)
-            await self.act(rep, "page switch", "→ Mechanisms", "Mechanisms", self.page_switch, "Mechanisms")
-            await self.act(rep, "mechanisms change", "heads", "Mechanisms", self.mechanisms_change, rep)
-            await self.act(rep, "page switch", "→ Text", "Text", self.page_switch, "Text")
+            for action, detail, page, step, arg in steps:
+                if self.args.think:  # a person reading the page before the next action: 0 to 2x the mean
+                    await asyncio.sleep(think.uniform(0, 2 * self.args.think))
+                await self.act(rep, action, detail, page, step, rep if arg is None else arg)
 
 
 def client_cpu(server: int) -> dict[int, float]:
@@ -591,6 +598,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client-nice", type=int, default=0,
                     help="run the browsers (and this script) at this niceness above the server's, so the server "
                          "gets the CPU first, as if the people's browsers ran on their own machines")
+    ap.add_argument("--think", type=float, default=0.0, metavar="S",
+                    help="a pause before each action, uniform in 0..2S seconds and different per session, as people "
+                         "reading the page: sessions drift apart instead of acting in lockstep (default 0)")
     ap.add_argument("--profile", action="store_true",
                     help="sample the server with py-spy --gil during the last phase: how much of the time one thread "
                          "held Python's GIL, and in what")
