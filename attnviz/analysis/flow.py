@@ -120,24 +120,7 @@ def flow_rows(weights: np.ndarray, queries: Iterable[int] | None = None, head_fu
     Returns:
         ``[len(queries), key]`` float32, each row summing to 1.
     """
-    layers = residual_attention(weights, head_fusion)  # [layer, query, key], float64, rows sum to 1
-    n = layers.shape[-1]
-    rows = list(range(n)) if queries is None else [int(q) for q in queries]
-    if any(not 0 <= q < n for q in rows):
-        raise ValueError(f"output positions must be in 0..{n - 1}, got {rows}")
-    if layers.shape[0] == 1:  # one layer: the only path from q to k is the edge itself
-        out = layers[0][rows]
-        if progress:
-            progress(len(rows), len(rows))
-        return renormalise_rows(out).astype(np.float32)
-    graph = _LayeredGraph(layers)
-    out = np.zeros((len(rows), n))
-    for done, q in enumerate(rows, start=1):
-        out[done - 1] = [graph.flow(q, k) for k in range(n)]
-        if progress:
-            progress(done, len(rows))
-    log.debug("attention flow of %d output tokens over %d tokens, %d layers", len(rows), n, layers.shape[0])
-    return renormalise_rows(out).astype(np.float32)
+    return _flow(weights, queries, head_fusion, row_done=progress)
 
 
 def flow_row(weights: np.ndarray, query: int, head_fusion: str = "mean",
@@ -153,21 +136,35 @@ def flow_row(weights: np.ndarray, query: int, head_fusion: str = "mean",
     Returns:
         ``[key]`` float32 summing to 1; equal to ``flow_rows(weights, [query])[0]``.
     """
-    layers = residual_attention(weights, head_fusion)  # [layer, query, key]
+    return _flow(weights, [query], head_fusion, key_done=progress)[0]
+
+
+def _flow(weights: np.ndarray, queries: Iterable[int] | None, head_fusion: str,
+          row_done: Progress | None = None, key_done: Progress | None = None) -> np.ndarray:
+    """Rows of the flow matrix, ``[len(queries), key]``; ``row_done`` is called after each output token,
+    ``key_done`` after each input token of the first row."""
+    layers = residual_attention(weights, head_fusion)  # [layer, query, key], float64, rows sum to 1
     n = layers.shape[-1]
-    if not 0 <= int(query) < n:
-        raise ValueError(f"the output position must be in 0..{n - 1}, got {query}")
+    rows = list(range(n)) if queries is None else [int(q) for q in queries]
+    if any(not 0 <= q < n for q in rows):
+        raise ValueError(f"output positions must be in 0..{n - 1}, got {rows}")
     if layers.shape[0] == 1:  # one layer: the only path from q to k is the edge itself
-        out = layers[0, int(query)]
-        if progress:
-            progress(n, n)
-    else:
-        graph = _LayeredGraph(layers)
-        out = np.zeros(n)
+        out = layers[0][rows]
+        if row_done:
+            row_done(len(rows), len(rows))
+        if key_done:
+            key_done(n, n)
+        return renormalise_rows(out).astype(np.float32)
+    graph = _LayeredGraph(layers)
+    out = np.zeros((len(rows), n))
+    for done, q in enumerate(rows, start=1):
         for k in range(n):
-            out[k] = graph.flow(int(query), k)
-            if progress:
-                progress(k + 1, n)
+            out[done - 1, k] = graph.flow(q, k)
+            if key_done and done == 1:
+                key_done(k + 1, n)
+        if row_done:
+            row_done(done, len(rows))
+    log.debug("attention flow of %d output tokens over %d tokens, %d layers", len(rows), n, layers.shape[0])
     return renormalise_rows(out).astype(np.float32)
 
 
