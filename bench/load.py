@@ -99,7 +99,7 @@ TARGETS = {"p95_ratio": 3.0, "rss_bytes": 2 * 2**30}
 STATE = f"() => {{ window.__bench.watch(); return ({PAGE_STATE})(); }}"
 ARM = "() => { window.__bench.arm(); return new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); }"
 START = "() => { window.__bench.click = performance.now(); }"
-POLL_S = 0.25
+POLL_S = 0.5
 PROFILE_RATE = 50
 OPEN_TIMEOUT_S = 300
 """Seconds allowed for loading a page by its address (the first load of a model is slow)."""

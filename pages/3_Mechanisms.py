@@ -191,7 +191,12 @@ with p3:
     panel(f"V' = V W_v {list(mh.V_proj.shape)}", mh.V_proj, kn, dn, "mech_fig_vproj")
 st.subheader("b · Split and attend per head")
 st.latex(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"])
-for h, tab in enumerate(st.tabs([f"Head {h}" for h in range(n_heads)])):
+# Only the open head's tab runs (one rerun per tab change): at 16 heads the page would otherwise draw 16 heads' tables
+# and heatmaps at once.
+head_tabs = st.tabs([f"Head {h}" for h in range(n_heads)], key=f"mech_head_tab_{n_heads}", on_change="rerun")
+for h, tab in enumerate(head_tabs):
+    if not tab.open:
+        continue
     with tab:
         t = mh.heads[h]
         qk_cols, v_cols = names("d", d)[h * dh:(h + 1) * dh], dn[h * dvh:(h + 1) * dvh]

@@ -10,7 +10,16 @@ from PIL import Image
 import attnviz
 from attnviz.analysis import patches
 from attnviz.analysis.patches import argmax_patch, layer_maps, patch_index, patch_position, query_maps, to_grid
-from attnviz.render.overlay import color_top, fit_size, heatmap_image, mark_patch, overlay, overlay_grid, upsample
+from attnviz.render.overlay import (
+    color_top,
+    fit_size,
+    heatmap_image,
+    mark_patch,
+    overlay,
+    overlay_grid,
+    upsample,
+    upsample_all,
+)
 from attnviz.render.raster import png_bytes
 
 GRID = (3, 4)
@@ -104,6 +113,39 @@ def test_overlay_grid_is_one_image_with_a_cell_per_map(weights):
     assert img.width > 3 * (tw + 4)
     with pytest.raises(ValueError):
         overlay_grid(pic, maps, ["L0"], ["H0", "H1", "H2"])
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_upsample_all_is_upsample_of_each_map(smooth):
+    maps = np.random.default_rng(2).random((2, 3, 5, 7)).astype(np.float32)
+    together = upsample_all(maps, (61, 45), smooth)
+    assert together.shape == (2, 3, 45, 61)
+    for i in range(2):
+        for j in range(3):
+            np.testing.assert_allclose(together[i, j], upsample(maps[i, j], (61, 45), smooth), atol=1e-6)
+
+
+@pytest.mark.parametrize(("smooth", "ceiling", "per_map_scale"), [(False, 100.0, True), (True, 90.0, True),
+                                                                  (False, 100.0, False)])
+def test_overlay_grid_cells_are_the_overlays_of_each_map(smooth, ceiling, per_map_scale):
+    """Each cell is the picture blended with its own map, coloured up to that map's ceiling (or the maximum of
+    all maps): what drawing the cells one by one gives."""
+    pic = Image.fromarray(np.random.default_rng(3).integers(0, 255, (50, 80, 3), dtype=np.uint8), "RGB")
+    maps = np.random.default_rng(4).random((2, 3, 4, 4)).astype(np.float32)
+    img = np.asarray(overlay_grid(pic, maps, ["L0", "L1"], ["H0", "H1", "H2"], cell=40, opacity=0.6,
+                                  smooth=smooth, gap=4, per_map_scale=per_map_scale, ceiling=ceiling), np.int16)
+    thumb = pic.resize(fit_size(pic.size, 40), Image.Resampling.LANCZOS)
+    tw, th = thumb.size
+    left = img.shape[1] - 3 * (tw + 4)
+    for i in range(2):
+        for j in range(3):
+            m = maps[i, j]
+            top = color_top(m, ceiling) if per_map_scale else float(maps.max())
+            heat = heatmap_image(m, (tw, th), vmax=top, smooth=smooth)
+            want = np.clip(0.4 * np.asarray(thumb, np.float32) + 0.6 * np.asarray(heat, np.float32) + 0.5, 0, 255)
+            cell = img[18 + i * (th + 4):18 + i * (th + 4) + th, left + j * (tw + 4):left + j * (tw + 4) + tw]
+            diff = np.abs(cell - want.astype(np.int16))
+            assert (diff == 0).mean() > 0.99 and diff.max() <= 8  # float rounding may move a value one colour step
 
 
 def test_mark_patch_outlines_the_patch():

@@ -120,20 +120,26 @@ def test_weights_below_float64_are_shown_not_rounded_to_0():
 
 
 def test_multi_head_shows_every_step():
-    """heads=2: projections, each head's slices, weights and context, concatenation and output, as tables and
-    heatmaps, with the library's numbers."""
+    """heads=2: projections, each head's slices, weights and context (one head's tab at a time), concatenation and
+    output, as tables and heatmaps, with the library's numbers."""
     at = mechanisms(mech_preset="random", mech_heads=2, mech_proj="random")
-    assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) >= 4 + 3 + 2 * 2 + 2  # single-head steps, projections, heads, concat/output
-    body = texts(at)
-    assert all(f"{x}_{h}" in body for x in ("Q'", "K'", "V'") for h in (0, 1))
     p = M.random_preset(0)
     mh = M.multi_head_attention(p.Q, p.K, p.V, 2, params=M.random_projections(4, 4, seed=0))
-    shown = rows(at)
     for h in range(2):
+        if h:
+            at.session_state["mech_head_tab_2"] = f"Head {h}"
+            at.run()
+        assert not at.exception and not at.error
+        assert [t.label for t in at.tabs] == ["Head 0", "Head 1"]
+        # single-head steps, projections, the open head's weights and context, concatenation and output
+        assert len(at.get("plotly_chart")) == 4 + 3 + 2 + 2
+        body, shown = texts(at), rows(at)
+        assert all(f"{x}_{h}" in body for x in ("Q'", "K'", "V'"))
+        assert not any(f"{x}_{1 - h}" in body for x in ("Q'", "K'", "V'"))  # the closed head's tab is not drawn
         for part in (mh.Q_heads[h], mh.K_heads[h], mh.V_heads[h], mh.heads[h].context):
             assert all(r in shown for r in M.format_matrix(part))
-    assert all(r in shown for r in M.format_matrix(mh.concat)) and all(r in shown for r in M.format_matrix(mh.output))
+        assert all(r in shown for r in M.format_matrix(mh.concat))
+        assert all(r in shown for r in M.format_matrix(mh.output))
 
 
 @pytest.mark.parametrize("rule", ["dot", "scaled_dot", "general", "additive", "mlp"])

