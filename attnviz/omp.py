@@ -4,8 +4,8 @@ torch runs its CPU kernels on an OpenMP team. GNU libgomp's default lets a threa
 for a while before it sleeps. When other work wants the cores (other sessions' model runs and page scripts in the
 server, other programs), the spinning takes CPU from the very threads it waits for. ``OMP_WAIT_POLICY=PASSIVE``
 makes waiting threads sleep at once. Measured with ``bench/forward_contention.py`` on 2 cores, beside two threads
-that keep both cores busy: a 512-token MiniLM run 0.93 s -> 0.23 s, a DINOv2-S run 0.50 s -> 0.22 s; alone the
-two policies are within noise of each other.
+that keep both cores busy (traced forwards, median of 7): a 512-token MiniLM run 0.65-0.75 s -> 0.30-0.34 s, a
+DINOv2-S run 0.32-0.57 s -> 0.25-0.26 s; alone the two policies are within noise of each other.
 
 libgomp reads the variable once, when torch loads it, so this only works when ``attnviz`` is imported before
 ``torch``; an ``OMP_WAIT_POLICY`` already set is kept.

@@ -3,8 +3,9 @@
 Why: an eager forward calls a few hundred torch ops from Python and takes Python's GIL back after each one. In the
 Streamlit server, other sessions' script threads (building figures, tables, messages) hold the GIL for up to the
 switch interval (5 ms) each time, so under load a forward waits on the GIL far longer than it computes. Measured
-with ``bench/forward_contention.py`` (one busy Python thread beside the forward): DINOv2-S, 0.08 s alone, took
-1.2 s eager and 0.29 s traced; MiniLM at 512 tokens, 0.19 s alone, took 1.2 s eager and 0.29 s traced.
+with ``bench/forward_contention.py`` (median of 7): beside one busy Python thread, a 512-token MiniLM run took
+0.96-0.98 s eager and 0.31-0.33 s traced, a DINOv2-S run 1.6-1.7 s eager and 0.21-0.23 s traced (beside two:
+3.3 s vs 0.50 s, 7.2 s vs 0.44 s). Alone the two are within noise of each other (MiniLM ~0.17 s, DINOv2-S ~0.09 s).
 
 A trace records the path of one example input. :func:`trace_attentions` checks the traced graph against the eager
 module on a second input (of another length, for text) and returns None (callers then run eager) when the two
