@@ -155,68 +155,77 @@ for r, v in compared.items():
     if isinstance(v, str):
         st.caption(f"{M.RULE_NAMES[r]}: {v}")
 
-# ------------------------------------------------------------------ multi-head
-st.header("Multi-head attention")
-h1, h2 = st.columns([1, 2])
-n_heads = int(h1.number_input("Heads", 1, 16, 1, key="mech_heads"))
-proj = h2.radio("Projections W_q, W_k, W_v, W_o", ["identity", "random"], horizontal=True, key="mech_proj",
-                format_func={"identity": "Identity (heads see slices of Q, K, V)",
-                             "random": "Seeded random (as if learned)"}.get)
-if Q.shape[1] != K.shape[1]:
-    st.warning(f"Multi-head attention needs Q and K of the same width (here {Q.shape[1]} and {K.shape[1]}).",
-               icon="⚠️")
-    st.stop()
-params = (M.identity_projections(Q.shape[1], V.shape[1]) if proj == "identity"
-          else M.random_projections(Q.shape[1], V.shape[1], seed=0))
-try:
-    mh = M.multi_head_attention(Q, K, V, n_heads, score=rule, mask=mask, params=params)
-except ValueError as e:
-    st.warning(str(e), icon="⚠️")
-    st.stop()
 
-d, dh, dvh = Q.shape[1], Q.shape[1] // n_heads, V.shape[1] // n_heads
-st.markdown(f"d = {d} split into {n_heads} head(s) of d/H = {dh} columns each (values: {V.shape[1]} into "
-            f"{V.shape[1] // n_heads}). Each head runs the **{M.RULE_NAMES[rule]}** rule on its slice"
-            + (f", so the scaling divides by √{dh} instead of √{d}" if rule == "scaled_dot" and n_heads > 1 else "")
-            + "." + (" With one head and identity projections this is exactly the computation above."
-                     if n_heads == 1 and proj == "identity" else ""))
-st.subheader("a · Project")
-st.latex(explain.MULTIHEAD_FORMULAS["project"])
-p1, p2, p3 = st.columns(3)
-with p1:
-    panel(f"Q' = Q W_q {list(mh.Q_proj.shape)}", mh.Q_proj, qn, names("d", d), "mech_fig_qproj")
-with p2:
-    panel(f"K' = K W_k {list(mh.K_proj.shape)}", mh.K_proj, kn, names("d", d), "mech_fig_kproj")
-with p3:
-    panel(f"V' = V W_v {list(mh.V_proj.shape)}", mh.V_proj, kn, dn, "mech_fig_vproj")
-st.subheader("b · Split and attend per head")
-st.latex(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"])
-# Only the open head's tab runs (one rerun per tab change): at 16 heads the page would otherwise draw 16 heads' tables
-# and heatmaps at once.
-head_tabs = st.tabs([f"Head {h}" for h in range(n_heads)], key=f"mech_head_tab_{n_heads}", on_change="rerun")
-for h, tab in enumerate(head_tabs):
-    if not tab.open:
-        continue
-    with tab:
-        t = mh.heads[h]
-        qk_cols, v_cols = names("d", d)[h * dh:(h + 1) * dh], dn[h * dvh:(h + 1) * dvh]
-        st.caption(f"Head {h} takes columns {', '.join(qk_cols)} of Q' and K' and {', '.join(v_cols)} of V', "
-                   f"and runs the {M.RULE_NAMES[rule]} rule on them. Weights {t.shape_of('weights')}, "
-                   f"context {t.shape_of('context')}.")
-        slices = (("Q'", mh.Q_heads[h], qn, qk_cols), ("K'", mh.K_heads[h], kn, qk_cols),
-                  ("V'", mh.V_heads[h], kn, v_cols))
-        for col, (label, part, row_names, col_names) in zip(st.columns(3), slices, strict=True):
-            with col:
-                st.markdown(f"{label}_{h} {list(part.shape)}")
-                table(part, row_names, col_names)
-        st.markdown(f"Weights of head {h}")
-        weight_step(t, qn, kn, f"mech_fig_head{h}")
-        st.markdown(f"head_{h}: its context {list(t.context.shape)}")
-        step(t.context, qn, v_cols, f"mech_fig_head{h}_context")
-st.subheader("c · Concatenate the heads, then project")
-st.latex(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"])
-o1, o2 = st.columns(2)
-with o1:
-    panel(f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn, "mech_fig_concat")
-with o2:
-    panel(f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn, "mech_fig_output")
+# ------------------------------------------------------------------ multi-head
+@st.fragment
+def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarray | None, qn: list[str],
+               kn: list[str], dn: list[str]) -> None:
+    """The multi-head section. A fragment: changing its heads, projections or open head reruns and redraws only
+    this section; the single-head steps above do not depend on them."""
+    st.header("Multi-head attention")
+    h1, h2 = st.columns([1, 2])
+    n_heads = int(h1.number_input("Heads", 1, 16, 1, key="mech_heads"))
+    proj = h2.radio("Projections W_q, W_k, W_v, W_o", ["identity", "random"], horizontal=True, key="mech_proj",
+                    format_func={"identity": "Identity (heads see slices of Q, K, V)",
+                                 "random": "Seeded random (as if learned)"}.get)
+    if Q.shape[1] != K.shape[1]:
+        st.warning(f"Multi-head attention needs Q and K of the same width (here {Q.shape[1]} and {K.shape[1]}).",
+                   icon="⚠️")
+        return
+    params = (M.identity_projections(Q.shape[1], V.shape[1]) if proj == "identity"
+              else M.random_projections(Q.shape[1], V.shape[1], seed=0))
+    try:
+        mh = M.multi_head_attention(Q, K, V, n_heads, score=rule, mask=mask, params=params)
+    except ValueError as e:
+        st.warning(str(e), icon="⚠️")
+        return
+
+    d, dh, dvh = Q.shape[1], Q.shape[1] // n_heads, V.shape[1] // n_heads
+    st.markdown(f"d = {d} split into {n_heads} head(s) of d/H = {dh} columns each (values: {V.shape[1]} into "
+                f"{V.shape[1] // n_heads}). Each head runs the **{M.RULE_NAMES[rule]}** rule on its slice"
+                + (f", so the scaling divides by √{dh} instead of √{d}" if rule == "scaled_dot" and n_heads > 1 else "")
+                + "." + (" With one head and identity projections this is exactly the computation above."
+                         if n_heads == 1 and proj == "identity" else ""))
+    st.subheader("a · Project")
+    st.latex(explain.MULTIHEAD_FORMULAS["project"])
+    p1, p2, p3 = st.columns(3)
+    with p1:
+        panel(f"Q' = Q W_q {list(mh.Q_proj.shape)}", mh.Q_proj, qn, names("d", d), "mech_fig_qproj")
+    with p2:
+        panel(f"K' = K W_k {list(mh.K_proj.shape)}", mh.K_proj, kn, names("d", d), "mech_fig_kproj")
+    with p3:
+        panel(f"V' = V W_v {list(mh.V_proj.shape)}", mh.V_proj, kn, dn, "mech_fig_vproj")
+    st.subheader("b · Split and attend per head")
+    st.latex(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"])
+    # Only the open head's tab runs (a tab change reruns this section): at 16 heads the page would otherwise draw
+    # 16 heads' tables and heatmaps at once.
+    head_tabs = st.tabs([f"Head {h}" for h in range(n_heads)], key=f"mech_head_tab_{n_heads}", on_change="rerun")
+    for h, tab in enumerate(head_tabs):
+        if not tab.open:
+            continue
+        with tab:
+            t = mh.heads[h]
+            qk_cols, v_cols = names("d", d)[h * dh:(h + 1) * dh], dn[h * dvh:(h + 1) * dvh]
+            st.caption(f"Head {h} takes columns {', '.join(qk_cols)} of Q' and K' and {', '.join(v_cols)} of V', "
+                       f"and runs the {M.RULE_NAMES[rule]} rule on them. Weights {t.shape_of('weights')}, "
+                       f"context {t.shape_of('context')}.")
+            slices = (("Q'", mh.Q_heads[h], qn, qk_cols), ("K'", mh.K_heads[h], kn, qk_cols),
+                      ("V'", mh.V_heads[h], kn, v_cols))
+            for col, (label, part, row_names, col_names) in zip(st.columns(3), slices, strict=True):
+                with col:
+                    st.markdown(f"{label}_{h} {list(part.shape)}")
+                    table(part, row_names, col_names)
+            st.markdown(f"Weights of head {h}")
+            weight_step(t, qn, kn, f"mech_fig_head{h}")
+            st.markdown(f"head_{h}: its context {list(t.context.shape)}")
+            step(t.context, qn, v_cols, f"mech_fig_head{h}_context")
+    st.subheader("c · Concatenate the heads, then project")
+    st.latex(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"])
+    o1, o2 = st.columns(2)
+    with o1:
+        panel(f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn, "mech_fig_concat")
+    with o2:
+        panel(f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn, "mech_fig_output")
+
+
+multi_head(Q, K, V, rule, mask, qn, kn, dn)

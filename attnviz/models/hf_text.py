@@ -93,7 +93,6 @@ class HFTextModel(AttentionModel):
             special=special, segments=segments, causal=self.causal, truncated=truncated, n_input_chars=n_chars,
         )
 
-
     def attentions(self, enc: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """One ``[batch, head, query, key]`` tensor per layer: traced when possible, else eager."""
         if self.traced is not None and self.traced.accepts(enc):
