@@ -20,7 +20,8 @@ if _LOG:
     _lock = threading.Lock()
     _out = open(_LOG, "a", buffering=1)
     _pending: dict[str, tuple[float, str, int]] = {}
-    _DONE = (ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.SCRIPT_STOPPED_WITH_COMPILE_ERROR)
+    _DONE = (ScriptRunnerEvent.SCRIPT_STOPPED_WITH_SUCCESS, ScriptRunnerEvent.SCRIPT_STOPPED_WITH_COMPILE_ERROR,
+             ScriptRunnerEvent.FRAGMENT_STOPPED_WITH_SUCCESS)  # a fragment's rerun ends with the last one
     _handle_backmsg = app_session.AppSession.handle_backmsg
     _on_event = app_session.AppSession._handle_scriptrunner_event_on_event_loop
 
