@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from attnviz.render.colors import DEFAULT_COLORSCALE, colorize
-from attnviz.render.raster import BACKGROUND, INK, font
+from attnviz.render.raster import INK, font, tile
 
 
 def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
@@ -20,14 +20,13 @@ def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
 
 
 def upsample(patch_map: np.ndarray, size: tuple[int, int], smooth: bool = False) -> np.ndarray:
-    """A ``[rows, cols]`` map stretched to ``size`` = ``(width, height)`` pixels, ``[height, width]`` float32.
+    """A ``[rows, cols]`` map stretched to ``size`` = ``(width, height)`` pixels, ``[height, width]`` float32,
+    as Pillow resizes it.
 
     ``smooth=False`` keeps one flat block per patch (what the model computed); ``True`` interpolates bilinearly
     between patch centres.
     """
-    m = Image.fromarray(np.ascontiguousarray(patch_map, dtype=np.float32), "F")
-    method = Image.Resampling.BILINEAR if smooth else Image.Resampling.NEAREST
-    return np.asarray(m.resize(size, method), dtype=np.float32)
+    return upsample_all(patch_map, size, smooth)
 
 
 @lru_cache(maxsize=64)
@@ -42,22 +41,30 @@ def resample_matrix(n: int, size: int, smooth: bool = False) -> np.ndarray:
 
 def upsample_all(maps: np.ndarray, size: tuple[int, int], smooth: bool = False) -> np.ndarray:
     """:func:`upsample` of every ``[rows, cols]`` map in ``maps[..., rows, cols]`` at once: ``[..., height, width]``
-    (a few numpy calls for a whole grid instead of a few per map; see :func:`overlay_grid`)."""
+    (two matrix products for a whole grid, instead of a Pillow resize per map; see :func:`overlay_grid`)."""
     rows, cols = maps.shape[-2:]
     w, h = size
     return resample_matrix(rows, h, smooth) @ np.asarray(maps, np.float32) @ resample_matrix(cols, w, smooth).T
 
 
-def color_top(patch_map: np.ndarray, ceiling: float = 100.0) -> float:
-    """Top of the colour scale: the map's ``ceiling``-th percentile (100 = its maximum).
+def color_tops(maps: np.ndarray, ceiling: float = 100.0) -> np.ndarray:
+    """Top of the colour scale of each ``[rows, cols]`` map in ``maps[..., rows, cols]``: its ``ceiling``-th
+    percentile (100 = its maximum), shape ``[..., 1, 1]``.
 
     A ceiling below 100 keeps a few outlier patches (e.g. DINOv2's high-norm "register-like" tokens) from
     turning the rest of the map dark; values above it get the top colour.
     """
     if not 0.0 < ceiling <= 100.0:
         raise ValueError(f"ceiling must be a percentile in (0, 100], got {ceiling}")
-    m = np.asarray(patch_map, np.float32)
-    return float(m.max() if ceiling >= 100.0 else np.percentile(m, ceiling))
+    m = np.asarray(maps, np.float32)
+    if ceiling >= 100.0:
+        return m.max(axis=(-2, -1), keepdims=True)
+    return np.percentile(m, ceiling, axis=(-2, -1), keepdims=True).astype(np.float32)
+
+
+def color_top(patch_map: np.ndarray, ceiling: float = 100.0) -> float:
+    """:func:`color_tops` of one map, as a number."""
+    return float(color_tops(patch_map, ceiling).item())
 
 
 def heatmap_image(patch_map: np.ndarray, size: tuple[int, int], colorscale: str = DEFAULT_COLORSCALE,
@@ -106,29 +113,19 @@ def overlay_grid(image: Image.Image, maps: np.ndarray, row_labels: list[str], co
     n_rows, n_cols = maps.shape[:2]
     if len(row_labels) != n_rows or len(col_labels) != n_cols:
         raise ValueError(f"{len(row_labels)} x {len(col_labels)} labels for a {n_rows} x {n_cols} grid of maps")
-    if not 0.0 < ceiling <= 100.0:
-        raise ValueError(f"ceiling must be a percentile in (0, 100], got {ceiling}")
     thumb = image.convert("RGB").resize(fit_size(image.size, cell), Image.Resampling.LANCZOS)
     tw, th = thumb.size
     # Every cell at once, in a few numpy calls: in the server other sessions' threads hold Python's GIL, and each
     # call that releases it waits up to 5 ms to get it back (a loop of ~12 calls per cell took seconds under load).
     maps = np.asarray(maps, np.float32)
-    if not per_map_scale:
-        vmax: float | np.ndarray = float(maps.max())
-    elif ceiling >= 100.0:
-        vmax = maps.max(axis=(2, 3), keepdims=True)
-    else:
-        vmax = np.percentile(maps, ceiling, axis=(2, 3), keepdims=True).astype(np.float32)
+    vmax = color_tops(maps, ceiling) if per_map_scale else maps.max()
     heat = colorize(upsample_all(maps, (tw, th), smooth), colorscale, vmax)  # [grid_row, grid_col, th, tw, 3]
     cells = np.clip((1 - opacity) * np.asarray(thumb, np.float32) + opacity * heat + 0.5, 0, 255).astype(np.uint8)
     f = font(12)
     left = 8 + max(int(f.getlength(t)) for t in row_labels)
     top = 18
     pitch_x, pitch_y = tw + gap, th + gap
-    pixels = np.full((top + n_rows * pitch_y, left + n_cols * pitch_x, 3), BACKGROUND, np.uint8)
-    body = pixels[top:, left:].reshape(n_rows, pitch_y, n_cols, pitch_x, 3)
-    body[:, :th, :, :tw] = cells.transpose(0, 2, 1, 3, 4)
-    canvas = Image.fromarray(pixels, "RGB")
+    canvas = Image.fromarray(tile(cells, left, top, gap), "RGB")
     draw = ImageDraw.Draw(canvas)
     for j, label in enumerate(col_labels):
         draw.text((left + j * pitch_x + tw // 2, top // 2), label, fill=INK, font=f, anchor="mm")

@@ -68,6 +68,16 @@ def head_image(matrix: np.ndarray, size: int | None = None, colorscale: str = DE
     return img
 
 
+def tile(cells: np.ndarray, left: int, top: int, gap: int) -> np.ndarray:
+    """``cells[grid_row, grid_col, height, width, 3]`` (uint8) laid out as one RGB array: ``gap`` px between
+    cells, a ``left`` x ``top`` margin for labels, background elsewhere."""
+    n_rows, n_cols, h, w = cells.shape[:4]
+    pixels = np.full((top + n_rows * (h + gap), left + n_cols * (w + gap), 3), BACKGROUND, np.uint8)
+    body = pixels[top:, left:].reshape(n_rows, h + gap, n_cols, w + gap, 3)
+    body[:, :h, :, :w] = cells.transpose(0, 2, 1, 3, 4)
+    return pixels
+
+
 def grid_image(weights: np.ndarray, cell: int = 96, colorscale: str = DEFAULT_COLORSCALE,
                per_head_scale: bool = True, gap: int = 4) -> Image.Image:
     """All heads in one image: a row per layer, a column per head, labelled ``L{layer}`` / ``H{head}``.
@@ -88,10 +98,7 @@ def grid_image(weights: np.ndarray, cell: int = 96, colorscale: str = DEFAULT_CO
     rgb = colorize(small, colorscale, vmax)                         # [layer, head, cell, cell, 3]
     left, top = 30, 18
     pitch = cell + gap
-    canvas = np.full((top + n_layers * pitch, left + n_heads * pitch, 3), BACKGROUND, np.uint8)
-    body = canvas[top:, left:].reshape(n_layers, pitch, n_heads, pitch, 3)
-    body[:, :cell, :, :cell] = rgb.transpose(0, 2, 1, 3, 4)
-    image = Image.fromarray(canvas, "RGB")
+    image = Image.fromarray(tile(rgb, left, top, gap), "RGB")
     draw = ImageDraw.Draw(image)
     f = font(12)
     for h in range(n_heads):
