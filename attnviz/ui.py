@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 import streamlit as st
 
-from attnviz import allocator
+from attnviz import allocator, gil
 from attnviz.analysis import HeadStats, fuse_heads, head_stats, keep_tokens, rollout, threshold
 from attnviz.analysis.flow import Progress, flow_rows
 from attnviz.cache import BoundedCache
@@ -28,7 +28,10 @@ from attnviz.result import AttentionResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-allocator.limit_heap_growth()  # this module is loaded by every page: the server process frees big buffers to the OS
+# This module is loaded by every page, so these apply to the server process: big buffers go back to the OS, and
+# sessions' threads wait less for the GIL.
+allocator.limit_heap_growth()
+gil.share_gil_sooner()
 
 RESULT_CACHE_BYTES = int(os.environ.get("ATTNVIZ_RESULT_CACHE_MB", "768")) * 2**20
 """Attention results kept per process, shared by all sessions (environment ``ATTNVIZ_RESULT_CACHE_MB``, default

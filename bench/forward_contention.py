@@ -1,5 +1,6 @@
-"""Model forwards when other work wants the cores: the GIL (eager vs traced) and OpenMP's waiting (default vs
-passive). Both show up in the server, where every session's script runs in a thread of one process.
+"""Server work when other work wants the cores: model forwards (the GIL, eager vs traced; OpenMP's waiting,
+default vs passive) and drawing (the GIL's switch interval and Pillow's encoder blocks). All show up in the server,
+where every session's script runs in a thread of one process.
 
 1. **GIL.** While one session's thread runs a model, others build figures, tables and messages in pure Python. An
    eager forward calls a few hundred torch ops from Python and must take the GIL back after each; a busy thread
@@ -10,8 +11,13 @@ passive). Both show up in the server, where every session's script runs in a thr
    (:mod:`attnviz.omp`). Measured in fresh processes (libgomp reads the policy once), traced forwards alone and
    beside two threads that keep both cores busy outside the GIL (numpy sorts).
 
-Inputs: MiniLM on a 512-token text, DINOv2-S on the example cat photo. Figures: median seconds of ``model.run`` over
-``--reps`` runs after one warm-up. Prints Markdown tables; asserts nothing.
+3. **Drawing.** A page's images are drawn with numpy and encoded with Pillow, both of which release the GIL and
+   take it back, many times per image. :mod:`attnviz.gil` shortens the switch interval (5 -> 1 ms) and has Pillow
+   encode an image in one block instead of 64 KB blocks. Measured in this process, beside ``--busy`` Python
+   threads: the Text page's all-heads PNG (512 tokens) and the Image page's overlay grid PNG (DINOv2-S).
+
+Inputs: MiniLM on a 512-token text, DINOv2-S on the example cat photo. Figures: median seconds of ``model.run`` (or
+of drawing and encoding) over ``--reps`` runs after one warm-up. Prints Markdown tables; asserts nothing.
 
 Usage::
 
@@ -119,6 +125,54 @@ print(json.dumps(out))
 """
 
 
+def drawings() -> dict[str, Callable[[], bytes]]:
+    """label -> drawing and encoding one PNG as the pages do."""
+    import logging
+
+    from attnviz.analysis.patches import query_maps
+    from attnviz.images import load_image
+    from attnviz.render.overlay import overlay_grid
+    from attnviz.render.raster import fit_cell, grid_image, png_bytes
+
+    logging.getLogger("streamlit.runtime.caching").setLevel(logging.ERROR)  # "no runtime": cached calls run plainly
+    from attnviz.ui_image import GRID_CELL
+
+    (text_model, text_run), (image_model, image_run) = cases().values()
+    text, image = text_run(), image_run()
+    picture = load_image(PHOTO.read_bytes())
+    maps = query_maps(image.weights, image.grid, 0)
+    return {"Text: all heads (512 tokens)": lambda: png_bytes(
+                grid_image(text.weights, cell=fit_cell(text.n_layers)), compress_level=1),
+            "Image: overlay grid (DINOv2-S)": lambda: png_bytes(
+                overlay_grid(picture, maps, [f"L{i}" for i in range(image.n_layers)],
+                             [f"H{j}" for j in range(image.n_heads)], GRID_CELL), compress_level=1)}
+
+
+def drawing_table(reps: int, busy: list[int]) -> None:
+    import PIL.ImageFile
+
+    from attnviz import gil
+
+    print("\nDrawing: switch interval and Pillow's encoder block, beside busy Python threads\n")
+    print("| drawing | busy Python threads | 5 ms, 64 KB blocks (s) | "
+          f"{gil.SWITCH_INTERVAL_S * 1e3:g} ms, one block (s) |\n|---|---:|---:|---:|")
+    settings = {"default": (0.005, 65536), "attnviz": (gil.SWITCH_INTERVAL_S, gil.ENCODE_BLOCK)}
+    saved = sys.getswitchinterval(), PIL.ImageFile.MAXBLOCK
+    try:
+        for label, draw in drawings().items():
+            draw()
+            for n in busy:
+                figures = {}
+                for name, (interval, block) in settings.items():
+                    sys.setswitchinterval(interval)
+                    PIL.ImageFile.MAXBLOCK = block
+                    figures[name] = median_seconds(draw, reps, python_busy, n)
+                print(f"| {label} | {n} | {figures['default']:.3f} | {figures['attnviz']:.3f} |", flush=True)
+    finally:
+        sys.setswitchinterval(saved[0])
+        PIL.ImageFile.MAXBLOCK = saved[1]
+
+
 def omp_table(reps: int) -> None:
     print("\nOpenMP waiting: traced forwards alone and beside two threads keeping both cores busy (fresh processes)\n")
     print("| model | OMP_WAIT_POLICY | alone (s) | cores busy (s) |\n|---|---|---:|---:|")
@@ -145,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     wait_for_quiet_machine(args.max_load)
     gil_table(args.reps, args.busy)
+    drawing_table(args.reps, args.busy)
     omp_table(args.reps)
     return 0
 
