@@ -20,7 +20,8 @@ done, no spinner, no mutation for ``--quiet-ms``) and shows that session's conte
 session's text or picture). A session counts an error, reloads the page it needs, and goes on.
 
 Phases on the same server: a warm-up session (one round, loads the models; not counted), then 1 session (the
-single-session reference), then ``--sessions`` sessions started together. The server's resident memory (``VmRSS``
+single-session reference, ``--single-reps`` rounds: a p95 of 3 samples is little more than their maximum, and moved
+by 40% between runs), then ``--sessions`` sessions started together. The server's resident memory (``VmRSS``
 of the server process and its children) is sampled every 0.2 s, and the CPU time of the server, of the clients
 (Chromium, Playwright's driver, this script) and of the whole machine is recorded per phase: on a small machine the
 simulated people's browsers share the cores with the server (``--client-nice 19`` gives the server priority).
@@ -30,8 +31,8 @@ reported per page. ``--profile`` samples the server with py-spy ``--gil`` during
 
 Usage::
 
-    .venv/bin/python bench/load.py                         # 8 sessions x 3 rounds, after 1 x 3 (~5 min)
-    .venv/bin/python bench/load.py --sessions 2 --reps 1   # a quick check
+    .venv/bin/python bench/load.py                         # 8 sessions x 3 rounds, after 1 x 8 (~6 min)
+    .venv/bin/python bench/load.py --sessions 2 --reps 1 --single-reps 1   # a quick check
     .venv/bin/python bench/load.py --sessions 1            # the single-session figures only
     .venv/bin/python bench/load.py --think 5               # people pausing ~5 s (0-10 s) before each action
 
@@ -549,7 +550,7 @@ async def bench(args, inputs: Inputs, phases: dict[str, list[int]]) -> dict:
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for phase, sids in phases.items():
-                    reps = 1 if phase == "warm-up" else args.reps
+                    reps = {"warm-up": 1, "single": args.single_reps}.get(phase, args.reps)
                     print(f"{phase}: {len(sids)} session(s) × {reps} round(s)", flush=True)
                     t0, cpu0, load0, all0 = time.time(), cpu_seconds(pid), os.getloadavg()[0], machine_cpu_seconds()
                     spy = (py_spy(pid, RESULTS / "load.pyspy.txt", PROFILE_RATE, gil=True)
@@ -587,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--sessions", type=int, default=8, help="concurrent sessions (browser contexts)")
     ap.add_argument("--reps", type=int, default=3, help="rounds per session")
+    ap.add_argument("--single-reps", type=int, default=8,
+                    help="rounds of the single-session reference (with --sessions 1: of the only phase)")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false",
                     help="skip the single-session phase (ratios are then not reported)")
     ap.add_argument("--quiet-ms", type=int, default=1500, help="no mutation for this long = the page is idle")
@@ -623,9 +626,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, n in sizes.items():
         phases[name], first = list(range(first, first + n)), first + n
     with tempfile.TemporaryDirectory(prefix="attnviz-bench-load-") as tmp:
-        inputs = build_inputs(first, args.reps, Path(tmp))
+        inputs = build_inputs(first, max(args.reps, args.single_reps), Path(tmp))
         data: dict = {"environment": environment(), "args": {k: str(v) for k, v in vars(args).items()},
-                      "sessions": args.sessions, "reps": args.reps}
+                      "sessions": args.sessions, "reps": args.reps, "single_reps": args.single_reps}
         print(f"{sum(sizes.values())} sessions' inputs ready ({TOKENS}-token texts, pictures e.g. "
               f"{inputs.pictures[0, 0][0].name} {inputs.pictures[0, 0][1]}); load average "
               f"{data['environment']['loadavg_start']}", flush=True)
