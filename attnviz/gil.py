@@ -6,9 +6,10 @@ table), that takes up to the switch interval: 5 ms by default, during which the 
 encodes a PNG in blocks of ``ImageFile.MAXBLOCK`` (64 KB) and takes the GIL back after each one, so a 600 KB
 all-heads PNG waited about ten times.
 
-Measured with ``bench/gil_contention.py`` (2 cores; the Text page's all-heads grid of a 512-token MiniLM run,
-drawn and encoded, median of 5): alone 0.13 s at either setting; beside one busy Python thread 0.28 s -> 0.15 s,
-beside two 0.63 s -> 0.23 s (5 ms and 64 KB blocks -> 1 ms and one block).
+Measured with ``bench/forward_contention.py`` (2 cores, median of 5; drawing and encoding as the pages do): the Text
+page's all-heads PNG of a 512-token MiniLM run beside one busy Python thread 0.27 s -> 0.14 s, beside two
+0.72 s -> 0.21 s; the Image page's overlay grid (DINOv2-S) 0.32 s -> 0.10 s and 1.20 s -> 0.18 s (5 ms and 64 KB
+blocks -> 1 ms and one block). Alone, 0.12 s and 0.07 s at either setting.
 """
 from __future__ import annotations
 
