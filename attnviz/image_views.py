@@ -15,7 +15,7 @@ from attnviz.analysis import rollout
 from attnviz.analysis.patches import to_grid
 from attnviz.export import measures_csv
 from attnviz.render.overlay import mark_patch, overlay
-from attnviz.render.raster import png_bytes
+from attnviz.render.raster import jpeg_bytes, png_bytes
 from attnviz.result import AttentionResult
 
 
@@ -71,7 +71,7 @@ def across_layers(result: AttentionResult, key: str, data: bytes, shown: Image.I
             continue
         img = overlay(shown, grid_map, look.opacity, look.colorscale, smooth=look.smooth, ceiling=look.ceiling)
         images[name] = mark_patch(img, result.grid, *chosen) if chosen else img
-        col.image(images[name], output_format="JPEG",
+        col.image(jpeg_bytes(images[name]), output_format="JPEG",
                   caption=f"{name}{notes[name]}: {float(grid_map.sum()):.0%} of it on patches")
     tokens, model = result.tokens, result.model  # the download callables keep these, not the result
     e = st.container(horizontal=True)

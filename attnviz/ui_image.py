@@ -2,7 +2,9 @@
 
 Inputs are keyed by the SHA-256 of the file's bytes; the bytes themselves go in as ``_data`` (not hashed by
 Streamlit). Results live in the shared, byte-bounded :data:`attnviz.ui.RESULTS`; pictures, rendered PNGs and
-rollouts are bounded ``st.cache_data`` entries.
+rollouts are bounded ``st.cache_data`` entries. Pictures
+the page shows are JPEG bytes (:func:`attnviz.render.raster.jpeg_bytes`), so ``st.image`` passes them on as they
+are instead of re-encoding them on every rerun.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from attnviz import ui
 from attnviz.analysis.patches import layer_maps, query_maps, rollout_map
 from attnviz.images import load_image_info
 from attnviz.render.overlay import fit_size, overlay_grid
-from attnviz.render.raster import png_bytes
+from attnviz.render.raster import jpeg_bytes, png_bytes
 from attnviz.result import AttentionResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,29 +65,41 @@ def run_image(model_name: str, key: str, data: bytes) -> AttentionResult:
                                      lambda: ui.limited(ui.get_model(model_name).run, image=data))
 
 
+def _grid(model_name: str, key: str, data: bytes, query: int, opacity: float, colorscale: str, smooth: bool,
+          ceiling: float) -> Image.Image:
+    """Every layer x head: what ``query`` attends to, over the picture."""
+    result = run_image(model_name, key, data)
+    shown = read_image(key, data)[0]
+    maps = query_maps(result.weights, result.grid, query)  # [layer, head, rows, cols]
+    return overlay_grid(shown, maps, [f"L{i}" for i in range(result.n_layers)],
+                        [f"H{j}" for j in range(result.n_heads)], GRID_CELL, opacity, colorscale, smooth,
+                        ceiling=ceiling)
+
+
 @st.cache_data(show_spinner=False, max_entries=32, ttl=ui.RESULT_TTL_S)
+def grid_jpeg(model_name: str, key: str, _data: bytes, query: int, opacity: float, colorscale: str,
+              smooth: bool, ceiling: float = 100.0) -> bytes:
+    """The all-heads grid as the page shows it (JPEG, :func:`jpeg_bytes`)."""
+    return jpeg_bytes(_grid(model_name, key, _data, query, opacity, colorscale, smooth, ceiling))
+
+
+@st.cache_data(show_spinner=False, max_entries=8, ttl=ui.RESULT_TTL_S)
 def grid_png(model_name: str, key: str, _data: bytes, query: int, opacity: float, colorscale: str,
              smooth: bool, ceiling: float = 100.0) -> bytes:
-    """PNG of every layer x head: what ``query`` attends to, over the picture."""
-    result = run_image(model_name, key, _data)
-    shown = read_image(key, _data)[0]
-    maps = query_maps(result.weights, result.grid, query)  # [layer, head, rows, cols]
-    img = overlay_grid(shown, maps, [f"L{i}" for i in range(result.n_layers)],
-                       [f"H{j}" for j in range(result.n_heads)], GRID_CELL, opacity, colorscale, smooth,
-                       ceiling=ceiling)
-    return png_bytes(img, compress_level=1)
+    """The all-heads grid as a PNG download (made on click)."""
+    return png_bytes(_grid(model_name, key, _data, query, opacity, colorscale, smooth, ceiling), compress_level=1)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=ui.RESULT_TTL_S)
-def layers_png(model_name: str, key: str, _data: bytes, query: int, opacity: float, colorscale: str,
-               smooth: bool, ceiling: float = 100.0) -> bytes:
-    """PNG of each layer's heads fused by mean (top row) and max (bottom row), for ``query``."""
+def layers_jpeg(model_name: str, key: str, _data: bytes, query: int, opacity: float, colorscale: str,
+                smooth: bool, ceiling: float = 100.0) -> bytes:
+    """Each layer's heads fused by mean (top row) and max (bottom row), for ``query`` (JPEG)."""
     result = run_image(model_name, key, _data)
     shown = read_image(key, _data)[0]
     maps = layer_maps(result.weights, result.grid, query, ("mean", "max"))  # [2, layer, rows, cols]
     img = overlay_grid(shown, maps, ["mean", "max"], [f"L{i}" for i in range(result.n_layers)], LAYER_CELL,
                        opacity, colorscale, smooth, ceiling=ceiling)
-    return png_bytes(img, compress_level=1)
+    return jpeg_bytes(img)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=ui.RESULT_TTL_S)

@@ -8,7 +8,7 @@ from attnviz.analysis.patches import patch_index, query_maps
 from attnviz.export import tokens_json, weights_npy
 from attnviz.images import EXTENSIONS, LIMITS_TEXT
 from attnviz.render.overlay import heatmap_image, mark_patch, overlay
-from attnviz.render.raster import png_bytes
+from attnviz.render.raster import jpeg_bytes, png_bytes
 
 CLS_LABEL, PATCH_LABEL = "[CLS] token", "A patch"
 # The example each model starts with (picked again when the model changes).
@@ -110,8 +110,9 @@ def main() -> None:
     st.subheader(f"All heads: attention of {who}")
     st.caption(f"Rows are layers (L), columns are heads (H); each map is coloured from 0 to its own "
                f"{'maximum' if ceiling >= 100 else f'{ceiling:g}th percentile'}.")
-    grid = ui_image.grid_png(result.model, key, data, query, opacity, colorscale, smooth, ceiling)
-    st.image(grid, caption=f"{result.model}: all {result.n_layers * result.n_heads} heads, attention of {who}")
+    view = (result.model, key, data, query, opacity, colorscale, smooth, ceiling)  # what the grids are drawn from
+    st.image(ui_image.grid_jpeg(*view), output_format="JPEG",
+             caption=f"{result.model}: all {result.n_layers * result.n_heads} heads, attention of {who}")
 
     # ---------------------------------------------------------------------------------------------- focused head
     ui_image.clamp_state("image_layer", result.n_layers - 1, result.n_layers - 1)
@@ -126,28 +127,29 @@ def main() -> None:
     raw = heatmap_image(head_map, shown.size, colorscale, smooth=smooth, ceiling=ceiling)
     if chosen:
         focus, raw = mark_patch(focus, result.grid, *chosen), mark_patch(raw, result.grid, *chosen)
-    # Overlays on a photo are shown as JPEG (Streamlit would re-encode PNG bytes to JPEG anyway); downloads are PNG.
+    # Overlays on a photo are shown as JPEG bytes (st.image would re-encode anything else on every rerun);
+    # downloads are PNG.
     left, right = st.columns(2)
     with left:
         st.subheader(f"Focused head: L{layer} H{head}")
-        st.image(focus, output_format="JPEG",
+        st.image(jpeg_bytes(focus), output_format="JPEG",
                  caption=f"L{layer} H{head}: attention of {who} (max {head_map.max():.3f}, "
                          f"{head_map.sum():.0%} of it on patches)")
     with right:
         st.subheader("Raw heatmap")
-        st.image(raw, output_format="JPEG", caption=f"L{layer} H{head} alone, 0 to {head_map.max():.3f}")
+        st.image(jpeg_bytes(raw), output_format="JPEG", caption=f"L{layer} H{head} alone, 0 to {head_map.max():.3f}")
 
     # ----------------------------------------------------------------------------------------------- across layers
     look = image_views.Look(opacity, colorscale, smooth, ceiling)
     rollout_img = image_views.across_layers(result, key, data, shown, query, who, layer, chosen, look, stem)
-    layers = ui_image.layers_png(result.model, key, data, query, opacity, colorscale, smooth, ceiling)
-    st.image(layers, caption=f"Each layer's heads fused: mean (top row) and max (bottom row), attention of {who}")
+    st.image(ui_image.layers_jpeg(*view), output_format="JPEG",
+             caption=f"Each layer's heads fused: mean (top row) and max (bottom row), attention of {who}")
 
     # ------------------------------------------------------------------------------------------------------ export
     st.subheader("Export")
     e = st.container(horizontal=True)
-    e.download_button("All heads (PNG)", data=grid, file_name=f"{stem}_grid.png", mime="image/png",
-                      key="dl_image_grid", on_click="ignore")
+    e.download_button("All heads (PNG)", data=lambda: ui_image.grid_png(*view), file_name=f"{stem}_grid.png",
+                      mime="image/png", key="dl_image_grid", on_click="ignore")
     e.download_button("Focused overlay (PNG)", data=lambda: png_bytes(focus),
                       file_name=f"{stem}_L{layer}H{head}_overlay.png", mime="image/png",
                       key="dl_image_overlay", on_click="ignore")

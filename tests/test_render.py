@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from attnviz.render import colorize, grid_image, head_image, heatmap_figure, labelled_heatmap, png_bytes
@@ -75,3 +76,17 @@ def test_grid_cells_shrink_for_deep_models():
     assert fit_cell(6) == 96  # MiniLM keeps full-size thumbnails
     deep = grid_image(attention(20, heads=(30, 9)), cell=fit_cell(30))
     assert deep.height <= 1300 and fit_cell(30) >= 32
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (7, 300), (3, 97, 200), (2, 3, 50, 50)])
+def test_downsample_is_the_maximum_of_each_block(shape):
+    m = np.random.default_rng(0).random(shape, dtype=np.float32)
+    small = downsample_max(m, 96)
+    r_out, c_out = min(shape[-2], 96), min(shape[-1], 96)
+    assert small.shape == (*shape[:-2], r_out, c_out)
+    r_edges = np.linspace(0, shape[-2], r_out + 1).astype(int)
+    c_edges = np.linspace(0, shape[-1], c_out + 1).astype(int)
+    for i in (0, r_out // 2, r_out - 1):  # a block is cells [floor(i n / size), floor((i + 1) n / size))
+        for j in (0, c_out - 1):
+            block = m[..., r_edges[i]:r_edges[i + 1], c_edges[j]:c_edges[j + 1]]
+            np.testing.assert_array_equal(small[..., i, j], block.max(axis=(-2, -1)))

@@ -35,15 +35,34 @@ def png_bytes(image: Image.Image, compress_level: int = 6) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
+    """Encode an RGB image as JPEG, as pages show overlays on photos. ``st.image`` turns anything else into a JPEG
+    on every rerun (PNG bytes decoded and re-encoded at quality 90, a PIL image encoded at quality 100); JPEG bytes
+    given with ``output_format="JPEG"`` go to the browser as they are."""
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
 def downsample_max(matrix: np.ndarray, size: int) -> np.ndarray:
     """Shrink the last two axes (``[..., rows, cols]``) to at most ``size`` each by block maxima (sparse peaks
-    stay visible)."""
-    out = matrix
-    for axis in (-1, -2):  # keys first: the contiguous axis, 25 % faster on [6, 12, 512, 512]
+    stay visible).
+
+    Block ``i`` of ``n`` cells is ``[floor(i n / size), floor((i + 1) n / size))``. Each axis is the running
+    maximum of a few whole-array takes (offset ``k`` of every block, the block's last cell repeated where it is
+    short): 18 ms for ``[6, 12, 512, 512]`` -> 96, where ``np.maximum.reduceat`` took 75 ms."""
+    out = np.asarray(matrix)
+    for axis in (-2, -1):  # queries first: the keys pass then works on a sixth of the data
         n = out.shape[axis]
         if n > size:
             starts = np.linspace(0, n, size, endpoint=False).astype(int)
-            out = np.maximum.reduceat(out, starts, axis=axis)
+            last = np.append(starts[1:], n) - 1
+            offsets = np.arange(int((last - starts).max()) + 1)
+            cells = np.minimum(starts[:, None] + offsets, last[:, None])  # [block, offset]
+            pooled = np.take(out, cells[:, 0], axis=axis)
+            for k in offsets[1:]:
+                np.maximum(pooled, np.take(out, cells[:, k], axis=axis), out=pooled)
+            out = pooled
     return out
 
 
