@@ -1,10 +1,10 @@
 """Streamlit caches and widgets of the Image page (the shared model cache is :func:`attnviz.ui.get_model`).
 
 Inputs are keyed by the SHA-256 of the file's bytes; the bytes themselves go in as ``_data`` (not hashed by
-Streamlit). Results live in the shared, byte-bounded :data:`attnviz.ui.RESULTS`; pictures, rendered PNGs and
-rollouts are bounded ``st.cache_data`` entries. Pictures
-the page shows are JPEG bytes (:func:`attnviz.render.raster.jpeg_bytes`), so ``st.image`` passes them on as they
-are instead of re-encoding them on every rerun.
+Streamlit). Results live in the shared, byte-bounded :data:`attnviz.ui.RESULTS`; pictures, rendered grids and
+rollouts are bounded ``st.cache_data`` entries. What the page shows are JPEG bytes
+(:func:`attnviz.render.raster.jpeg_bytes`), which ``st.image`` passes on as they are instead of re-encoding them on
+every rerun; PNGs are made for downloads.
 """
 from __future__ import annotations
 
