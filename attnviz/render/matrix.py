@@ -14,6 +14,8 @@ from attnviz.render.colors import DEFAULT_COLORSCALE
 from attnviz.render.figures import plotly_text
 
 MASKED_COLOR = "#d9d9d9"
+TICK_CHAR_PX = 7
+"""Width of one character of an 11 px tick label, generously (labels are short: ``q0``, ``k12``, ``d3``)."""
 
 
 def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str = "",
@@ -61,12 +63,15 @@ def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[st
         colorbar=dict(thickness=10, len=1.0, tickfont=dict(size=10)),
     ))
     rows, cols = m.shape
+    # Margins made room for the tick labels here rather than by Plotly's automargin, which draws a chart, measures
+    # its labels and draws it again: 12 of these charts are drawn in 0.16 s instead of 0.25 s (bench/chart_draw.py).
+    label_px = TICK_CHAR_PX * max(len(r) for r in row_labels) + 14
     fig.update_layout(
         title=dict(text=plotly_text(title), x=0, font=dict(size=13)) if title else None,
         height=int(70 + (30 if title else 0) + 38 * rows), width=int(min(900, 140 + 92 * cols)),
-        margin=dict(l=10, r=10, t=(40 if title else 10) + 20, b=10),
-        xaxis=dict(side="top", type="category", tickfont=dict(size=11)),
-        yaxis=dict(autorange="reversed", type="category", tickfont=dict(size=11)),
+        margin=dict(l=10 + label_px, r=10, t=(40 if title else 10) + 20, b=10),
+        xaxis=dict(side="top", type="category", tickfont=dict(size=11), automargin=False),
+        yaxis=dict(autorange="reversed", type="category", tickfont=dict(size=11), automargin=False),
         plot_bgcolor="white",
     )
     return fig
