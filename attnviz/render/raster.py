@@ -40,7 +40,7 @@ def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
     on every rerun (PNG bytes decoded and re-encoded at quality 90, a PIL image encoded at quality 100); JPEG bytes
     given with ``output_format="JPEG"`` go to the browser as they are."""
     buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="JPEG", quality=quality)
+    (image if image.mode == "RGB" else image.convert("RGB")).save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
 
 
