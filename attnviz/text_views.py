@@ -61,14 +61,14 @@ def run_exports(run: Run, grid: Callable[[], bytes], stem: str) -> None:
 
     Streamlit keeps a session's last download callables, so they name the run and fetch it from the shared cache
     (recomputing it if it has left): holding the result itself would keep it beyond the cache's bound."""
-    e = st.columns(5)
-    e[0].download_button("All heads (PNG)", data=grid, file_name=f"{stem}_grid.png", mime="image/png",
-                         key="dl_grid_png", on_click="ignore")
-    e[1].download_button("Weights (NPY)", key="dl_npy", mime="application/octet-stream", on_click="ignore",
-                         file_name=f"{stem}_weights.npy", data=lambda: weights_npy(ui.run_text(*run).weights),
-                         help="All heads, [layer, head, query, key], float32, as the model computed them.")
-    e[2].download_button("Tokens (JSON)", key="dl_tokens", mime="application/json", on_click="ignore",
-                         file_name=f"{stem}_tokens.json", data=lambda: tokens_json(ui.run_text(*run)))
+    e = st.container(horizontal=True)
+    e.download_button("All heads (PNG)", data=grid, file_name=f"{stem}_grid.png", mime="image/png",
+                      key="dl_grid_png", on_click="ignore")
+    e.download_button("Weights (NPY)", key="dl_npy", mime="application/octet-stream", on_click="ignore",
+                      file_name=f"{stem}_weights.npy", data=lambda: weights_npy(ui.run_text(*run).weights),
+                      help="All heads, [layer, head, query, key], float32, as the model computed them.")
+    e.download_button("Tokens (JSON)", key="dl_tokens", mime="application/json", on_click="ignore",
+                      file_name=f"{stem}_tokens.json", data=lambda: tokens_json(ui.run_text(*run)))
 
 
 def focused_head(result: AttentionResult, run: Run, weights: np.ndarray, tokens: list[str], layer: int, head: int,
@@ -78,14 +78,14 @@ def focused_head(result: AttentionResult, run: Run, weights: np.ndarray, tokens:
     matrix, title = weights[layer, head].copy(), head_title(result, layer, head)  # a copy: not a view of all heads
     st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=_mask(result, len(tokens))),
                     key="text_head_fig")
-    e = st.columns(5)
-    e[0].download_button("Focused head (PNG)", key="dl_head_png", mime="image/png", on_click="ignore",
-                         file_name=f"{stem}_layer{layer}_head{head}.png",
-                         data=lambda: png_bytes(labelled_heatmap(matrix, tokens, tokens, title, colorscale)))
-    e[1].download_button("Focused head (CSV)", key="dl_csv", mime="text/csv", on_click="ignore",
-                         file_name=f"{stem}_layer{layer}_head{head}.csv",
-                         data=lambda: head_csv(ui.run_text(*run), layer, head),
-                         help="The model's weights of this head (before hiding tokens or thresholding).")
+    e = st.container(horizontal=True)
+    e.download_button("Focused head (PNG)", key="dl_head_png", mime="image/png", on_click="ignore",
+                      file_name=f"{stem}_layer{layer}_head{head}.png",
+                      data=lambda: png_bytes(labelled_heatmap(matrix, tokens, tokens, title, colorscale)))
+    e.download_button("Focused head (CSV)", key="dl_csv", mime="text/csv", on_click="ignore",
+                      file_name=f"{stem}_layer{layer}_head{head}.csv",
+                      data=lambda: head_csv(ui.run_text(*run), layer, head),
+                      help="The model's weights of this head (before hiding tokens or thresholding).")
 
 
 def per_layer(result: AttentionResult, weights: np.ndarray, tokens: list[str], layer: int, colorscale: str,
@@ -97,13 +97,13 @@ def per_layer(result: AttentionResult, weights: np.ndarray, tokens: list[str], l
     st.subheader(f"Layer {layer}: {how} over heads")
     st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=_mask(result, len(tokens))),
                     key="text_layer_fig")
-    e = st.columns(5)
-    e[0].download_button("Layer (PNG)", key="dl_layer_png", mime="image/png", on_click="ignore",
-                         file_name=f"{stem}_layer{layer}_{how}.png",
-                         data=lambda: png_bytes(labelled_heatmap(matrix, tokens, tokens, title, colorscale)))
-    e[1].download_button("Layer (CSV)", key="dl_layer_csv", mime="text/csv", on_click="ignore",
-                         file_name=f"{stem}_layer{layer}_{how}.csv", data=lambda: matrix_csv(matrix, tokens, tokens),
-                         help="The fused matrix as shown (after hiding tokens and thresholding, if chosen).")
+    e = st.container(horizontal=True)
+    e.download_button("Layer (PNG)", key="dl_layer_png", mime="image/png", on_click="ignore",
+                      file_name=f"{stem}_layer{layer}_{how}.png",
+                      data=lambda: png_bytes(labelled_heatmap(matrix, tokens, tokens, title, colorscale)))
+    e.download_button("Layer (CSV)", key="dl_layer_csv", mime="text/csv", on_click="ignore",
+                      file_name=f"{stem}_layer{layer}_{how}.csv", data=lambda: matrix_csv(matrix, tokens, tokens),
+                      help="The fused matrix as shown (after hiding tokens and thresholding, if chosen).")
 
 
 # ---------------------------------------------------------------------------------------------- head view
@@ -178,12 +178,12 @@ def head_view(result: AttentionResult, weights: np.ndarray, tokens: list[str], l
                + ("" if focus is None else f" · only {side} {token_label(tokens, focus[1])}"))
     st.plotly_chart(graph_figure(graph), key="graph_fig", on_select=_on_graph_select, selection_mode="points",
                     width="content", config={"displayModeBar": False})
-    e1, e2, _ = st.columns([1, 1, 3])
+    e = st.container(horizontal=True)
     name = f"{stem}_layer{layer}_heads{'-'.join(map(str, heads))}_graph"
-    e1.download_button("Head view (PNG)", key="dl_graph_png", mime="image/png", on_click="ignore",
-                       file_name=f"{name}.png", data=lambda: graph_png(graph, scale=2 if n <= 128 else 1))
-    e2.download_button("Head view (SVG)", key="dl_graph_svg", mime="image/svg+xml", on_click="ignore",
-                       file_name=f"{name}.svg", data=lambda: graph_svg(graph))
+    e.download_button("Head view (PNG)", key="dl_graph_png", mime="image/png", on_click="ignore",
+                      file_name=f"{name}.png", data=lambda: graph_png(graph, scale=2 if n <= 128 else 1))
+    e.download_button("Head view (SVG)", key="dl_graph_svg", mime="image/svg+xml", on_click="ignore",
+                      file_name=f"{name}.svg", data=lambda: graph_svg(graph))
 
 
 # ------------------------------------------------------------------------------------------ across layers
@@ -230,18 +230,18 @@ def across_layers(result: AttentionResult, run: Run, layer: int, stem: str) -> N
         st.caption(f"Showing the {len(keys)} input tokens with the largest value in any measure, in text order.")
     title = f"{result.model} · output token {token_label(result.tokens, token)}"
     st.plotly_chart(profile_figure(rows, result.tokens, title, keys=keys, highlight=token), key="flow_fig")
-    e1, e2, e3, _ = st.columns([1, 1, 1, 2])
-    e1.download_button("These values (CSV)", key="dl_flow_csv", mime="text/csv", on_click="ignore",
-                       file_name=f"{stem}_token{token}_raw_rollout_flow.csv",
-                       data=lambda: measures_csv(rows, labels))
-    e2.download_button("Rollout, all tokens (NPY)", key="dl_rollout_npy", mime="application/octet-stream",
-                       on_click="ignore", file_name=f"{stem}_rollout.npy",
-                       data=lambda: weights_npy(ui.text_rollout(*run)), help="[query, key] float32, rows sum to 1.")
+    e = st.container(horizontal=True)
+    e.download_button("These values (CSV)", key="dl_flow_csv", mime="text/csv", on_click="ignore",
+                      file_name=f"{stem}_token{token}_raw_rollout_flow.csv",
+                      data=lambda: measures_csv(rows, labels))
+    e.download_button("Rollout, all tokens (NPY)", key="dl_rollout_npy", mime="application/octet-stream",
+                      on_click="ignore", file_name=f"{stem}_rollout.npy",
+                      data=lambda: weights_npy(ui.text_rollout(*run)), help="[query, key] float32, rows sum to 1.")
     full = ui.cached_text_flow(*run)
     if full is not None:
-        e3.download_button("Flow, all tokens (NPY)", key="dl_flow_npy", mime="application/octet-stream",
-                           on_click="ignore", file_name=f"{stem}_flow.npy", data=lambda: weights_npy(full),
-                           help="[query, key] float32, rows sum to 1.")
+        e.download_button("Flow, all tokens (NPY)", key="dl_flow_npy", mime="application/octet-stream",
+                          on_click="ignore", file_name=f"{stem}_flow.npy", data=lambda: weights_npy(full),
+                          help="[query, key] float32, rows sum to 1.")
 
 
 # --------------------------------------------------------------------------------------- head statistics

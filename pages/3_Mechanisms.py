@@ -18,6 +18,23 @@ PRESETS = {"classic": "Classic: Q = [1, 2, 3]", "tutorial": "Softmax of [31, 41,
 MASKS = {"none": "No mask", "causal": "Causal", "padding": "Padding"}
 
 
+def prose(*parts: str) -> None:
+    """Headings, formulas and text as one Markdown element (``$$…$$`` is KaTeX, as in ``st.latex``).
+
+    Every element is a message to the browser, and each message that arrives on its own re-renders the page there.
+    Under load a script run's messages trickle in, so a step writes its heading, formulas and notes together."""
+    st.markdown("\n\n".join(p for p in parts if p))
+
+
+def heading(title: str, level: int = 2) -> str:
+    return f"{'#' * level} {title}"
+
+
+def formulas(*lines: str) -> str:
+    """Display formulas, one per line, for :func:`prose`."""
+    return "\n\n".join(f"$$\n{line}\n$$" for line in lines)
+
+
 def table(matrix: np.ndarray, rows: list[str], cols: list[str], text: list[list[str]] | None = None) -> None:
     """A small table of formatted numbers (strings, so nothing is re-rounded by the browser)."""
     st.table(pd.DataFrame(text or M.format_matrix(matrix), index=rows, columns=cols))
@@ -99,10 +116,8 @@ qn, kn = names("q", len(Q)), names("k", len(K))
 dn = names("d", V.shape[1])
 
 # ------------------------------------------------------------------ the steps
-st.header(f"1 · Scores — {M.RULE_NAMES[rule]}")
-st.latex(explain.SCORE_FORMULAS[rule])
-for line in explain.worked_score(trace, query, 0):
-    st.latex(line)
+prose(heading(f"1 · Scores — {M.RULE_NAMES[rule]}"),
+      formulas(explain.SCORE_FORMULAS[rule], *explain.worked_score(trace, query, 0)))
 step(trace.scores, qn, kn, "mech_fig_scores")
 if trace.params:
     with st.expander("The rule's parameters (seeded random here; learned in a real model)"):
@@ -112,41 +127,33 @@ if trace.params:
                   [pname] if value.ndim < 2 else names("r", value.shape[0]),
                   names("c", np.atleast_1d(value).shape[-1]))
 
-st.header("2 · Scaling")
 if rule == "scaled_dot":
-    st.latex(explain.SCALE_FORMULA + rf"\qquad \sqrt{{d_k}} = \sqrt{{{K.shape[1]}}} = "
-             rf"{M.latex_number(float(np.sqrt(K.shape[1])))}")
-    st.latex(explain.worked_scale(trace, query, 0))
+    prose(heading("2 · Scaling"),
+          formulas(explain.SCALE_FORMULA + rf"\qquad \sqrt{{d_k}} = \sqrt{{{K.shape[1]}}} = "
+                   rf"{M.latex_number(float(np.sqrt(K.shape[1])))}", explain.worked_scale(trace, query, 0)))
     step(trace.scaled_scores, qn, kn, "mech_fig_scaled")
 else:
-    st.latex(explain.NO_SCALE_FORMULA)
+    prose(heading("2 · Scaling"), formulas(explain.NO_SCALE_FORMULA))
     st.caption("Only the scaled dot-product divides its scores (by √d_k); this rule passes them on unchanged.")
 
-st.header("3 · Mask")
-st.latex(explain.MASK_FORMULA)
-st.markdown(M.mask_note(trace, mask_kind))
+prose(heading("3 · Mask"), formulas(explain.MASK_FORMULA), M.mask_note(trace, mask_kind))
 if mask is not None:
     step(trace.masked_scores, qn, kn, "mech_fig_masked")
 
-st.header("4 · Softmax over the keys")
-st.latex(explain.SOFTMAX_FORMULA)
-for line in explain.worked_softmax(trace, query):
-    st.latex(line)
+prose(heading("4 · Softmax over the keys"),
+      formulas(explain.SOFTMAX_FORMULA, *explain.worked_softmax(trace, query)))
 st.caption("Subtracting the row maximum m first changes nothing mathematically and keeps exp from overflowing.")
 weight_step(trace, qn, kn, "mech_fig_weights")
 
-st.header("5 · Context: the weighted sum of the values")
-st.latex(explain.CONTEXT_FORMULA)
-st.latex(explain.worked_context(trace, query))
+prose(heading("5 · Context: the weighted sum of the values"),
+      formulas(explain.CONTEXT_FORMULA, explain.worked_context(trace, query)))
 step(trace.context, qn, dn, "mech_fig_context")
 
 # ------------------------------------------------------------------ what changes between rules
-st.header("What changes between rules")
-st.markdown(M.rule_note(trace, query))
-if Q.shape[1] == K.shape[1]:
-    st.markdown(M.scaling_note(Q, K, mask, query))
 compared = M.compare_rules(Q, K, V, mask)
-st.markdown(f"Weights of query q{query} under every rule (same inputs and mask; seeded parameters):")
+prose(heading("What changes between rules"), M.rule_note(trace, query),
+      M.scaling_note(Q, K, mask, query) if Q.shape[1] == K.shape[1] else "",
+      f"Weights of query q{query} under every rule (same inputs and mask; seeded parameters):")
 ok = {M.RULE_NAMES[r]: t for r, t in compared.items() if not isinstance(t, str)}
 if ok:
     table(np.array([t.weights[query] for t in ok.values()]), list(ok), kn,
@@ -181,13 +188,12 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
         return
 
     d, dh, dvh = Q.shape[1], Q.shape[1] // n_heads, V.shape[1] // n_heads
-    st.markdown(f"d = {d} split into {n_heads} head(s) of d/H = {dh} columns each (values: {V.shape[1]} into "
-                f"{V.shape[1] // n_heads}). Each head runs the **{M.RULE_NAMES[rule]}** rule on its slice"
-                + (f", so the scaling divides by √{dh} instead of √{d}" if rule == "scaled_dot" and n_heads > 1 else "")
-                + "." + (" With one head and identity projections this is exactly the computation above."
-                         if n_heads == 1 and proj == "identity" else ""))
-    st.subheader("a · Project")
-    st.latex(explain.MULTIHEAD_FORMULAS["project"])
+    prose(f"d = {d} split into {n_heads} head(s) of d/H = {dh} columns each (values: {V.shape[1]} into "
+          f"{V.shape[1] // n_heads}). Each head runs the **{M.RULE_NAMES[rule]}** rule on its slice"
+          + (f", so the scaling divides by √{dh} instead of √{d}" if rule == "scaled_dot" and n_heads > 1 else "")
+          + "." + (" With one head and identity projections this is exactly the computation above."
+                   if n_heads == 1 and proj == "identity" else ""),
+          heading("a · Project", 3), formulas(explain.MULTIHEAD_FORMULAS["project"]))
     p1, p2, p3 = st.columns(3)
     with p1:
         panel(f"Q' = Q W_q {list(mh.Q_proj.shape)}", mh.Q_proj, qn, names("d", d), "mech_fig_qproj")
@@ -195,8 +201,8 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
         panel(f"K' = K W_k {list(mh.K_proj.shape)}", mh.K_proj, kn, names("d", d), "mech_fig_kproj")
     with p3:
         panel(f"V' = V W_v {list(mh.V_proj.shape)}", mh.V_proj, kn, dn, "mech_fig_vproj")
-    st.subheader("b · Split and attend per head")
-    st.latex(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"])
+    prose(heading("b · Split and attend per head", 3),
+          formulas(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"]))
     # Only the open head's tab runs (a tab change reruns this section): at 16 heads the page would otherwise draw
     # 16 heads' tables and heatmaps at once.
     head_tabs = st.tabs([f"Head {h}" for h in range(n_heads)], key=f"mech_head_tab_{n_heads}", on_change="rerun")
@@ -219,8 +225,8 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
             weight_step(t, qn, kn, f"mech_fig_head{h}")
             st.markdown(f"head_{h}: its context {list(t.context.shape)}")
             step(t.context, qn, v_cols, f"mech_fig_head{h}_context")
-    st.subheader("c · Concatenate the heads, then project")
-    st.latex(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"])
+    prose(heading("c · Concatenate the heads, then project", 3),
+          formulas(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"]))
     o1, o2 = st.columns(2)
     with o1:
         panel(f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn, "mech_fig_concat")

@@ -34,13 +34,26 @@ def texts(at: AppTest) -> str:
     return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [x.value for x in at.latex])
 
 
+def headings(at: AppTest) -> list[str]:
+    """Every section heading: ``st.header`` elements and Markdown headings (a step writes its heading, formulas
+    and notes as one Markdown element)."""
+    return [h.value for h in at.header] + [line.lstrip("#").strip() for m in at.markdown
+                                           for line in m.value.splitlines() if line.startswith("#")]
+
+
+def formulas(at: AppTest) -> list[str]:
+    """Every display formula on the page (``$$…$$`` in Markdown, and ``st.latex``)."""
+    return [x.value for x in at.latex] + [f for m in at.markdown for f in m.value.split("$$")[1::2]]
+
+
 def test_classic_example_shows_every_step():
     at = mechanisms()
     assert not at.exception and not at.error
-    headers = [h.value for h in at.header]
-    assert any("Scores" in h for h in headers) and any("Softmax" in h for h in headers)
-    assert any("Multi-head" in h for h in headers)
-    assert len(at.latex) >= 8 and len(at.get("plotly_chart")) >= 4
+    titles = headings(at)
+    for step in ("1 · Scores", "2 · Scaling", "3 · Mask", "4 · Softmax", "5 · Context", "What changes between rules",
+                 "Multi-head attention", "a · Project", "b · Split", "c · Concatenate"):
+        assert any(t.startswith(step) for t in titles), step
+    assert len(formulas(at)) >= 8 and len(at.get("plotly_chart")) >= 4
     body = texts(at)
     assert r"s_{00} = 1 \cdot 4 + 2 \cdot 5 + 3 \cdot 6 = 32" in body
     assert "[18.48, 28.87, 39.26]" in body  # the scaling explanation uses the current numbers
