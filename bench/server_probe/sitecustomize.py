@@ -1,10 +1,14 @@
-"""Server-side timing for ``bench/load.py`` (on the benchmark server's ``PYTHONPATH`` only; inert elsewhere).
+"""Server-side timing for ``bench/load.py``, and a slow server for ``bench/browser_cost.py`` (on the benchmark
+server's ``PYTHONPATH`` only; inert elsewhere).
 
 When ``ATTNVIZ_BENCH_RUNLOG`` names a file, every session's script runs are timed from the moment the server
 receives the browser's rerun request (a click, an upload, a page switch) to the moment it hands the run's last
 message to the event loop for sending, and one JSON line is written per finished run:
 ``{"t": end, "session": id, "page": name, "seconds": duration, "reruns": n}`` (``reruns``: requests folded
 into this run). This is the server's share of an action's latency, free of the simulated browsers' own CPU time.
+
+When ``ATTNVIZ_BENCH_DELAY_MS`` is set, a script run waits that long before handing over each element (each
+``delta`` message), so its messages reach the browser one by one, as they do from a loaded server.
 """
 import os
 
@@ -53,3 +57,19 @@ if _LOG:
 
     app_session.AppSession.handle_backmsg = handle_backmsg
     app_session.AppSession._handle_scriptrunner_event_on_event_loop = on_event
+
+_DELAY_S = float(os.environ.get("ATTNVIZ_BENCH_DELAY_MS") or 0) / 1000
+if _DELAY_S > 0:
+    import threading
+    import time
+
+    from streamlit.runtime.scriptrunner import script_runner
+
+    _enqueue = script_runner.ScriptRunner._enqueue_forward_msg
+
+    def enqueue_slowly(self, msg):  # noqa: ANN001 - Streamlit's signature
+        if msg.HasField("delta") and threading.current_thread() is not threading.main_thread():
+            time.sleep(_DELAY_S)
+        return _enqueue(self, msg)
+
+    script_runner.ScriptRunner._enqueue_forward_msg = enqueue_slowly
