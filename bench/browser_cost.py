@@ -49,7 +49,7 @@ SERVER_PROBE = ROOT / "bench" / "server_probe"
 SETTLE_S = 1.5
 """Seconds after the page is idle still counted (late renders, image decoding, chart drawing)."""
 TITLES = {"Text": "Text attention", "Image": "Image attention", "Mechanisms": "Mechanisms"}
-METRICS = ("TaskDuration", "ScriptDuration")
+METRICS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
 ACTIONS = ("visit Mechanisms", "heads change", "visit Text", "visit Image")
 
 
@@ -90,6 +90,8 @@ class Probe:
         m1 = self.metrics()
         return {"cpu_s": chromium_cpu() - cpu0, "task_s": m1["TaskDuration"] - m0["TaskDuration"],
                 "script_s": m1["ScriptDuration"] - m0["ScriptDuration"],
+                "layout_s": m1["LayoutDuration"] - m0["LayoutDuration"],
+                "style_s": m1["RecalcStyleDuration"] - m0["RecalcStyleDuration"],
                 "messages": self.page.evaluate("() => window.__bench.ws.length")}
 
     def visit(self, name: str) -> dict[str, float]:
@@ -145,12 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     for delay in args.delays:
         res = run(delay, args.rounds)
         print(f"\nServer delay {delay:g} ms per element, median of {args.rounds}:\n")
-        print("| action | Chromium CPU (s) | renderer main thread (s) | of it JavaScript (s) | messages |")
-        print("|---|---:|---:|---:|---:|")
+        print("| action | Chromium CPU (s) | renderer main thread (s) | of it JavaScript (s) | layout (s) "
+              "| style (s) | messages |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for action, rows in res.items():
             med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
             print(f"| {action} | {med['cpu_s']:.2f} | {med['task_s']:.2f} | {med['script_s']:.2f} | "
-                  f"{med['messages']:.0f} |")
+                  f"{med['layout_s']:.2f} | {med['style_s']:.2f} | {med['messages']:.0f} |")
     return 0
 
 

@@ -7,7 +7,8 @@ text run           Text page: its own 512-token text (MiniLM WordPiece tokens in
                    when the heatmap's axis has that text's 512 tokens, the caption says 512 tokens and the all-heads
                    image is new.
 page switch        sidebar link to the Image page (and, below, to Mechanisms and back to Text): done when the new
-                   page's title, charts and (Text, Image) images are there.
+                   page's title, images (the Mechanisms page's heatmaps are SVG images) and (Text, Image) charts are
+                   there.
 image upload       Image page: its own picture (a distinct crop of an example photo, named after the session and
                    repetition). Done when the caption names that file and its size and all five overlays are loaded.
 mechanisms change  Mechanisms page: set the "Heads" number input (1 <-> 3). Done when one tab per head is shown.
@@ -218,7 +219,7 @@ class Session:
             self.page = await self.ctx.new_page()
         await self.page.goto(f"{self.url}/{name}", wait_until="domcontentloaded", timeout=120_000)
         loaded = self.idle(None, False)
-        await self.settle(lambda s: loaded(s) and (s["title"] or "").startswith(TITLES[name]) and s["charts"] > 0,
+        await self.settle(lambda s: loaded(s) and (s["title"] or "").startswith(TITLES[name]) and s["images"] > 0,
                           max(self.args.action_timeout, OPEN_TIMEOUT_S))
 
     async def timed(self, start: Callable[[], Awaitable[None]], shows: Callable[[dict], bool],
@@ -283,8 +284,8 @@ class Session:
         link = self.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text=re.compile(f"^{name}$"))
 
         def shows(s: dict) -> bool:
-            return ((s["title"] or "").startswith(TITLES[name]) and s["charts"] > 0
-                    and (name == "Mechanisms" or s["images"] > 0))
+            return ((s["title"] or "").startswith(TITLES[name]) and s["images"] > 0
+                    and (name == "Mechanisms" or s["charts"] > 0))
 
         return await self.timed(link.click, shows, name != "Mechanisms")
 
@@ -349,6 +350,29 @@ class Session:
                 if self.args.think:  # a person reading the page before the next action: 0 to 2x the mean
                     await asyncio.sleep(think.uniform(0, 2 * self.args.think))
                 await self.act(rep, action, detail, page, step, rep if arg is None else arg)
+
+
+def lower_browser_priority(nice: int) -> list[str]:
+    """Give every Chromium process this script started the niceness ``nice``, as a group; the groups changed.
+
+    ``os.nice`` does not reach Chromium: Playwright starts it in a session of its own, and with autogroup scheduling
+    (Linux's default for desktop kernels, ``/proc/sys/kernel/sched_autogroup_enabled``) each session is a
+    scheduling group that shares the CPU equally with the server's, whatever its processes' own niceness (which
+    Chromium resets anyway). The group's niceness (``/proc/<pid>/autogroup``) is what weighs against the server."""
+    changed = []
+    own = os.getsid(0)
+    for p in process_tree(os.getpid()):
+        try:
+            if os.getsid(p) == own or b"chrom" not in Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0", 1)[0]:
+                continue
+            group = Path(f"/proc/{p}/autogroup")
+            name = group.read_text().split()[0]
+            if name not in changed:
+                group.write_text(str(nice))
+                changed.append(name)
+        except OSError:  # gone, or no autogroup scheduling here: the niceness cannot be given as a group
+            continue
+    return changed
 
 
 def client_cpu(server: int) -> dict[int, float]:
@@ -549,6 +573,11 @@ async def bench(args, inputs: Inputs, phases: dict[str, list[int]]) -> dict:
         try:
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                if args.client_nice:
+                    groups = lower_browser_priority(args.client_nice)
+                    print(f"browsers at niceness +{args.client_nice}: scheduling group(s) "
+                          f"{', '.join(groups) or 'none (no autogroup scheduling: only this script is reniced)'}",
+                          flush=True)
                 for phase, sids in phases.items():
                     reps = {"warm-up": 1, "single": args.single_reps}.get(phase, args.reps)
                     print(f"{phase}: {len(sids)} session(s) × {reps} round(s)", flush=True)
