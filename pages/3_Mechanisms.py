@@ -40,26 +40,32 @@ def table(matrix: np.ndarray, rows: list[str], cols: list[str], text: list[list[
     st.table(pd.DataFrame(text or M.format_matrix(matrix), index=rows, columns=cols))
 
 
-def step(matrix: np.ndarray, rows: list[str], cols: list[str], key: str, weights: bool = False,
+def heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], weights: bool = False,
+            text: list[list[str]] | None = None) -> None:
+    """The matrix as an SVG heatmap with every number in its cell (cheap for the browser, unlike a Plotly chart)."""
+    st.image(value_heatmap(matrix, rows, cols, weights=weights, text=text), width="content")
+
+
+def step(matrix: np.ndarray, rows: list[str], cols: list[str], weights: bool = False,
          text: list[list[str]] | None = None) -> None:
     """One step: its table and its heatmap side by side."""
     left, right = st.columns([2, 3])
     with left:
         table(matrix, rows, cols, text)
     with right:
-        st.plotly_chart(value_heatmap(matrix, rows, cols, weights=weights, text=text), key=key, width="content")
+        heatmap(matrix, rows, cols, weights, text)
 
 
-def weight_step(t: M.AttentionTrace, rows: list[str], cols: list[str], key: str) -> None:
+def weight_step(t: M.AttentionTrace, rows: list[str], cols: list[str]) -> None:
     """The softmax weights of a trace; a weight that underflowed to 0 in float64 is written from its log."""
-    step(t.weights, rows, cols, key, weights=True, text=M.format_probabilities(t.weights, t.log_weights))
+    step(t.weights, rows, cols, weights=True, text=M.format_probabilities(t.weights, t.log_weights))
 
 
-def panel(title: str, matrix: np.ndarray, rows: list[str], cols: list[str], key: str) -> None:
+def panel(title: str, matrix: np.ndarray, rows: list[str], cols: list[str]) -> None:
     """A titled table with its heatmap below it, for steps shown side by side."""
     st.markdown(title)
     table(matrix, rows, cols)
-    st.plotly_chart(value_heatmap(matrix, rows, cols), key=key, width="stretch")
+    heatmap(matrix, rows, cols)
 
 
 def names(prefix: str, n: int) -> list[str]:
@@ -118,7 +124,7 @@ dn = names("d", V.shape[1])
 # ------------------------------------------------------------------ the steps
 prose(heading(f"1 · Scores — {M.RULE_NAMES[rule]}"),
       formulas(explain.SCORE_FORMULAS[rule], *explain.worked_score(trace, query, 0)))
-step(trace.scores, qn, kn, "mech_fig_scores")
+step(trace.scores, qn, kn)
 if trace.params:
     with st.expander("The rule's parameters (seeded random here; learned in a real model)"):
         for pname, value in trace.params.items():
@@ -131,23 +137,23 @@ if rule == "scaled_dot":
     prose(heading("2 · Scaling"),
           formulas(explain.SCALE_FORMULA + rf"\qquad \sqrt{{d_k}} = \sqrt{{{K.shape[1]}}} = "
                    rf"{M.latex_number(float(np.sqrt(K.shape[1])))}", explain.worked_scale(trace, query, 0)))
-    step(trace.scaled_scores, qn, kn, "mech_fig_scaled")
+    step(trace.scaled_scores, qn, kn)
 else:
     prose(heading("2 · Scaling"), formulas(explain.NO_SCALE_FORMULA))
     st.caption("Only the scaled dot-product divides its scores (by √d_k); this rule passes them on unchanged.")
 
 prose(heading("3 · Mask"), formulas(explain.MASK_FORMULA), M.mask_note(trace, mask_kind))
 if mask is not None:
-    step(trace.masked_scores, qn, kn, "mech_fig_masked")
+    step(trace.masked_scores, qn, kn)
 
 prose(heading("4 · Softmax over the keys"),
       formulas(explain.SOFTMAX_FORMULA, *explain.worked_softmax(trace, query)))
 st.caption("Subtracting the row maximum m first changes nothing mathematically and keeps exp from overflowing.")
-weight_step(trace, qn, kn, "mech_fig_weights")
+weight_step(trace, qn, kn)
 
 prose(heading("5 · Context: the weighted sum of the values"),
       formulas(explain.CONTEXT_FORMULA, explain.worked_context(trace, query)))
-step(trace.context, qn, dn, "mech_fig_context")
+step(trace.context, qn, dn)
 
 # ------------------------------------------------------------------ what changes between rules
 compared = M.compare_rules(Q, K, V, mask)
@@ -167,12 +173,10 @@ for r, v in compared.items():
 @st.fragment
 def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarray | None, qn: list[str],
                kn: list[str], dn: list[str]) -> None:
-    """The multi-head section. A fragment: changing its heads, projections or open head reruns and redraws only
-    this section; the single-head steps above do not depend on them."""
+    """The multi-head section. A fragment: changing its projections reruns and redraws only this section; the
+    single-head steps above do not depend on them. The heads are a fragment inside it (:func:`heads`)."""
     st.header("Multi-head attention")
-    h1, h2 = st.columns([1, 2])
-    n_heads = int(h1.number_input("Heads", 1, 16, 1, key="mech_heads"))
-    proj = h2.radio("Projections W_q, W_k, W_v, W_o", ["identity", "random"], horizontal=True, key="mech_proj",
+    proj = st.radio("Projections W_q, W_k, W_v, W_o", ["identity", "random"], horizontal=True, key="mech_proj",
                     format_func={"identity": "Identity (heads see slices of Q, K, V)",
                                  "random": "Seeded random (as if learned)"}.get)
     if Q.shape[1] != K.shape[1]:
@@ -181,6 +185,24 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
         return
     params = (M.identity_projections(Q.shape[1], V.shape[1]) if proj == "identity"
               else M.random_projections(Q.shape[1], V.shape[1], seed=0))
+    prose(heading("a · Project", 3), formulas(explain.MULTIHEAD_FORMULAS["project"]))
+    projected = M.project(Q, K, V, params)
+    dq = names("d", Q.shape[1])
+    panels = zip(("Q' = Q W_q", "K' = K W_k", "V' = V W_v"), projected, (qn, kn, kn), (dq, dq, dn), strict=True)
+    for col, (label, part, row_names, col_names) in zip(st.columns(3), panels, strict=True):
+        with col:
+            panel(f"{label} {list(part.shape)}", part, row_names, col_names)
+    heads(Q, K, V, rule, mask, params, proj == "identity", qn, kn, dn)
+
+
+@st.fragment
+def heads(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarray | None,
+          params: dict[str, np.ndarray], identity: bool, qn: list[str], kn: list[str], dn: list[str]) -> None:
+    """Split, attend per head, concatenate, project. A fragment of its own: changing the number of heads or the open
+    head reruns only this part (the projections above do not depend on them)."""
+    prose(heading("b · Split and attend per head", 3),
+          formulas(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"]))
+    n_heads = int(st.number_input("Heads", 1, 16, 1, key="mech_heads", width=200))
     try:
         mh = M.multi_head_attention(Q, K, V, n_heads, score=rule, mask=mask, params=params)
     except ValueError as e:
@@ -188,22 +210,13 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
         return
 
     d, dh, dvh = Q.shape[1], Q.shape[1] // n_heads, V.shape[1] // n_heads
-    prose(f"d = {d} split into {n_heads} head(s) of d/H = {dh} columns each (values: {V.shape[1]} into "
-          f"{V.shape[1] // n_heads}). Each head runs the **{M.RULE_NAMES[rule]}** rule on its slice"
-          + (f", so the scaling divides by √{dh} instead of √{d}" if rule == "scaled_dot" and n_heads > 1 else "")
-          + "." + (" With one head and identity projections this is exactly the computation above."
-                   if n_heads == 1 and proj == "identity" else ""),
-          heading("a · Project", 3), formulas(explain.MULTIHEAD_FORMULAS["project"]))
-    p1, p2, p3 = st.columns(3)
-    with p1:
-        panel(f"Q' = Q W_q {list(mh.Q_proj.shape)}", mh.Q_proj, qn, names("d", d), "mech_fig_qproj")
-    with p2:
-        panel(f"K' = K W_k {list(mh.K_proj.shape)}", mh.K_proj, kn, names("d", d), "mech_fig_kproj")
-    with p3:
-        panel(f"V' = V W_v {list(mh.V_proj.shape)}", mh.V_proj, kn, dn, "mech_fig_vproj")
-    prose(heading("b · Split and attend per head", 3),
-          formulas(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"]))
-    # Only the open head's tab runs (a tab change reruns this section): at 16 heads the page would otherwise draw
+    st.markdown(f"d = {d} split into {n_heads} head(s) of d/H = {dh} columns each (values: {V.shape[1]} into "
+                f"{dvh}). Each head runs the **{M.RULE_NAMES[rule]}** rule on its slice"
+                + (f", so the scaling divides by √{dh} instead of √{d}" if rule == "scaled_dot" and n_heads > 1
+                   else "")
+                + "." + (" With one head and identity projections this is exactly the computation above."
+                         if n_heads == 1 and identity else ""))
+    # Only the open head's tab runs (a tab change reruns this fragment): at 16 heads the page would otherwise draw
     # 16 heads' tables and heatmaps at once.
     head_tabs = st.tabs([f"Head {h}" for h in range(n_heads)], key=f"mech_head_tab_{n_heads}", on_change="rerun")
     for h, tab in enumerate(head_tabs):
@@ -222,16 +235,16 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
                     st.markdown(f"{label}_{h} {list(part.shape)}")
                     table(part, row_names, col_names)
             st.markdown(f"Weights of head {h}")
-            weight_step(t, qn, kn, f"mech_fig_head{h}")
+            weight_step(t, qn, kn)
             st.markdown(f"head_{h}: its context {list(t.context.shape)}")
-            step(t.context, qn, v_cols, f"mech_fig_head{h}_context")
+            step(t.context, qn, v_cols)
     prose(heading("c · Concatenate the heads, then project", 3),
           formulas(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"]))
     o1, o2 = st.columns(2)
     with o1:
-        panel(f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn, "mech_fig_concat")
+        panel(f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn)
     with o2:
-        panel(f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn, "mech_fig_output")
+        panel(f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn)
 
 
 multi_head(Q, K, V, rule, mask, qn, kn, dn)

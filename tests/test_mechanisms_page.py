@@ -1,7 +1,9 @@
 """The Mechanisms page and the Cross-attention page through Streamlit's AppTest (real library, real model)."""
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,18 @@ def texts(at: AppTest) -> str:
     return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [x.value for x in at.latex])
 
 
+def heatmaps(at: AppTest) -> list[str]:
+    """Every SVG heatmap on the page (``st.image`` of SVG markup arrives as a base64 data URL)."""
+    prefix = "data:image/svg+xml;base64,"
+    return [base64.b64decode(img.url[len(prefix):]).decode() for el in at.get("image") for img in el.proto.imgs
+            if img.url.startswith(prefix)]
+
+
+def cell_texts(svg: str) -> list[str]:
+    """The numbers written in a heatmap's cells (the texts centred in them, in reading order)."""
+    return re.findall(r'dominant-baseline="central" fill="#(?:000000|ffffff)">([^<]*)</text>', svg)
+
+
 def headings(at: AppTest) -> list[str]:
     """Every section heading: ``st.header`` elements and Markdown headings (a step writes its heading, formulas
     and notes as one Markdown element)."""
@@ -53,7 +67,10 @@ def test_classic_example_shows_every_step():
     for step in ("1 · Scores", "2 · Scaling", "3 · Mask", "4 · Softmax", "5 · Context", "What changes between rules",
                  "Multi-head attention", "a · Project", "b · Split", "c · Concatenate"):
         assert any(t.startswith(step) for t in titles), step
-    assert len(formulas(at)) >= 8 and len(at.get("plotly_chart")) >= 4
+    assert len(formulas(at)) >= 8 and len(heatmaps(at)) >= 4
+    t = M.attention(M.CLASSIC.Q, M.CLASSIC.K, M.CLASSIC.V, "scaled_dot")
+    assert ["32", "50", "68"] in [cell_texts(svg) for svg in heatmaps(at)]  # the scores' heatmap writes them
+    assert M.format_probabilities(t.weights, t.log_weights)[0] in [cell_texts(svg) for svg in heatmaps(at)]
     body = texts(at)
     assert r"s_{00} = 1 \cdot 4 + 2 \cdot 5 + 3 \cdot 6 = 32" in body
     assert "[18.48, 28.87, 39.26]" in body  # the scaling explanation uses the current numbers
@@ -66,7 +83,7 @@ def test_classic_example_shows_every_step():
 def test_every_rule_and_mask(rule, mask):
     at = mechanisms(mech_rule=rule, mech_mask=mask)
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) >= 4
+    assert len(heatmaps(at)) >= 4
 
 
 def test_tutorial_preset_shows_the_right_softmax():
@@ -128,7 +145,7 @@ def test_weights_below_float64_are_shown_not_rounded_to_0():
     labels = M.format_probabilities(t.weights, t.log_weights)[0]
     assert t.weights[0, 0] == 0.0 and "0" not in labels
     assert labels in rows(at)
-    assert any(json.loads(c.proto.spec)["data"][-1].get("text") == [labels] for c in at.get("plotly_chart"))
+    assert labels in [cell_texts(svg) for svg in heatmaps(at)]
     assert all(M.latex_text(x) in texts(at) for x in labels[:2])
 
 
@@ -145,7 +162,7 @@ def test_multi_head_shows_every_step():
         assert not at.exception and not at.error
         assert [t.label for t in at.tabs] == ["Head 0", "Head 1"]
         # single-head steps, projections, the open head's weights and context, concatenation and output
-        assert len(at.get("plotly_chart")) == 4 + 3 + 2 + 2
+        assert len(heatmaps(at)) == 4 + 3 + 2 + 2
         body, shown = texts(at), rows(at)
         assert all(f"{x}_{h}" in body for x in ("Q'", "K'", "V'"))
         assert not any(f"{x}_{1 - h}" in body for x in ("Q'", "K'", "V'"))  # the closed head's tab is not drawn

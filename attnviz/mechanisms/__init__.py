@@ -30,6 +30,7 @@ from attnviz.mechanisms.multihead import (
     identity_projections,
     merge_heads,
     multi_head_attention,
+    project,
     random_projections,
     split_heads,
 )
@@ -50,6 +51,6 @@ __all__ = [
     "additive", "apply_mask", "attention", "causal_mask", "compare_rules", "default_params", "dot_product",
     "format_exp", "format_matrix", "format_number", "format_probabilities", "format_probability", "format_vector",
     "general", "identity_projections", "latex_number", "latex_text", "log_softmax", "mask_note", "merge_heads",
-    "mlp_scored", "multi_head_attention", "padding_mask", "param_shapes", "random_preset", "random_projections",
-    "read_matrix", "rule_note", "scaled_dot_product", "scaling_note", "softmax", "split_heads",
+    "mlp_scored", "multi_head_attention", "padding_mask", "param_shapes", "project", "random_preset",
+    "random_projections", "read_matrix", "rule_note", "scaled_dot_product", "scaling_note", "softmax", "split_heads",
 ]

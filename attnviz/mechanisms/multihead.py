@@ -114,7 +114,7 @@ def multi_head_attention(Q: object, K: object, V: object, n_heads: int, score: s
                          f"K has {k.shape[1]}.")
     d, d_v = q.shape[1], v.shape[1]
     p = random_projections(d, d_v, seed) if params is None else _check_projections(params, d, d_v)
-    q_proj, k_proj, v_proj = q @ p["W_q"], k @ p["W_k"], v @ p["W_v"]
+    q_proj, k_proj, v_proj = project(q, k, v, p)
     q_heads = split_heads(q_proj, n_heads, "Q and K")
     k_heads = split_heads(k_proj, n_heads, "Q and K")
     v_heads = split_heads(v_proj, n_heads, "V")
@@ -126,6 +126,12 @@ def multi_head_attention(Q: object, K: object, V: object, n_heads: int, score: s
     concat = merge_heads(np.stack([t.context for t in traces]))
     return MultiHeadTrace(q, k, v, p, q_proj, k_proj, v_proj, q_heads, k_heads, v_heads, traces, concat,
                           concat @ p["W_o"])
+
+
+def project(Q: np.ndarray, K: np.ndarray, V: np.ndarray,
+            params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first step of multi-head attention, before any split: ``Q W_q``, ``K W_k``, ``V W_v``."""
+    return Q @ params["W_q"], K @ params["W_k"], V @ params["W_v"]
 
 
 def _check_projections(params: dict[str, np.ndarray], d: int, d_v: int) -> dict[str, np.ndarray]:
