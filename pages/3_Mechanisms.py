@@ -35,9 +35,10 @@ def formulas(*lines: str) -> str:
     return "\n\n".join(f"$$\n{line}\n$$" for line in lines)
 
 
-def table(matrix: np.ndarray, rows: list[str], cols: list[str], text: list[list[str]] | None = None) -> None:
+def table(matrix: np.ndarray, rows: list[str], cols: list[str], text: list[list[str]] | None = None,
+          width: str = "stretch") -> None:
     """A small table of formatted numbers (strings, so nothing is re-rounded by the browser)."""
-    st.table(pd.DataFrame(text or M.format_matrix(matrix), index=rows, columns=cols))
+    st.table(pd.DataFrame(text or M.format_matrix(matrix), index=rows, columns=cols), width=width)
 
 
 def heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], weights: bool = False,
@@ -48,11 +49,10 @@ def heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], weights: bool 
 
 def step(matrix: np.ndarray, rows: list[str], cols: list[str], weights: bool = False,
          text: list[list[str]] | None = None) -> None:
-    """One step: its table and its heatmap side by side."""
-    left, right = st.columns([2, 3])
-    with left:
-        table(matrix, rows, cols, text)
-    with right:
+    """One step: its table and its heatmap side by side (one horizontal container: three messages to the browser,
+    where columns took five)."""
+    with st.container(horizontal=True, gap="large", vertical_alignment="center"):
+        table(matrix, rows, cols, text, width="content")
         heatmap(matrix, rows, cols, weights, text)
 
 
