@@ -16,6 +16,7 @@ import numpy as np
 from attnviz.mechanisms.fmt import format_number
 from attnviz.render.colors import DEFAULT_COLORSCALE, lut
 
+MASKED_RGB = np.array([0xD9, 0xD9, 0xD9], dtype=np.uint8)
 MASKED_COLOR = "#d9d9d9"
 DIVERGING = "RdBu_r"
 """Scale of a matrix with values of both signs, centred at 0."""
@@ -80,10 +81,11 @@ def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[st
     left = int(CHAR_PX * max(len(r) for r in row_labels)) + 2 * PAD
     top = FONT_PX + 2 * PAD
     body_w, body_h = cols * cell_w, rows * CELL_H
+    bar_h = max(body_h, 2 * FONT_PX + 8)
     low, high = format_number(zmin, digits), format_number(zmax, digits)
     bar_x = left + body_w + 3 * PAD
     width = int(bar_x + BAR_W + PAD + CHAR_PX * max(len(low), len(high)) + PAD)
-    height = int(top + max(body_h, 2 * FONT_PX + 8) + PAD)
+    height = int(top + bar_h + PAD)
     font = f'font-family="DejaVu Sans, Arial, sans-serif" font-size="{FONT_PX}"'
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" {font}>', f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
@@ -95,16 +97,15 @@ def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[st
         out.append(f'<text x="{left - PAD}" y="{y + CELL_H / 2:g}" text-anchor="end" dominant-baseline="central" '
                    f'fill="#333333">{escape(label)}</text>')
         for j in range(cols):
-            rgb = table[idx[i, j]] if finite[i, j] else np.array([0xD9, 0xD9, 0xD9])
+            rgb = table[idx[i, j]] if finite[i, j] else MASKED_RGB
             x = left + j * cell_w
             out.append(f'<rect x="{x + GAP / 2:g}" y="{y + GAP / 2:g}" width="{cell_w - GAP}" height="{CELL_H - GAP}" '
-                       f'fill="{hex_colour(rgb) if finite[i, j] else MASKED_COLOR}"/>'
+                       f'fill="{hex_colour(rgb)}"/>'
                        f'<text x="{x + cell_w / 2:g}" y="{y + CELL_H / 2:g}" text-anchor="middle" '
                        f'dominant-baseline="central" fill="{ink_on(rgb)}">{escape(text[i][j])}</text>')
     # the colour bar: its scale from bottom (zmin) to top (zmax)
     stops = "".join(f'<stop offset="{k / 10:g}" stop-color="{hex_colour(table[round(255 * (1 - k / 10))])}"/>'
                     for k in range(11))
-    bar_h = max(body_h, 2 * FONT_PX + 8)
     out += [f'<defs><linearGradient id="bar" x1="0" y1="0" x2="0" y2="1">{stops}</linearGradient></defs>',
             f'<rect x="{bar_x}" y="{top}" width="{BAR_W}" height="{bar_h}" fill="url(#bar)"/>',
             f'<text x="{bar_x + BAR_W + 4}" y="{top}" dominant-baseline="hanging" font-size="10" '
