@@ -43,6 +43,10 @@ COLUMN_LABELS = {"entropy": "entropy (nats)", "distance": "distance", "cls": "�
                  "punct": "→ punct.", "self": "→ self", "prev": "→ previous", "next": "→ next"}
 """Short table headers of the statistics (the full label is the column's tooltip)."""
 RULE_LABELS = {"top_k": "top-k per token", "mass": "share of each token's attention", "threshold": "weight ≥"}
+INTERACTIVE_UP_TO = 256
+"""Longer inputs get the focused head and the per-layer matrix as an image unless "Interactive chart" is on: a cell
+is then under 3.5 px on the 900 px chart (hover can hardly hit one), and a Plotly chart of 512 x 512 cells costs
+the browser ~0.5 s of CPU per draw (``bench/browser_cost.py``), where the image costs the server ~0.05 s."""
 
 
 def token_label(tokens: list[str], i: int) -> str:
@@ -71,17 +75,43 @@ def run_exports(run: Run, grid: Callable[[], bytes], stem: str) -> None:
                       file_name=f"{stem}_tokens.json", data=lambda: tokens_json(ui.run_text(*run)))
 
 
+def matrix_view(matrix: np.ndarray, tokens: list[str], title: str, colorscale: str, masked: np.ndarray | None,
+                key: str) -> None:
+    """A ``[query, key]`` matrix as an interactive heatmap (hover, zoom); beyond :data:`INTERACTIVE_UP_TO` tokens
+    as an image, one to four pixels per cell, unless the session turns "Interactive chart" on."""
+    n = len(tokens)
+    if n > INTERACTIVE_UP_TO and not st.toggle(
+            "Interactive chart (hover and zoom)", key="text_interactive",
+            help=f"Above {INTERACTIVE_UP_TO} tokens the matrix is shown as an image, which the browser draws at once. "
+                 "The interactive chart shows each cell's tokens and weight on hover, but takes the browser a "
+                 "second or more to draw."):
+        image = labelled_heatmap(matrix, tokens, tokens, title, colorscale, masked=masked)
+        st.image(png_bytes(image, compress_level=1),
+                 caption=f"{n} × {n} cells: queries down, keys across, in the order listed under \"Tokens by "
+                         "position\". Turn on the interactive chart to read a cell's tokens and weight.")
+        with st.expander("Tokens by position (rows and columns)", key="text_token_positions"):
+            st.text("   ".join(f"{i}·{t}" for i, t in enumerate(tokens)))
+        return
+    st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=masked), key=key)
+
+
+def matrix_png(matrix: np.ndarray, tokens: list[str], title: str, colorscale: str,
+               masked: np.ndarray | None) -> Callable[[], bytes]:
+    """The matrix as a labelled PNG, made when called (on a download click)."""
+    return lambda: png_bytes(labelled_heatmap(matrix, tokens, tokens, title, colorscale, masked=masked))
+
+
 def focused_head(result: AttentionResult, run: Run, weights: np.ndarray, tokens: list[str], layer: int, head: int,
                  colorscale: str, stem: str) -> None:
     """Interactive heatmap of one head, with PNG and CSV of it (made on click, without holding ``result``)."""
     st.subheader(f"Focused head: L{layer} H{head}")
     matrix, title = weights[layer, head].copy(), head_title(result, layer, head)  # a copy: not a view of all heads
-    st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=_mask(result, len(tokens))),
-                    key="text_head_fig")
+    masked = _mask(result, len(tokens))
+    matrix_view(matrix, tokens, title, colorscale, masked, "text_head_fig")
     e = st.container(horizontal=True)
     e.download_button("Focused head (PNG)", key="dl_head_png", mime="image/png", on_click="ignore",
                       file_name=f"{stem}_layer{layer}_head{head}.png",
-                      data=lambda: png_bytes(labelled_heatmap(matrix, tokens, tokens, title, colorscale)))
+                      data=matrix_png(matrix, tokens, title, colorscale, masked))
     e.download_button("Focused head (CSV)", key="dl_csv", mime="text/csv", on_click="ignore",
                       file_name=f"{stem}_layer{layer}_head{head}.csv",
                       data=lambda: head_csv(ui.run_text(*run), layer, head),
@@ -95,12 +125,12 @@ def per_layer(result: AttentionResult, weights: np.ndarray, tokens: list[str], l
     matrix = ui.layer_matrix(weights, layer, how)
     title = f"{result.model} · layer {layer} · {how} of {result.n_heads} heads"
     st.subheader(f"Layer {layer}: {how} over heads")
-    st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=_mask(result, len(tokens))),
-                    key="text_layer_fig")
+    masked = _mask(result, len(tokens))
+    matrix_view(matrix, tokens, title, colorscale, masked, "text_layer_fig")
     e = st.container(horizontal=True)
     e.download_button("Layer (PNG)", key="dl_layer_png", mime="image/png", on_click="ignore",
                       file_name=f"{stem}_layer{layer}_{how}.png",
-                      data=lambda: png_bytes(labelled_heatmap(matrix, tokens, tokens, title, colorscale)))
+                      data=matrix_png(matrix, tokens, title, colorscale, masked))
     e.download_button("Layer (CSV)", key="dl_layer_csv", mime="text/csv", on_click="ignore",
                       file_name=f"{stem}_layer{layer}_{how}.csv", data=lambda: matrix_csv(matrix, tokens, tokens),
                       help="The fused matrix as shown (after hiding tokens and thresholding, if chosen).")

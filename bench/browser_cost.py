@@ -7,7 +7,8 @@ much more work for the same page. ``--delay-ms`` emulates that: the server (``be
 element back that long before handing it over, so every message arrives on its own.
 
 One headless Chromium, one session, on a fresh ``streamlit run app.py`` per delay. Each round, from the Text page:
-visit Mechanisms, change its heads (1 <-> 3), visit Text, visit Image, back to Text (not counted). For each action:
+visit Mechanisms, change its heads (1 <-> 3), visit Text, run a 512-token text of its own, visit Image, upload a picture
+of its own, back to Text (not counted). For each action:
 
 * CPU: all Chromium processes (renderer, browser, GPU/compositor, network), from the click until 1.5 s after the
   page is idle;
@@ -17,7 +18,7 @@ visit Mechanisms, change its heads (1 <-> 3), visit Text, visit Image, back to T
 
 Usage::
 
-    .venv/bin/python bench/browser_cost.py                  # delays 0 and 15 ms, 6 rounds each (~4 min)
+    .venv/bin/python bench/browser_cost.py                  # delays 0 and 15 ms, 6 rounds each (~6 min)
     .venv/bin/python bench/browser_cost.py --delays 0 --rounds 3
 
 Prints one table per delay: the median of each figure.
@@ -27,8 +28,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +39,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import PAGE_INIT, VIEWPORT, cpu_seconds, process_tree  # noqa: E402
+from bench.common import (  # noqa: E402
+    PAGE_INIT,
+    UPLOAD,
+    VIEWPORT,
+    cpu_seconds,
+    make_text,
+    photo_variant,
+    process_tree,
+    single_token_words,
+)
 from tests.browser import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -50,7 +62,8 @@ SETTLE_S = 1.5
 """Seconds after the page is idle still counted (late renders, image decoding, chart drawing)."""
 TITLES = {"Text": "Text attention", "Image": "Image attention", "Mechanisms": "Mechanisms"}
 METRICS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
-ACTIONS = ("visit Mechanisms", "heads change", "visit Text", "visit Image")
+ACTIONS = ("visit Mechanisms", "heads change", "visit Text", "text run", "visit Image", "image upload")
+TOKENS = 512
 
 
 def chromium_cpu() -> float:
@@ -106,11 +119,40 @@ class Probe:
         tab = self.page.get_by_role("tab", name=f"Head {heads - 1}", exact=True)
         return self.measure(lambda: box.press("Enter"), lambda: tab.wait_for(timeout=60_000))
 
+    def run_text(self, text: str) -> dict[str, float]:
+        """Type ``text`` (not counted) and press Run; done when the caption counts :data:`TOKENS` tokens."""
+        self.page.get_by_label("Text", exact=True).fill(text)
+        time.sleep(0.3)
+        wait_idle(self.page)
+        caption = self.page.get_by_text(f"· {TOKENS} tokens")
+        return self.measure(lambda: self.page.get_by_role("button", name="Run").click(),
+                            lambda: caption.wait_for(timeout=120_000))
+
+    def upload(self, path: Path) -> dict[str, float]:
+        """Upload the picture at ``path``; done when a caption names it."""
+        caption = self.page.get_by_text(path.name).first
+        return self.measure(lambda: self.page.locator(UPLOAD).set_input_files(str(path)),
+                            lambda: caption.wait_for(timeout=120_000))
+
+
+def inputs(rounds: int, folder: Path) -> tuple[list[str], list[Path]]:
+    """A 512-token text and a picture for each round, all different (nothing comes from a cache)."""
+    import attnviz
+
+    pool = single_token_words(attnviz.load_model("minilm").tokenizer)
+    texts = [make_text(pool, TOKENS, f"browser-cost-{i}") for i in range(rounds)]
+    pictures = [folder / f"browser-cost-{i}.jpg" for i in range(rounds)]
+    for i, path in enumerate(pictures):
+        photo_variant(i, path)
+    return texts, pictures
+
 
 def run(delay_ms: float, rounds: int) -> dict[str, list[dict[str, float]]]:
     """``rounds`` rounds of :data:`ACTIONS` against a server that holds each element back ``delay_ms``."""
     from playwright.sync_api import sync_playwright
 
+    folder = Path(tempfile.mkdtemp(prefix="attnviz-browser-cost-"))
+    texts, pictures = inputs(rounds, folder)
     env = {"PYTHONPATH": str(SERVER_PROBE), "ATTNVIZ_BENCH_DELAY_MS": str(delay_ms)}
     out: dict[str, list[dict[str, float]]] = {a: [] for a in ACTIONS}
     with streamlit_server(extra_env=env) as url, sync_playwright() as pw:
@@ -124,13 +166,16 @@ def run(delay_ms: float, rounds: int) -> dict[str, list[dict[str, float]]]:
             time.sleep(0.5)
             wait_idle(page, 300_000)
         time.sleep(2)
-        for _ in range(rounds):
+        for text, picture in zip(texts, pictures, strict=True):
             out["visit Mechanisms"].append(probe.visit("Mechanisms"))
             out["heads change"].append(probe.change_heads())
             out["visit Text"].append(probe.visit("Text"))
+            out["text run"].append(probe.run_text(text))
             out["visit Image"].append(probe.visit("Image"))
+            out["image upload"].append(probe.upload(picture))
             probe.visit("Text")
         browser.close()
+    shutil.rmtree(folder, ignore_errors=True)
     return out
 
 

@@ -7,10 +7,11 @@ attnviz (``streamlit run app.py``, the Text page; Streamlit's file watcher off, 
     Time from the click on Run to the last change of the page's main area: the last DOM mutation inside
     ``[data-testid="stMain"]`` (Plotly drawing included) or the last ``<img>`` load there, whichever is later.
     A run counts only once the page is idle (no status widget or spinner, no mutation for ``--quiet-ms``, every
-    ``<img>`` complete, every Plotly chart drawn) and shows the new input (both heatmaps' axes carry the new text's
-    tokens and the all-heads image has a new URL). One warm-up run per size (the first one also loads the model),
-    then ``--reps`` runs with distinct texts (so Streamlit's result cache cannot serve them: "cold"), then the same
-    texts again ("cached": the results and grid image come from ``st.cache_data``).
+    ``<img>`` complete, every Plotly chart drawn) and shows the new input (the focused head's axes carry the new
+    text's tokens, or at 512 tokens the token list under its image does, and the all-heads image has a new URL).
+    One warm-up run per size (the first one also loads the model), then ``--reps`` runs with distinct texts (so
+    Streamlit's result cache cannot serve them: "cold"), then the same texts again ("cached": the results and
+    grid image come from ``st.cache_data``).
     Bytes: everything the page received after the click, from Chrome DevTools Protocol ``Network`` events:
     websocket frames received (Streamlit's deltas; payload bytes) + HTTP responses (``encodedDataLength``,
     headers included; the grid image comes from ``/media/...``).

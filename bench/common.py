@@ -103,18 +103,19 @@ PAGE_STATE = r"""
   const plots = charts.map((c) => c.querySelector('.js-plotly-plot'));
   const drawn = plots.filter((p) => p && p._fullLayout && p.querySelector('.main-svg') && p.data && p.data.length);
   const grid = main.querySelector('[data-testid="stImage"] img');
-  const sample = (p) => {
-    const x = p.data[0].x || [];
-    return {n: x.length, labels: Object.fromEntries(SAMPLE(x.length).map((i) => [i, String(x[i])]))};
-  };
+  const sample = (x) => ({n: x.length, labels: Object.fromEntries(SAMPLE(x.length).map((i) => [i, String(x[i])]))});
+  // a long input's matrix is an image, its tokens listed by position under it (attnviz.text_views.matrix_view)
+  const listed = main.querySelector('.st-key-text_token_positions [data-testid="stText"]');
   return {
     ready: true, running, now: performance.now(), click: B.click, lastMutation: B.lastMutation,
     anyMutation: B.anyMutation,
     lastImgLoad: B.lastImgLoad,
     exception: [...main.querySelectorAll('[data-testid="stException"]')].map((e) => e.innerText).join('\n'),
     imgsOk: imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0),
-    charts: charts.length, plotsOk: charts.length > 0 && drawn.length === charts.length,
-    axes: drawn.map(sample), gridSrc: grid ? grid.currentSrc || grid.src : null,
+    charts: charts.length,
+    axes: drawn.length ? drawn.map((p) => sample(p.data[0].x || []))
+          : listed ? [sample([...listed.textContent.matchAll(/(\d+)·(\S+)/g)].map((m) => m[0]))] : [],
+    gridSrc: grid ? grid.currentSrc || grid.src : null,
     // for pages that may hold no image or no chart (image_latency.py, load.py)
     imgsLoaded: imgs.every((i) => i.complete && i.naturalWidth > 0),
     plotsDrawn: drawn.length === charts.length, images: main.querySelectorAll('[data-testid="stImage"] img').length,
@@ -259,9 +260,9 @@ def settled(state: dict, quiet_ms: int, shows: Callable[[dict], bool] | None, me
     Without ``shows`` (page load, typing): idle and no mutation anywhere for ``quiet_ms``. With ``shows`` (after
     an action armed with ``window.__bench.arm()``): idle, ``shows(state)`` holds, something changed after the
     action, and nothing changed (mutation or image load) for ``quiet_ms``; a Python exception on the idle page
-    raises :class:`PageError`. ``media``: at least one image and one chart, all loaded and drawn (else only the
-    ones present must be). ``script_state``: "idle" also needs Streamlit's run state to be done (without it,
-    only the status widget and spinners count, as in ``browser_latency.py``'s measurements so far)."""
+    raises :class:`PageError`. ``media``: at least one image, and every image loaded and every chart drawn
+    (else only the ones present must be). ``script_state``: "idle" also needs Streamlit's run state to be done
+    (without it, only the status widget and spinners count, as in ``browser_latency.py``'s measurements so far)."""
     if script_state and state.get("ready"):
         state = {**state, "running": state["running"] or state.get("scriptState") in SCRIPT_BUSY}
     if (shows is not None and state.get("ready") and state["exception"] and not state["running"]
@@ -270,7 +271,7 @@ def settled(state: dict, quiet_ms: int, shows: Callable[[dict], bool] | None, me
         raise PageError(f"the page shows a Python exception: {state['exception'][:300]}")
     if not (state.get("ready") and not state["running"]):
         return False
-    if not ((state["imgsOk"] and state["plotsOk"]) if media else (state["imgsLoaded"] and state["plotsDrawn"])):
+    if not (state["imgsOk"] if media else state["imgsLoaded"]) or not state["plotsDrawn"]:
         return False
     if shows is None:
         return state["now"] - state["anyMutation"] >= quiet_ms
@@ -304,7 +305,8 @@ def wait_shown(page, tokens: list[str] | None, old_src: str | None, quiet_ms: in
 
 
 def shows_tokens(state: dict, tokens: list[str]) -> bool:
-    """Both heatmaps' axes have one label per token, and sampled labels carry the expected token."""
+    """The focused head shows one label per token (its chart's axes, or the list under its image), and sampled
+    labels carry the expected token."""
     if not state["axes"]:
         return False
     for axis in state["axes"]:

@@ -4,11 +4,11 @@ One server on loopback (file watcher off, as the other benchmarks), one Chromium
 session) per simulated person, all driven from one asyncio loop. Each session repeats ``--reps`` times:
 
 text run           Text page: its own 512-token text (MiniLM WordPiece tokens incl. [CLS]/[SEP]), click Run. Done
-                   when the heatmap's axis has that text's 512 tokens, the caption says 512 tokens and the all-heads
-                   image is new.
+                   when the focused head lists that text's 512 tokens (under its image: above 256 tokens the matrix
+                   is an image, not a chart), the caption says 512 tokens and the all-heads image is new.
 page switch        sidebar link to the Image page (and, below, to Mechanisms and back to Text): done when the new
-                   page's title, images (the Mechanisms page's heatmaps are SVG images) and (Text, Image) charts are
-                   there.
+                   page's title and images are there (the Mechanisms page's heatmaps are SVG images), with the
+                   focused head's tokens (Text) or the patch picker chart (Image).
 image upload       Image page: its own picture (a distinct crop of an example photo, named after the session and
                    repetition). Done when the caption names that file and its size and all five overlays are loaded.
 mechanisms change  Mechanisms page: set the "Heads" number input (1 <-> 3). Done when one tab per head is shown.
@@ -285,7 +285,7 @@ class Session:
 
         def shows(s: dict) -> bool:
             return ((s["title"] or "").startswith(TITLES[name]) and s["images"] > 0
-                    and (name == "Mechanisms" or s["charts"] > 0))
+                    and (name == "Mechanisms" or bool(s["axes"])))
 
         return await self.timed(link.click, shows, name != "Mechanisms")
 

@@ -10,23 +10,41 @@ pytestmark = pytest.mark.browser
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script> <b>bold</b> <a href="javascript:alert(3)">x</a>'
 
 
-def test_markup_in_text_is_literal_and_inert(app_server, browser_page):
-    page = browser_page
+def run_hostile(page, app_server: str, text: str, shown: str) -> list[str]:
+    """Run ``text`` on the Text page and wait for ``shown`` (a locator) to hold "script"; the dialogs that opened."""
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(f"{app_server}/Text", wait_until="domcontentloaded")
     page.get_by_role("heading", name="Text attention").wait_for(timeout=60_000)
     wait_idle(page)
-    page.get_by_label("Text", exact=True).fill(HOSTILE)
+    page.get_by_label("Text", exact=True).fill(text)
     page.get_by_role("button", name="Run").click()
-    page.locator(".xtick text", has_text="script").first.wait_for(timeout=60_000)
+    page.locator(shown, has_text="script").first.wait_for(state="attached", timeout=60_000)
     wait_idle(page)
     page.wait_for_timeout(500)
+    return dialogs
+
+
+def assert_inert(page, dialogs: list[str]) -> None:
     assert dialogs == []
     assert page.locator('img[src="x"]').count() == 0
     assert page.evaluate("() => [...document.scripts].some(s => s.textContent.includes('alert(2)'))") is False
     assert page.locator('a[href^="javascript:"]').count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_markup_in_text_is_literal_and_inert(app_server, browser_page):
+    page = browser_page
+    assert_inert(page, run_hostile(page, app_server, HOSTILE, ".xtick text"))
     # the angle brackets are shown as text in the heatmap's tick labels
     ticks = page.locator(".xtick text").all_text_contents()
     assert any(t.endswith("<") for t in ticks) and any(t.endswith(">") for t in ticks)
-    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_markup_in_a_long_text_is_literal_in_the_token_list(app_server, browser_page):
+    """Above 256 tokens the focused head is an image and its tokens are listed as text under it."""
+    page = browser_page
+    listed = '.st-key-text_token_positions [data-testid="stText"]'
+    assert_inert(page, run_hostile(page, app_server, " ".join([HOSTILE] * 10), listed))
+    text = page.locator(listed).text_content()
+    assert "·<" in text and "·>" in text and "·script" in text

@@ -70,6 +70,22 @@ def test_labelled_heatmap_png():
     assert max(big.size) <= 1024 + 200
 
 
+def test_labelled_heatmap_greys_masked_cells():
+    from plotly.colors import hex_to_rgb
+
+    from attnviz.render.colors import MASKED_COLOR
+    from attnviz.render.figures import causal_mask
+
+    m = np.tril(np.full((3, 3), 0.5, dtype=np.float32))
+
+    def grey_pixels(masked: np.ndarray | None) -> int:
+        img = np.asarray(labelled_heatmap(m, list("abc"), list("abc"), masked=masked))
+        return int(np.all(img == hex_to_rgb(MASKED_COLOR), axis=-1).sum())
+
+    cell = 28  # px per cell for a 3 x 3 matrix
+    assert grey_pixels(causal_mask(3)) - grey_pixels(None) == 3 * cell * cell  # the three cells above the diagonal
+
+
 def test_grid_cells_shrink_for_deep_models():
     from attnviz.render.raster import fit_cell
 

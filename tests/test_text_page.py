@@ -71,6 +71,18 @@ def test_odd_unicode_is_shown(odd):
     assert len(at.get("plotly_chart")) == 1
 
 
+def test_long_input_shows_the_matrix_as_an_image_until_interactive_is_on():
+    at = submit(text_page().run(), " ".join(["word"] * 300))  # 302 tokens with [CLS] and [SEP]
+    assert not at.exception and not at.error
+    assert not at.get("plotly_chart")
+    grid, head = at.get("image")
+    assert "302 × 302 cells" in head.proto.imgs[0].caption
+    at.toggle(key="text_interactive").set_value(True).run()
+    assert not at.exception and len(at.get("image")) == 1
+    [chart] = at.get("plotly_chart")
+    assert "layer 0 \\u00b7 head 0" in chart.proto.spec  # the focused head, now with hover
+
+
 def test_megabyte_paste_is_truncated_with_notice():
     at = submit(text_page().run(), "lorem ipsum dolor sit amet " * 40_000)
     assert not at.exception and not at.error

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from attnviz.render.colors import DEFAULT_COLORSCALE
+from attnviz.render.colors import DEFAULT_COLORSCALE, MASKED_COLOR
 
 
 def plotly_text(text: str) -> str:
@@ -55,10 +55,6 @@ def heatmap_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[s
         plot_bgcolor="white",
     )
     return fig
-
-
-MASKED_COLOR = "#e4e4e4"
-"""Colour of masked cells."""
 
 
 def causal_mask(n: int) -> np.ndarray:

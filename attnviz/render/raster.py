@@ -9,8 +9,9 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+from plotly.colors import hex_to_rgb
 
-from attnviz.render.colors import DEFAULT_COLORSCALE, colorize
+from attnviz.render.colors import DEFAULT_COLORSCALE, MASKED_COLOR, colorize
 
 _FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 BACKGROUND = (255, 255, 255)
@@ -140,9 +141,10 @@ def grid_cell_box(layer: int, head: int, cell: int = 96, gap: int = 4) -> tuple[
 
 
 def labelled_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str = "",
-                     colorscale: str = DEFAULT_COLORSCALE, max_side: int = 1024) -> Image.Image:
+                     colorscale: str = DEFAULT_COLORSCALE, max_side: int = 1024,
+                     masked: np.ndarray | None = None) -> Image.Image:
     """A publication-style heatmap image: the matrix, token labels on both axes (when they fit), a title
-    and a colour bar. Rows are queries, columns are keys.
+    and a colour bar. Rows are queries, columns are keys; ``masked`` (bool ``[query, key]``) cells are grey.
     """
     m = np.asarray(matrix, dtype=np.float32)
     rows, cols = m.shape
@@ -153,7 +155,10 @@ def labelled_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list
     top = 28 + label_w
     left = label_w
     bar = 60
-    body = head_image(m, None, colorscale).resize((cols * px, rows * px), Image.Resampling.NEAREST)
+    cells = colorize(m, colorscale)
+    if masked is not None:
+        cells[masked] = hex_to_rgb(MASKED_COLOR)
+    body = Image.fromarray(cells, "RGB").resize((cols * px, rows * px), Image.Resampling.NEAREST)
     canvas = Image.new("RGB", (left + body.width + bar, top + body.height + 10), BACKGROUND)
     canvas.paste(body, (left, top))
     draw = ImageDraw.Draw(canvas)
