@@ -42,9 +42,9 @@ def table(matrix: np.ndarray, rows: list[str], cols: list[str], text: list[list[
 
 
 def heatmap(matrix: np.ndarray, rows: list[str], cols: list[str], weights: bool = False,
-            text: list[list[str]] | None = None) -> None:
+            text: list[list[str]] | None = None, title: str = "") -> None:
     """The matrix as an SVG heatmap with every number in its cell (cheap for the browser, unlike a Plotly chart)."""
-    st.image(value_heatmap(matrix, rows, cols, weights=weights, text=text), width="content")
+    st.image(value_heatmap(matrix, rows, cols, weights=weights, text=text, title=title), width="content")
 
 
 def step(matrix: np.ndarray, rows: list[str], cols: list[str], weights: bool = False,
@@ -61,11 +61,13 @@ def weight_step(t: M.AttentionTrace, rows: list[str], cols: list[str]) -> None:
     step(t.weights, rows, cols, weights=True, text=M.format_probabilities(t.weights, t.log_weights))
 
 
-def panel(title: str, matrix: np.ndarray, rows: list[str], cols: list[str]) -> None:
-    """A titled table with its heatmap below it, for steps shown side by side."""
-    st.markdown(title)
-    table(matrix, rows, cols)
-    heatmap(matrix, rows, cols)
+def panels(*items: tuple[str, np.ndarray, list[str], list[str]]) -> None:
+    """Matrices side by side (wrapping when the page is narrow), each ``(title, matrix, rows, cols)`` a titled
+    heatmap with every number in its cell: one message to the browser each, where a column with a title, a table
+    and a heatmap took four."""
+    with st.container(horizontal=True, gap="medium"):
+        for title, matrix, rows, cols in items:
+            heatmap(matrix, rows, cols, title=title)
 
 
 def names(prefix: str, n: int) -> list[str]:
@@ -188,10 +190,8 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
     prose(heading("a · Project", 3), formulas(explain.MULTIHEAD_FORMULAS["project"]))
     projected = M.project(Q, K, V, params)
     dq = names("d", Q.shape[1])
-    panels = zip(("Q' = Q W_q", "K' = K W_k", "V' = V W_v"), projected, (qn, kn, kn), (dq, dq, dn), strict=True)
-    for col, (label, part, row_names, col_names) in zip(st.columns(3), panels, strict=True):
-        with col:
-            panel(f"{label} {list(part.shape)}", part, row_names, col_names)
+    panels(*((f"{label} {list(part.shape)}", part, row_names, col_names) for label, part, row_names, col_names
+             in zip(("Q' = Q W_q", "K' = K W_k", "V' = V W_v"), projected, (qn, kn, kn), (dq, dq, dn), strict=True)))
     heads(Q, K, V, rule, mask, params, proj == "identity", qn, kn, dn)
 
 
@@ -230,21 +230,16 @@ def heads(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarr
                        f"context {t.shape_of('context')}.")
             slices = (("Q'", mh.Q_heads[h], qn, qk_cols), ("K'", mh.K_heads[h], kn, qk_cols),
                       ("V'", mh.V_heads[h], kn, v_cols))
-            for col, (label, part, row_names, col_names) in zip(st.columns(3), slices, strict=True):
-                with col:
-                    st.markdown(f"{label}_{h} {list(part.shape)}")
-                    table(part, row_names, col_names)
+            panels(*((f"{label}_{h} {list(part.shape)}", part, row_names, col_names)
+                     for label, part, row_names, col_names in slices))
             st.markdown(f"Weights of head {h}")
             weight_step(t, qn, kn)
             st.markdown(f"head_{h}: its context {list(t.context.shape)}")
             step(t.context, qn, v_cols)
     prose(heading("c · Concatenate the heads, then project", 3),
           formulas(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"]))
-    o1, o2 = st.columns(2)
-    with o1:
-        panel(f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn)
-    with o2:
-        panel(f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn)
+    panels((f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn),
+           (f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn))
 
 
 multi_head(Q, K, V, rule, mask, qn, kn, dn)

@@ -116,10 +116,11 @@ def test_value_heatmap_svg_writes_every_number_and_greys_masked_cells():
     from attnviz.render.colors import lut
     from attnviz.render.matrix import MASKED_COLOR, value_heatmap
 
-    svg = value_heatmap(np.array([[32.0, -np.inf, 2e-9]]), ["<q0>"], ["k0", "k1", "k2"])
-    root = ET.fromstring(svg)  # well-formed, so "<q0>" was escaped
+    svg = value_heatmap(np.array([[32.0, -np.inf, 2e-9]]), ["<q0>"], ["k0", "k1", "k2"], title="Q' <b>[1, 3]</b>")
+    root = ET.fromstring(svg)  # well-formed, so "<q0>" and the title were escaped
     ns = "{http://www.w3.org/2000/svg}"
     texts = [t.text for t in root.iter(f"{ns}text")]
+    assert texts[0] == "Q' <b>[1, 3]</b>"  # the title first, above everything
     assert "<q0>" in texts and {"32", "-inf", "2.000e-09"} <= set(texts)
     fills = [r.get("fill") for r in root.iter(f"{ns}rect")]
     assert MASKED_COLOR in fills

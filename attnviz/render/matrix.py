@@ -49,9 +49,9 @@ def ink_on(rgb: np.ndarray) -> str:
 
 def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], weights: bool = False,
                   colorscale: str = DEFAULT_COLORSCALE, digits: int = 4,
-                  text: list[list[str]] | None = None) -> str:
+                  text: list[list[str]] | None = None, title: str = "") -> str:
     """SVG heatmap of ``[rows, cols]`` with each value written in its cell, column labels on top, row labels on
-    the left and a colour bar on the right.
+    the left, a colour bar on the right and ``title`` (if any) above.
 
     Args:
         matrix: float ``[rows, cols]`` (a vector is one row); ``-inf`` (and other non-finite) cells are grey.
@@ -79,16 +79,20 @@ def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[st
     rows, cols = m.shape
     cell_w = int(max(56, CHAR_PX * max(len(t) for row in text for t in row) + 16))
     left = int(CHAR_PX * max(len(r) for r in row_labels)) + 2 * PAD
-    top = FONT_PX + 2 * PAD
+    title_h = FONT_PX + 2 * PAD if title else 0
+    top = title_h + FONT_PX + 2 * PAD
     body_w, body_h = cols * cell_w, rows * CELL_H
     bar_h = max(body_h, 2 * FONT_PX + 8)
     low, high = format_number(zmin, digits), format_number(zmax, digits)
     bar_x = left + body_w + 3 * PAD
-    width = int(bar_x + BAR_W + PAD + CHAR_PX * max(len(low), len(high)) + PAD)
+    width = int(max(bar_x + BAR_W + PAD + CHAR_PX * max(len(low), len(high)) + PAD, CHAR_PX * len(title) + 2 * PAD))
     height = int(top + bar_h + PAD)
     font = f'font-family="DejaVu Sans, Arial, sans-serif" font-size="{FONT_PX}"'
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" {font}>', f'<rect width="{width}" height="{height}" fill="#ffffff"/>']
+    if title:
+        out.append(f'<text x="{PAD}" y="{PAD}" dominant-baseline="hanging" font-weight="bold" '
+                   f'fill="#333333">{escape(title)}</text>')
     for j, label in enumerate(col_labels):
         out.append(f'<text x="{left + j * cell_w + cell_w / 2:g}" y="{top - PAD}" text-anchor="middle" '
                    f'fill="#333333">{escape(label)}</text>')
