@@ -86,7 +86,7 @@ def matrix_view(matrix: np.ndarray, tokens: list[str], title: str, colorscale: s
                  "The interactive chart shows each cell's tokens and weight on hover, but takes the browser a "
                  "second or more to draw."):
         image = labelled_heatmap(matrix, tokens, tokens, title, colorscale, masked=masked)
-        st.image(png_bytes(image, compress_level=1),
+        st.image(png_bytes(image, compress_level=1), output_format="PNG",  # as it is: "auto" makes a JPEG of it
                  caption=f"{n} × {n} cells: queries down, keys across, in the order listed under \"Tokens by "
                          "position\". Turn on the interactive chart to read a cell's tokens and weight.")
         with st.expander("Tokens by position (rows and columns)", key="text_token_positions"):

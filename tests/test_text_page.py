@@ -77,6 +77,7 @@ def test_long_input_shows_the_matrix_as_an_image_until_interactive_is_on():
     assert not at.get("plotly_chart")
     grid, head = at.get("image")
     assert "302 × 302 cells" in head.proto.imgs[0].caption
+    assert head.proto.imgs[0].url.endswith(".png")  # sent as made, not turned into a JPEG (blurred cells)
     at.toggle(key="text_interactive").set_value(True).run()
     assert not at.exception and len(at.get("image")) == 1
     [chart] = at.get("plotly_chart")
