@@ -78,7 +78,7 @@ def run_exports(run: Run, grid: Callable[[], bytes], stem: str) -> None:
 def matrix_view(matrix: np.ndarray, tokens: list[str], title: str, colorscale: str, masked: np.ndarray | None,
                 key: str) -> None:
     """A ``[query, key]`` matrix as an interactive heatmap (hover, zoom); beyond :data:`INTERACTIVE_UP_TO` tokens
-    as an image, one to four pixels per cell, unless the session turns "Interactive chart" on."""
+    as an image, one to three pixels per cell, unless the session turns "Interactive chart" on."""
     n = len(tokens)
     if n > INTERACTIVE_UP_TO and not st.toggle(
             "Interactive chart (hover and zoom)", key="text_interactive",
