@@ -113,8 +113,8 @@ def test_value_heatmap_svg_writes_every_number_and_greys_masked_cells():
     a diverging scale centred at 0 for values of both signs, and huge values without overflow."""
     import xml.etree.ElementTree as ET
 
-    from attnviz.render.colors import lut
-    from attnviz.render.matrix import MASKED_COLOR, value_heatmap
+    from attnviz.render.colors import MASKED_COLOR, lut
+    from attnviz.render.matrix import value_heatmap
 
     svg = value_heatmap(np.array([[32.0, -np.inf, 2e-9]]), ["<q0>"], ["k0", "k1", "k2"], title="Q' <b>[1, 3]</b>")
     root = ET.fromstring(svg)  # well-formed, so "<q0>" and the title were escaped

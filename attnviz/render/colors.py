@@ -9,7 +9,8 @@ from plotly.colors import get_colorscale, hex_to_rgb, unlabel_rgb
 COLORSCALES = ("Viridis", "Magma", "Blues", "Greys", "Inferno", "Cividis", "YlOrRd")
 DEFAULT_COLORSCALE = "Viridis"
 MASKED_COLOR = "#e4e4e4"
-"""Colour of masked cells (keys a causal model's query cannot see) in the heatmap figures and images."""
+"""Colour of masked cells (keys a query cannot see) in every heatmap: figures, images and the mechanisms' SVG."""
+MASKED_RGB = np.array(hex_to_rgb(MASKED_COLOR), dtype=np.uint8)
 
 
 @lru_cache(maxsize=32)

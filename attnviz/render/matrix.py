@@ -14,10 +14,8 @@ from html import escape
 import numpy as np
 
 from attnviz.mechanisms.fmt import format_number
-from attnviz.render.colors import DEFAULT_COLORSCALE, lut
+from attnviz.render.colors import DEFAULT_COLORSCALE, MASKED_RGB, lut
 
-MASKED_RGB = np.array([0xD9, 0xD9, 0xD9], dtype=np.uint8)
-MASKED_COLOR = "#d9d9d9"
 DIVERGING = "RdBu_r"
 """Scale of a matrix with values of both signs, centred at 0."""
 FONT_PX, CHAR_PX = 13, 7.8

@@ -9,9 +9,8 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from plotly.colors import hex_to_rgb
 
-from attnviz.render.colors import DEFAULT_COLORSCALE, MASKED_COLOR, colorize
+from attnviz.render.colors import DEFAULT_COLORSCALE, MASKED_RGB, colorize
 
 _FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 BACKGROUND = (255, 255, 255)
@@ -157,7 +156,7 @@ def labelled_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list
     bar = 60
     cells = colorize(m, colorscale)
     if masked is not None:
-        cells[masked] = hex_to_rgb(MASKED_COLOR)
+        cells[masked] = MASKED_RGB
     body = Image.fromarray(cells, "RGB").resize((cols * px, rows * px), Image.Resampling.NEAREST)
     canvas = Image.new("RGB", (left + body.width + bar, top + body.height + 10), BACKGROUND)
     canvas.paste(body, (left, top))
