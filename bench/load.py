@@ -1,7 +1,10 @@
 """Issue 6's load benchmark: N people at once on one ``streamlit run app.py`` server, in headless Chromium.
 
-One server on loopback (file watcher off, as the other benchmarks), one Chromium with one context (= one Streamlit
-session) per simulated person, all driven from one asyncio loop. Each session repeats ``--reps`` times:
+One server on loopback (file watcher off, as the other benchmarks), one browser context (= one Streamlit session)
+per simulated person, all driven from one asyncio loop: by default all contexts in one Chromium, with
+``--browsers own`` each in a Chromium of its own (its own browser process, compositor and network service, as each
+person's own browser; one shared Chromium serves all eight pages' frames and sockets from single threads).
+Each session repeats ``--reps`` times:
 
 text run           Text page: its own 512-token text (MiniLM WordPiece tokens incl. [CLS]/[SEP]), click Run. Done
                    when the focused head lists that text's 512 tokens (under its image: above 256 tokens the matrix
@@ -382,15 +385,27 @@ def client_cpu(server: int) -> dict[int, float]:
     return {p: cpu_seconds(p) or 0.0 for p in process_tree(os.getpid()) if p not in skip}
 
 
-async def run_phase(browser, url: str, sids: list[int], reps: int, inputs: Inputs, args,
+async def launch(pw, nice: int) -> object:
+    """A headless Chromium; at niceness ``nice`` (its scheduling group) when ``nice`` is set."""
+    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    if nice:
+        groups = lower_browser_priority(nice)
+        print(f"browsers at niceness +{nice}: scheduling group(s) "
+              f"{', '.join(groups) or 'none (no autogroup scheduling: only this script is reniced)'}", flush=True)
+    return browser
+
+
+async def run_phase(pw, shared, url: str, sids: list[int], reps: int, inputs: Inputs, args,
                     server: int) -> tuple[list[dict], float]:
-    """Sessions ``sids`` at once, each in its own browser context; all start their rounds together. Returns the
-    records and the CPU seconds the clients used (measured before the contexts, and their renderers, close)."""
+    """Sessions ``sids`` at once, each in its own browser context: of the ``shared`` browser, or (``shared`` None)
+    of a browser of its own; all start their rounds together. Returns the records and the CPU seconds the clients
+    used (measured before the contexts, and their renderers, close)."""
+    own = [] if shared is not None else [await launch(pw, args.client_nice) for _ in sids]
     cpu0 = client_cpu(server)
     go = asyncio.Event()
     sessions = []
-    for sid in sids:
-        ctx = await browser.new_context(viewport=VIEWPORT)
+    for i, sid in enumerate(sids):
+        ctx = await (shared or own[i]).new_context(viewport=VIEWPORT)
         await ctx.add_init_script(PAGE_INIT)
         sessions.append(Session(sid, ctx, url, inputs, args))
     tasks = [asyncio.create_task(s.rounds(reps, go)) for s in sessions]
@@ -401,6 +416,8 @@ async def run_phase(browser, url: str, sids: list[int], reps: int, inputs: Input
     cpu = sum(t - cpu0.get(p, 0.0) for p, t in client_cpu(server).items())  # processes that ended are not counted
     for s in sessions:
         await s.ctx.close()
+    for browser in own:
+        await browser.close()
     return [rec for s in sessions for rec in s.records], cpu
 
 
@@ -572,12 +589,7 @@ async def bench(args, inputs: Inputs, phases: dict[str, list[int]]) -> dict:
         sampler.start()
         try:
             async with async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                if args.client_nice:
-                    groups = lower_browser_priority(args.client_nice)
-                    print(f"browsers at niceness +{args.client_nice}: scheduling group(s) "
-                          f"{', '.join(groups) or 'none (no autogroup scheduling: only this script is reniced)'}",
-                          flush=True)
+                browser = await launch(pw, args.client_nice) if args.browsers == "shared" else None
                 for phase, sids in phases.items():
                     reps = {"warm-up": 1, "single": args.single_reps}.get(phase, args.reps)
                     print(f"{phase}: {len(sids)} session(s) × {reps} round(s)", flush=True)
@@ -585,7 +597,7 @@ async def bench(args, inputs: Inputs, phases: dict[str, list[int]]) -> dict:
                     spy = (py_spy(pid, RESULTS / "load.pyspy.txt", PROFILE_RATE, gil=True)
                            if args.profile and phase == list(phases)[-1] else contextlib.nullcontext())
                     with spy as raw:
-                        records, client_cpu = await run_phase(browser, url, sids, reps, inputs, args, pid)
+                        records, client_cpu = await run_phase(pw, browser, url, sids, reps, inputs, args, pid)
                     t1, cpu1, all1 = time.time(), cpu_seconds(pid), machine_cpu_seconds()
                     out["phases"][phase] = {
                         "sessions": len(sids), "reps": reps, "wall_s": t1 - t0,
@@ -603,7 +615,8 @@ async def bench(args, inputs: Inputs, phases: dict[str, list[int]]) -> dict:
                     print("  " + "; ".join(f"{a} p50 {fmt_p(s[a]['p50_s'])} s p95 {fmt_p(s[a]['p95_s'])} s"
                                            + (f" ({s[a]['errors']} errors)" if s[a]["errors"] else "")
                                            for a in ACTIONS), flush=True)
-                await browser.close()
+                if browser is not None:
+                    await browser.close()
         finally:
             sampler.stop.set()
             sampler.join()
@@ -630,6 +643,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client-nice", type=int, default=0,
                     help="run the browsers (and this script) at this niceness above the server's, so the server "
                          "gets the CPU first, as if the people's browsers ran on their own machines")
+    ap.add_argument("--browsers", choices=("shared", "own"), default="shared",
+                    help="shared: one Chromium, a context per session (its browser process, compositor and "
+                         "network service serve everyone); own: a Chromium per session, as each person's own "
+                         "browser")
     ap.add_argument("--think", type=float, default=0.0, metavar="S",
                     help="a pause before each action, uniform in 0..2S seconds and different per session, as people "
                          "reading the page: sessions drift apart instead of acting in lockstep (default 0)")
