@@ -2,7 +2,7 @@
 import numpy as np
 import streamlit as st
 
-from attnviz import ui
+from attnviz import text_views, ui
 from attnviz.analysis.compare import (
     align_tokens,
     aligned_difference,
@@ -13,8 +13,9 @@ from attnviz.analysis.compare import (
 )
 from attnviz.export import matrix_csv, weights_npy
 from attnviz.models import list_models, model_info
-from attnviz.render import heatmap_figure
+from attnviz.render import heatmap_figure, labelled_heatmap, png_bytes
 from attnviz.render.figures import causal_mask, difference_figure
+from attnviz.render.raster import difference_heatmap
 from attnviz.result import AttentionResult
 
 TEXTS, MODELS = "Two texts, one model", "Two models, one text"
@@ -118,13 +119,23 @@ def main() -> None:
                             "attention paid to tokens only one side has does not count.")
     ma, mb = matrix(ra, layer_a, head_a, view), matrix(rb, layer_b, head_b, view)
     top = float(max(ma.max(), mb.max()))  # one colour range for both sides
+    chart = text_views.interactive(max(ra.n_tokens, rb.n_tokens), "cmp_interactive")
     left, right = st.columns(2)
     for col, side, r, m, layer, head in ((left, "A", ra, ma, layer_a, head_a), (right, "B", rb, mb, layer_b, head_b)):
+        title, masked = f"{side} · {what(r, layer, head, view)}", causal_mask(r.n_tokens) if r.causal else None
         with col:
             st.subheader(f"{side}: {what(r, layer, head, view)}")
-            st.plotly_chart(heatmap_figure(m, r.tokens, r.tokens, f"{side} · {what(r, layer, head, view)}", zmax=top,
-                                           masked=causal_mask(r.n_tokens) if r.causal else None),
-                            key=f"cmp_fig_{side}")
+            if chart:
+                st.plotly_chart(heatmap_figure(m, r.tokens, r.tokens, title, zmax=top, masked=masked),
+                                key=f"cmp_fig_{side}")
+            else:
+                text_views.matrix_image(labelled_heatmap(m, r.tokens, r.tokens, title, masked=masked, vmax=top),
+                                        r.n_tokens, f"{side}: {r.n_tokens} × {r.n_tokens} cells, queries down, keys "
+                                                    f"across, in the order of {side}'s tokens under \"Tokens by "
+                                                    "position\".")
+    if not chart:
+        text_views.token_positions("cmp_token_positions", {"A": ra.tokens, "B": rb.tokens,
+                                                           "A − B (token pairs)": alignment.labels})
 
     st.subheader("Difference A − B")
     if same_model:
@@ -151,11 +162,17 @@ def main() -> None:
         st.stop()
     diff = aligned_difference(ma, mb, alignment, renormalise=renorm)
     title = f"A − B · {what(ra, layer_a, head_a, view)} − {what(rb, layer_b, head_b, view)}"
+    both_causal = ra.causal and rb.causal  # pairs keep their order, so both sides mask the same cells
+    masked = causal_mask(alignment.n) if both_causal else None
     left, right = st.columns([3, 2])
     with left:
-        both_causal = ra.causal and rb.causal  # pairs keep their order, so both sides mask the same cells
-        st.plotly_chart(difference_figure(diff, alignment.labels, alignment.labels, title,
-                                          masked=causal_mask(alignment.n) if both_causal else None), key="cmp_fig_diff")
+        if chart:
+            st.plotly_chart(difference_figure(diff, alignment.labels, alignment.labels, title, masked=masked),
+                            key="cmp_fig_diff")
+        else:
+            text_views.matrix_image(difference_heatmap(diff, alignment.labels, alignment.labels, title, masked),
+                                    alignment.n, f"{alignment.n} × {alignment.n} token pairs, in the order listed "
+                                                 "under \"Tokens by position\" above (labelled by A's tokens).")
     with right:
         st.markdown(f"**Largest changes** · mean |A − B| = {float(abs(diff).mean()):.4f}")
         st.dataframe(largest_changes(diff, ma, mb, alignment, k=12), hide_index=True, key="cmp_table",
@@ -168,13 +185,17 @@ def main() -> None:
                           for i, j in zip(alignment.a.tolist(), alignment.b.tolist(), strict=True)],
                          hide_index=True, key="cmp_pairs")
         stem = f"compare_{ui.input_key(model_a, text_a, model_b, text_b)}"
-        e = st.columns(2)
-        e[0].download_button("Difference (CSV)", key="cmp_dl_csv", mime="text/csv", on_click="ignore",
-                             file_name=f"{stem}_difference.csv",
-                             data=lambda: matrix_csv(diff, alignment.labels, alignment.labels))
-        e[1].download_button("Difference (NPY)", key="cmp_dl_npy", mime="application/octet-stream", on_click="ignore",
-                             file_name=f"{stem}_difference.npy", data=lambda: weights_npy(diff),
-                             help="[query, key] float32 on the paired tokens, in the order of the CSV.")
+        e = st.container(horizontal=True)
+        e.download_button("Difference (PNG)", key="cmp_dl_png", mime="image/png", on_click="ignore",
+                          file_name=f"{stem}_difference.png",
+                          data=lambda: png_bytes(difference_heatmap(diff, alignment.labels, alignment.labels, title,
+                                                                    masked)))
+        e.download_button("Difference (CSV)", key="cmp_dl_csv", mime="text/csv", on_click="ignore",
+                          file_name=f"{stem}_difference.csv",
+                          data=lambda: matrix_csv(diff, alignment.labels, alignment.labels))
+        e.download_button("Difference (NPY)", key="cmp_dl_npy", mime="application/octet-stream", on_click="ignore",
+                          file_name=f"{stem}_difference.npy", data=lambda: weights_npy(diff),
+                          help="[query, key] float32 on the paired tokens, in the order of the CSV.")
 
 
 main()

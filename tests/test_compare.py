@@ -140,7 +140,8 @@ def test_compare_page_defaults_two_texts():
     assert not at.exception and not at.error
     difference_spec(at)
     assert any(s.value.startswith("Difference") for s in at.subheader)
-    assert {b.proto.label for b in at.get("download_button")} == {"Difference (CSV)", "Difference (NPY)"}
+    assert {b.proto.label for b in at.get("download_button")} == {"Difference (PNG)", "Difference (CSV)",
+                                                                   "Difference (NPY)"}
     at.selectbox(key="cmp_layer_a_minilm").set_value(5)
     at.selectbox(key="cmp_head_a_minilm").set_value(11)
     at.toggle(key="cmp_renorm").set_value(True)
@@ -176,4 +177,26 @@ def test_compare_page_two_models():
     at.selectbox(key="cmp_head_b_smollm2-135m").set_value(8).run()
     assert not at.exception and not at.error
     assert any("smollm2-135m · L2 H8" in s.value for s in at.subheader)
+    difference_spec(at)
+
+
+def test_compare_page_long_inputs_are_images_until_interactive_is_on():
+    """Above 256 tokens A, B and the difference are PNG images (three Plotly charts of ~90,000 cells each would
+    take the browser seconds), their tokens listed by position; the toggle brings the charts back."""
+    at = compare_page().run()
+    at.text_area(key="cmp_text_a").set_value(" ".join(["green"] * 300))  # 302 tokens with [CLS] and [SEP]
+    at.text_area(key="cmp_text_b").set_value(" ".join(["green"] * 150 + ["red"] * 150))
+    next(b for b in at.button if b.label == "Compare").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert not at.get("plotly_chart")
+    images = [img for el in at.get("image") for img in el.proto.imgs]
+    assert len(images) == 3 and all(img.url.endswith(".png") for img in images)
+    assert [img.caption.split(":")[0] for img in images[:2]] == ["A", "B"]
+    assert "token pairs" in images[2].caption
+    listed = [t.value for t in at.get("text")]
+    assert listed[0].startswith("A: 0·[CLS]   1·green") and listed[1].startswith("B: 0·[CLS]")
+    assert listed[2].startswith("A − B (token pairs): 0·[CLS]")
+    at.toggle(key="cmp_interactive").set_value(True).run()
+    assert not at.exception and not at.get("image")
     difference_spec(at)

@@ -86,6 +86,33 @@ def test_labelled_heatmap_greys_masked_cells():
     assert grey_pixels(causal_mask(3)) - grey_pixels(None) == 3 * cell * cell  # the three cells above the diagonal
 
 
+def test_difference_heatmap_is_white_at_zero_blue_below_red_above():
+    from attnviz.render.colors import DIVERGING_COLORSCALE, lut
+    from attnviz.render.raster import difference_heatmap
+
+    img = np.asarray(difference_heatmap(np.array([[-0.5, 0.0], [0.0, 0.5]], np.float32), ["a", "b"], ["a", "b"]))
+    blue, white, red = (lut(DIVERGING_COLORSCALE)[i] for i in (0, 128, 255))
+    assert blue[2] > blue[0] and red[0] > red[2] and white.min() > 230
+
+    def cells(colour: np.ndarray) -> int:
+        return int(np.all(img == colour, axis=-1).sum()) // (28 * 28)  # 28 px per cell for a 2 x 2 matrix
+
+    assert cells(blue) >= 1 and cells(red) >= 1 and cells(white) >= 2
+
+
+def test_labelled_heatmap_colour_range_can_be_shared():
+    """Two matrices drawn against one top (the Compare page's A and B): the smaller one never reaches the top
+    colour."""
+    from attnviz.render.colors import lut
+
+    m = np.full((2, 2), 0.25, np.float32)
+    top = lut("Viridis")[255]
+    alone = np.asarray(labelled_heatmap(m, list("ab"), list("ab")))
+    shared = np.asarray(labelled_heatmap(m, list("ab"), list("ab"), vmax=0.5))
+    assert int(np.all(alone == top, axis=-1).sum()) >= 4 * 28 * 28  # every cell is its own maximum
+    assert int(np.all(shared == top, axis=-1).sum()) < 28 * 28  # only the colour bar's top reaches it
+
+
 def test_grid_cells_shrink_for_deep_models():
     from attnviz.render.raster import fit_cell
 

@@ -11,6 +11,16 @@ DEFAULT_COLORSCALE = "Viridis"
 MASKED_COLOR = "#e4e4e4"
 """Colour of masked cells (keys a query cannot see) in every heatmap: figures, images and the mechanisms' SVG."""
 MASKED_RGB = np.array(hex_to_rgb(MASKED_COLOR), dtype=np.uint8)
+DIVERGING_COLORSCALE = "RdBu_r"
+"""Signed matrices (differences of attention): blue below 0, white at 0, red above."""
+
+
+def symmetric_max(matrix: np.ndarray, masked: np.ndarray | None = None) -> float:
+    """The colour range ``[-r, r]`` of a signed matrix: ``r`` is its largest absolute value outside ``masked``
+    (a tiny positive number when that is 0, so that 0 stays the middle colour)."""
+    m = np.abs(np.asarray(matrix, dtype=np.float32))
+    free = m if masked is None else m[~np.asarray(masked, bool)]
+    return max(float(free.max()) if free.size else 0.0, 1e-6)
 
 
 @lru_cache(maxsize=32)

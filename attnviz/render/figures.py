@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from attnviz.render.colors import DEFAULT_COLORSCALE, MASKED_COLOR
+from attnviz.render.colors import DEFAULT_COLORSCALE, DIVERGING_COLORSCALE, MASKED_COLOR, symmetric_max
 
 
 def plotly_text(text: str) -> str:
@@ -68,10 +68,6 @@ def _top(m: np.ndarray) -> float:
     return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
 
 
-DIVERGING_COLORSCALE = "RdBu_r"
-"""Red where A attends more, blue where B attends more, white at 0."""
-
-
 def difference_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[str], title: str = "",
                       colorscale: str = DIVERGING_COLORSCALE, zmax: float | None = None,
                       row_title: str = "query", col_title: str = "key", label: str = "A − B",
@@ -82,10 +78,7 @@ def difference_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: lis
     white always means no difference. Hover shows the signed value. ``masked`` as in :func:`heatmap_figure`.
     """
     m = np.asarray(matrix, dtype=np.float32)
-    if zmax is None:
-        free = np.abs(m if masked is None else m[~np.asarray(masked, bool)])
-        zmax = float(free.max()) if free.size else 0.0
-    top = zmax if zmax > 0 else 1e-6
+    top = symmetric_max(m, masked) if zmax is None else max(zmax, 1e-6)
     fig = heatmap_figure(m, row_tokens, col_tokens, title, row_title=row_title, col_title=col_title, masked=masked)
     fig.update_traces(
         selector=0, colorscale=colorscale, zmin=-top, zmax=top,

@@ -14,10 +14,8 @@ from html import escape
 import numpy as np
 
 from attnviz.mechanisms.fmt import format_number
-from attnviz.render.colors import DEFAULT_COLORSCALE, MASKED_RGB, lut
+from attnviz.render.colors import DEFAULT_COLORSCALE, DIVERGING_COLORSCALE, MASKED_RGB, lut
 
-DIVERGING = "RdBu_r"
-"""Scale of a matrix with values of both signs, centred at 0."""
 FONT_PX, CHAR_PX = 13, 7.8
 """Font size of the numbers and labels, and the width of one of their characters, generously."""
 CELL_H, GAP, PAD, BAR_W = 30, 2, 6, 10
@@ -31,7 +29,7 @@ def scale_of(m: np.ndarray, weights: bool, colorscale: str) -> tuple[str, float,
         return colorscale, 0.0, 1.0
     if lo < 0 < hi:
         bound = max(-lo, hi)
-        return DIVERGING, -bound, bound
+        return DIVERGING_COLORSCALE, -bound, bound
     return colorscale, lo, hi if hi > lo else lo + 1
 
 

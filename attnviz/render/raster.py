@@ -10,7 +10,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from attnviz.render.colors import DEFAULT_COLORSCALE, MASKED_RGB, colorize
+from attnviz.render.colors import DEFAULT_COLORSCALE, DIVERGING_COLORSCALE, MASKED_RGB, colorize, symmetric_max
 
 _FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 BACKGROUND = (255, 255, 255)
@@ -141,11 +141,15 @@ def grid_cell_box(layer: int, head: int, cell: int = 96, gap: int = 4) -> tuple[
 
 def labelled_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str = "",
                      colorscale: str = DEFAULT_COLORSCALE, max_side: int = 1024,
-                     masked: np.ndarray | None = None) -> Image.Image:
+                     masked: np.ndarray | None = None, vmin: float = 0.0,
+                     vmax: float | None = None) -> Image.Image:
     """A publication-style heatmap image: the matrix, token labels on both axes (when they fit), a title
     and a colour bar. Rows are queries, columns are keys; ``masked`` (bool ``[query, key]``) cells are grey.
+    Colours span ``[vmin, vmax]`` (``vmax``: the matrix's maximum by default); a signed matrix takes a diverging
+    scale and ``vmin = -vmax``.
     """
     m = np.asarray(matrix, dtype=np.float32)
+    high = float(m.max()) if vmax is None else float(vmax)
     rows, cols = m.shape
     px = max(1, min(28, max_side // max(rows, cols)))
     show_labels = px >= 9
@@ -154,7 +158,7 @@ def labelled_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list
     top = 28 + label_w
     left = label_w
     bar = 60
-    cells = colorize(m, colorscale)
+    cells = colorize(m - np.float32(vmin), colorscale, high - vmin)
     if masked is not None:
         cells[masked] = MASKED_RGB
     body = Image.fromarray(cells, "RGB").resize((cols * px, rows * px), Image.Resampling.NEAREST)
@@ -170,15 +174,26 @@ def labelled_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list
         for j, t in enumerate(col_labels):
             d2.text((4, j * px + px // 2), t, fill=INK, font=f, anchor="lm")
         canvas.paste(col_strip.rotate(90, expand=True), (left, top - label_w))
-    _colour_bar(canvas, draw, (left + body.width + 12, top), body.height, float(m.max()), colorscale)
+    _colour_bar(canvas, draw, (left + body.width + 12, top), body.height, vmin, high, colorscale)
     return canvas
 
 
+def difference_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str = "",
+                       masked: np.ndarray | None = None) -> Image.Image:
+    """:func:`labelled_heatmap` of a signed ``[query, key]`` matrix (a difference of attention), as
+    :func:`attnviz.render.figures.difference_figure` colours it: symmetric about 0, white where equal."""
+    top = symmetric_max(matrix, masked)
+    return labelled_heatmap(matrix, row_labels, col_labels, title, DIVERGING_COLORSCALE, masked=masked,
+                            vmin=-top, vmax=top)
+
+
 def _colour_bar(canvas: Image.Image, draw: ImageDraw.ImageDraw, at: tuple[int, int], height: int,
-                vmax: float, colorscale: str) -> None:
+                vmin: float, vmax: float, colorscale: str) -> None:
     height = max(height, 40)
-    ramp = np.linspace(vmax, 0, height, dtype=np.float32)[:, None].repeat(12, axis=1)
-    canvas.paste(Image.fromarray(colorize(ramp, colorscale, vmax if vmax > 0 else 1.0), "RGB"), at)
+    span = vmax - vmin if vmax > vmin else 1.0
+    ramp = np.linspace(vmax - vmin, 0, height, dtype=np.float32)[:, None].repeat(12, axis=1)
+    canvas.paste(Image.fromarray(colorize(ramp, colorscale, span), "RGB"), at)
     f = font(10)
-    draw.text((at[0] + 15, at[1]), f"{vmax:.2g}", fill=INK, font=f, anchor="lt")
-    draw.text((at[0] + 15, at[1] + height), "0", fill=INK, font=f, anchor="lb")
+    draw.text((at[0] + 15, at[1]), f"{vmax:+.2g}" if vmin < 0 else f"{vmax:.2g}", fill=INK, font=f, anchor="lt")
+    draw.text((at[0] + 15, at[1] + height), f"{vmin:+.2g}" if vmin < 0 else f"{vmin:.2g}", fill=INK, font=f,
+              anchor="lb")
