@@ -51,11 +51,12 @@ def across_layers(result: AttentionResult, key: str, data: bytes, shown: Image.I
                "them as capacities of a graph and takes the max-flow. Flow is costly: one max-flow per input "
                f"token, {ui_flow.duration(ui_flow.row_seconds(result.weights))} for one token of {result.model} on "
                "this server.")
-    c1, c2, _ = st.columns([2, 3, 2])
-    fusion = c1.radio("Rollout: fuse heads by", ["mean", "max", "min"], horizontal=True, key="image_fusion")
-    discard = c2.slider("Rollout: discard the lowest share of weights", 0.0, 0.95, 0.0, 0.05, key="image_discard",
-                        help="vit-explain's discard ratio: per layer, this share of the smallest fused weights "
-                             "is set to 0 before rolling out.")
+    c = st.container(horizontal=True, gap="large")
+    fusion = c.radio("Rollout: fuse heads by", ["mean", "max", "min"], horizontal=True, key="image_fusion",
+                     width="content")
+    discard = c.slider("Rollout: discard the lowest share of weights", 0.0, 0.95, 0.0, 0.05, key="image_discard",
+                       help="vit-explain's discard ratio: per layer, this share of the smallest fused weights "
+                            "is set to 0 before rolling out.", width=420)
     raw = raw_row(result.weights, layer, query)
     rolled = ui_image.rollout_grid(result.model, key, data, query, fusion, discard)  # [rows, cols]
     panels = st.columns(3)

@@ -75,19 +75,20 @@ def main() -> None:
     with controls:
         kind = st.radio("Show the attention of", [CLS_LABEL, PATCH_LABEL], key="image_query_kind", horizontal=True,
                         help="[CLS] is the token a ViT classifies from; choose a patch to see where that patch looks.")
-        r1, r2 = st.columns(2)
-        row = r1.number_input("Patch row", 0, rows - 1, key="image_row", disabled=kind == CLS_LABEL)
-        col = r2.number_input("Patch column", 0, cols - 1, key="image_col", disabled=kind == CLS_LABEL)
-        o1, o2 = st.columns(2)
-        colorscale = o1.selectbox("Colour scale", ui.COLORSCALES, key="image_colorscale")
-        opacity = o2.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="image_opacity")
-        o3, o4 = st.columns(2)
-        ceiling = o3.slider("Colour ceiling (percentile of each map)", 90.0, 100.0, 99.0, 0.5, key="image_ceiling",
-                            help="Each map is coloured from 0 to this percentile of its values; the few patches above "
-                                 "it get the top colour. 100 = the map's maximum. DINOv2 has a few outlier patches "
-                                 "that would otherwise darken the rest.")
-        smooth = o4.toggle("Smooth", value=False, key="image_smooth",
-                           help="Interpolate between patch centres instead of one flat square per patch.")
+        # Pairs of controls share a row as one horizontal container (one element each; columns are 1 + n).
+        r = st.container(horizontal=True)
+        row = r.number_input("Patch row", 0, rows - 1, key="image_row", disabled=kind == CLS_LABEL)
+        col = r.number_input("Patch column", 0, cols - 1, key="image_col", disabled=kind == CLS_LABEL)
+        o = st.container(horizontal=True)
+        colorscale = o.selectbox("Colour scale", ui.COLORSCALES, key="image_colorscale")
+        opacity = o.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="image_opacity")
+        o = st.container(horizontal=True, vertical_alignment="center")
+        ceiling = o.slider("Colour ceiling (percentile of each map)", 90.0, 100.0, 99.0, 0.5, key="image_ceiling",
+                           help="Each map is coloured from 0 to this percentile of its values; the few patches above "
+                                "it get the top colour. 100 = the map's maximum. DINOv2 has a few outlier patches "
+                                "that would otherwise darken the rest.")
+        smooth = o.toggle("Smooth", value=False, key="image_smooth",
+                          help="Interpolate between patch centres instead of one flat square per patch.")
         prediction = result.extras.get("prediction")
         if prediction is not None:
             st.markdown(f"**Prediction: {prediction}** ({result.extras['probabilities'][prediction]:.1%})")
@@ -117,11 +118,11 @@ def main() -> None:
     # ---------------------------------------------------------------------------------------------- focused head
     ui_image.clamp_state("image_layer", result.n_layers - 1, result.n_layers - 1)
     ui_image.clamp_state("image_head", result.n_heads - 1)
-    f1, f2, _ = st.columns([1, 1, 3])
-    layer = f1.selectbox("Layer", range(result.n_layers), key="image_layer", format_func=lambda i: f"L{i}",
-                         bind=ui.BIND)
-    head = f2.selectbox("Head", range(result.n_heads), key="image_head", format_func=lambda i: f"H{i}",
-                        bind=ui.BIND)
+    f = st.container(horizontal=True)
+    layer = f.selectbox("Layer", range(result.n_layers), key="image_layer", format_func=lambda i: f"L{i}",
+                        bind=ui.BIND, width=200)
+    head = f.selectbox("Head", range(result.n_heads), key="image_head", format_func=lambda i: f"H{i}",
+                       bind=ui.BIND, width=200)
     head_map = query_maps(result.weights[layer:layer + 1, head:head + 1], result.grid, query)[0, 0]  # [rows, cols]
     focus = overlay(shown, head_map, opacity, colorscale, smooth=smooth, ceiling=ceiling)
     raw = heatmap_image(head_map, shown.size, colorscale, smooth=smooth, ceiling=ceiling)
