@@ -19,11 +19,11 @@ def main() -> None:
     ui.seed_from_url("text_pair", "pair", "")
     with st.form("text_form"):
         text = st.text_area("Text", height=80, key="text_input")
-        a, b, c = st.columns([5, 4, 1], vertical_alignment="bottom")
-        pair = a.text_input("Second text (optional, for sentence pairs)", key="text_pair")
-        with b:
+        row = st.container(horizontal=True, vertical_alignment="bottom")  # one element; columns are 1 + n
+        pair = row.text_input("Second text (optional, for sentence pairs)", key="text_pair")
+        with row:
             model_name = ui.model_picker("text", key="text_model", default="minilm", bind=True)
-        if c.form_submit_button("Run", type="primary", use_container_width=True):
+        if row.form_submit_button("Run", type="primary", width=120):
             st.session_state["text_run"] = (model_name, text, pair or None)
 
     run_model, run_text_value, run_pair = st.session_state.get("text_run", (model_name, text, pair or None))
@@ -44,11 +44,11 @@ def main() -> None:
     st.caption(f"**{result.model}** · {result.n_layers} layers × {result.n_heads} heads · {result.n_tokens} tokens"
                + (" · causal (decoder)" if result.causal else " · bidirectional (encoder)"))
 
-    c1, c2, c3 = st.columns([1, 1, 2])
-    hide_special = c1.toggle("Hide special tokens", value=False, key="text_hide_special",
-                             help="Drop [CLS]/[SEP]/[PAD] and renormalise each row over the remaining tokens.")
-    colorscale = c2.selectbox("Colour scale", ui.COLORSCALES, key="text_colorscale")
-    minimum = c3.slider("Threshold (hide weights below)", 0.0, 1.0, 0.0, 0.01, key="text_threshold")
+    c = st.container(horizontal=True, vertical_alignment="center", gap="large")
+    hide_special = c.toggle("Hide special tokens", value=False, key="text_hide_special",
+                            help="Drop [CLS]/[SEP]/[PAD] and renormalise each row over the remaining tokens.")
+    colorscale = c.selectbox("Colour scale", ui.COLORSCALES, key="text_colorscale", width=260)
+    minimum = c.slider("Threshold (hide weights below)", 0.0, 1.0, 0.0, 0.01, key="text_threshold")
 
     weights = ui.view_weights(result, hide_special, minimum)
     tokens = ui.view_tokens(result, hide_special)
@@ -63,11 +63,11 @@ def main() -> None:
 
     text_views.run_exports(run, grid, stem)
 
-    f1, f2, _ = st.columns([1, 1, 2])
-    layer = f1.selectbox("Layer", range(result.n_layers), key="text_layer", format_func=lambda i: f"L{i}",
-                         bind=ui.BIND)
-    head = f2.selectbox("Head", range(result.n_heads), key="text_head", format_func=lambda i: f"H{i}",
-                        bind=ui.BIND)
+    f = st.container(horizontal=True)
+    layer = f.selectbox("Layer", range(result.n_layers), key="text_layer", format_func=lambda i: f"L{i}",
+                        bind=ui.BIND, width=200)
+    head = f.selectbox("Head", range(result.n_heads), key="text_head", format_func=lambda i: f"H{i}",
+                       bind=ui.BIND, width=200)
 
     tabs = st.tabs(text_views.VIEWS, key="text_view", bind=ui.BIND)
     with tabs[0]:

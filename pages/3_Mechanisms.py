@@ -75,12 +75,12 @@ def names(prefix: str, n: int) -> list[str]:
 
 
 # ------------------------------------------------------------------ inputs
-c1, c2, c3 = st.columns([2, 1, 2])
-preset_id = c1.selectbox("Example", list(PRESETS), format_func=PRESETS.get, key="mech_preset")
-seed = int(c2.number_input("Seed", 0, 10_000, 0, key="mech_seed", disabled=preset_id != "random",
-                           help="Seed of the random example (and of nothing else)."))
-rule = c3.selectbox("Scoring rule", M.RULES, index=M.RULES.index("scaled_dot"), format_func=M.RULE_NAMES.get,
-                    key="mech_rule")
+c = st.container(horizontal=True)  # one element per row of controls (columns are 1 + n)
+preset_id = c.selectbox("Example", list(PRESETS), format_func=PRESETS.get, key="mech_preset")
+seed = int(c.number_input("Seed", 0, 10_000, 0, key="mech_seed", disabled=preset_id != "random", width=180,
+                          help="Seed of the random example (and of nothing else)."))
+rule = c.selectbox("Scoring rule", M.RULES, index=M.RULES.index("scaled_dot"), format_func=M.RULE_NAMES.get,
+                   key="mech_rule")
 preset = {"classic": M.CLASSIC, "tutorial": M.TUTORIAL}.get(preset_id) or M.random_preset(seed)
 st.caption(f"Example: {preset.description}. Add or delete rows (queries, keys) in the tables; every number can be "
            "edited. K and V need the same number of rows (one value per key).")
@@ -100,13 +100,13 @@ except ValueError as e:
     ui.show_value_error(e)
     st.stop()
 
-m1, m2, m3 = st.columns([2, 2, 1])
-mask_kind = m1.radio("Mask", list(MASKS), format_func=MASKS.get, horizontal=True, key="mech_mask")
-padded = m2.multiselect("Padded keys", list(range(len(K))), default=[len(K) - 1], key=f"mech_padded_{len(K)}",
-                        format_func=lambda j: f"k{j}", disabled=mask_kind != "padding",
-                        help="Keys that are padding: no query may attend them.")
-query = m3.selectbox("Explain query", range(len(Q)), index=len(Q) - 1, format_func=lambda i: f"q{i}",
-                     key=f"mech_query_{len(Q)}", help="The query whose numbers the worked formulas use.")
+m = st.container(horizontal=True, gap="large")
+mask_kind = m.radio("Mask", list(MASKS), format_func=MASKS.get, horizontal=True, key="mech_mask", width="content")
+padded = m.multiselect("Padded keys", list(range(len(K))), default=[len(K) - 1], key=f"mech_padded_{len(K)}",
+                       format_func=lambda j: f"k{j}", disabled=mask_kind != "padding",
+                       help="Keys that are padding: no query may attend them.")
+query = m.selectbox("Explain query", range(len(Q)), index=len(Q) - 1, format_func=lambda i: f"q{i}",
+                    key=f"mech_query_{len(Q)}", help="The query whose numbers the worked formulas use.", width=180)
 
 mask = None
 if mask_kind == "causal":
