@@ -1,4 +1,6 @@
 """Mechanisms: how attention is computed, step by step, with correct numbers you can edit."""
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -61,13 +63,22 @@ def weight_step(t: M.AttentionTrace, rows: list[str], cols: list[str]) -> None:
     step(t.weights, rows, cols, weights=True, text=M.format_probabilities(t.weights, t.log_weights))
 
 
-def panels(*items: tuple[str, np.ndarray, list[str], list[str]]) -> None:
-    """Matrices side by side (wrapping when the page is narrow), each ``(title, matrix, rows, cols)`` a titled
-    heatmap with every number in its cell: one message to the browser each, where a column with a title, a table
-    and a heatmap took four."""
+class Panel(NamedTuple):
+    """One titled heatmap of :func:`panels`; ``weights`` and ``text`` as for :func:`heatmap`."""
+    title: str
+    matrix: np.ndarray
+    rows: list[str]
+    cols: list[str]
+    weights: bool = False
+    text: list[list[str]] | None = None
+
+
+def panels(*items: Panel) -> None:
+    """Matrices side by side (wrapping when the page is narrow), each a titled heatmap with every number in its
+    cell: one message to the browser each, where a column with a title, a table and a heatmap took four."""
     with st.container(horizontal=True, gap="medium"):
-        for title, matrix, rows, cols in items:
-            heatmap(matrix, rows, cols, title=title)
+        for p in items:
+            heatmap(p.matrix, p.rows, p.cols, weights=p.weights, text=p.text, title=p.title)
 
 
 def names(prefix: str, n: int) -> list[str]:
@@ -190,8 +201,10 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
     prose(heading("a · Project", 3), formulas(explain.MULTIHEAD_FORMULAS["project"]))
     projected = M.project(Q, K, V, params)
     dq = names("d", Q.shape[1])
-    panels(*((f"{label} {list(part.shape)}", part, row_names, col_names) for label, part, row_names, col_names
+    panels(*(Panel(f"{label} {list(part.shape)}", part, row_names, col_names) for label, part, row_names, col_names
              in zip(("Q' = Q W_q", "K' = K W_k", "V' = V W_v"), projected, (qn, kn, kn), (dq, dq, dn), strict=True)))
+    prose(heading("b · Split and attend per head", 3),
+          formulas(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"]))
     heads(Q, K, V, rule, mask, params, proj == "identity", qn, kn, dn)
 
 
@@ -199,9 +212,7 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
 def heads(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarray | None,
           params: dict[str, np.ndarray], identity: bool, qn: list[str], kn: list[str], dn: list[str]) -> None:
     """Split, attend per head, concatenate, project. A fragment of its own: changing the number of heads or the open
-    head reruns only this part (the projections above do not depend on them)."""
-    prose(heading("b · Split and attend per head", 3),
-          formulas(explain.MULTIHEAD_FORMULAS["split"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["attend"]))
+    head reruns only this part (the projections above and the split's formulas do not depend on them)."""
     n_heads = int(st.number_input("Heads", 1, 16, 1, key="mech_heads", width=200))
     try:
         mh = M.multi_head_attention(Q, K, V, n_heads, score=rule, mask=mask, params=params)
@@ -230,16 +241,15 @@ def heads(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarr
                        f"context {t.shape_of('context')}.")
             slices = (("Q'", mh.Q_heads[h], qn, qk_cols), ("K'", mh.K_heads[h], kn, qk_cols),
                       ("V'", mh.V_heads[h], kn, v_cols))
-            panels(*((f"{label}_{h} {list(part.shape)}", part, row_names, col_names)
+            panels(*(Panel(f"{label}_{h} {list(part.shape)}", part, row_names, col_names)
                      for label, part, row_names, col_names in slices))
-            st.markdown(f"Weights of head {h}")
-            weight_step(t, qn, kn)
-            st.markdown(f"head_{h}: its context {list(t.context.shape)}")
-            step(t.context, qn, v_cols)
+            panels(Panel(f"Weights of head {h} {list(t.weights.shape)}", t.weights, qn, kn, weights=True,
+                         text=M.format_probabilities(t.weights, t.log_weights)),
+                   Panel(f"head_{h}: its context {list(t.context.shape)}", t.context, qn, v_cols))
     prose(heading("c · Concatenate the heads, then project", 3),
           formulas(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"]))
-    panels((f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn),
-           (f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn))
+    panels(Panel(f"Concatenation C {list(mh.concat.shape)}", mh.concat, qn, dn),
+           Panel(f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn))
 
 
 multi_head(Q, K, V, rule, mask, qn, kn, dn)

@@ -176,6 +176,8 @@ def test_multi_head_shows_every_step():
         for part in (mh.Q_proj, mh.K_proj, mh.V_proj, mh.Q_heads[h], mh.K_heads[h], mh.V_heads[h],
                      mh.heads[h].context, mh.concat, mh.output):
             assert shows_matrix(at, M.format_matrix(part))
+        t = mh.heads[h]
+        assert shows_matrix(at, M.format_probabilities(t.weights, t.log_weights))
 
 
 @pytest.mark.parametrize("rule", ["dot", "scaled_dot", "general", "additive", "mlp"])

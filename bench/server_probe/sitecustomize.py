@@ -41,11 +41,14 @@ if _LOG:
         result = _on_event(self, sender, event, forward_msg, exception, client_state, page_script_hash,
                            *args, **kwargs)
         if event == ScriptRunnerEvent.SCRIPT_STARTED and page_script_hash:
-            info = self._pages_manager.get_pages().get(page_script_hash) or {}
+            pages = self._pages_manager
+            info = pages.get_pages().get(page_script_hash) or {}
+            name = info.get("page_name") or ("landing page" if page_script_hash == pages.main_script_hash
+                                             else page_script_hash)
             with _lock:
                 if self.id in _pending:
                     t0, _, n = _pending[self.id]
-                    _pending[self.id] = (t0, info.get("page_name", page_script_hash), n)
+                    _pending[self.id] = (t0, name, n)
         elif event in _DONE:
             with _lock:
                 started = _pending.pop(self.id, None)
