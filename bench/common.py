@@ -428,7 +428,8 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
-PY_SPY = os.environ.get("PY_SPY", "/tmp/spyenv/bin/py-spy")
+PY_SPY = os.environ.get("PY_SPY") or str(Path(sys.executable).with_name("py-spy"))
+"""py-spy (``--profile``): not among the dev requirements; ``.venv/bin/pip install py-spy`` puts it here."""
 
 
 @contextlib.contextmanager
