@@ -7,7 +7,7 @@ as many actions.
 
 Usage::
 
-    .venv/bin/python bench/load_pool.py bench/results/load_class_a.json bench/results/load_class_b.json ...
+    .venv/bin/python bench/load_pool.py bench/runs/load_class_c21.json bench/runs/load_class_c22.json ...
 
 Prints a Markdown table: per action, each run's p95 ratio, then the pooled p95 alone and with N sessions, their
 ratio and whether it meets the target (``bench/load.py``'s ``TARGETS``).
@@ -38,6 +38,7 @@ def latencies(run: dict, phase: str, action: str) -> list[float]:
 
 
 def ratio(run: dict, action: str) -> float | None:
+    """One run's p95 with N sessions over its p95 alone (None when a phase has no successful action)."""
     alone, loaded = percentile(latencies(run, "single", action), 95), percentile(latencies(run, "load", action), 95)
     return loaded / alone if alone and loaded else None
 

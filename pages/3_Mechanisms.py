@@ -58,9 +58,14 @@ def step(matrix: np.ndarray, rows: list[str], cols: list[str], weights: bool = F
         heatmap(matrix, rows, cols, weights, text)
 
 
+def weight_labels(t: M.AttentionTrace) -> list[list[str]]:
+    """The labels of a trace's softmax weights; a weight that underflowed to 0 in float64 is written from its log."""
+    return M.format_probabilities(t.weights, t.log_weights)
+
+
 def weight_step(t: M.AttentionTrace, rows: list[str], cols: list[str]) -> None:
-    """The softmax weights of a trace; a weight that underflowed to 0 in float64 is written from its log."""
-    step(t.weights, rows, cols, weights=True, text=M.format_probabilities(t.weights, t.log_weights))
+    """The softmax weights of a trace, as a table beside a heatmap (:func:`weight_labels`)."""
+    step(t.weights, rows, cols, weights=True, text=weight_labels(t))
 
 
 class Panel(NamedTuple):
@@ -244,7 +249,7 @@ def heads(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarr
             panels(*(Panel(f"{label}_{h} {list(part.shape)}", part, row_names, col_names)
                      for label, part, row_names, col_names in slices))
             panels(Panel(f"Weights of head {h} {list(t.weights.shape)}", t.weights, qn, kn, weights=True,
-                         text=M.format_probabilities(t.weights, t.log_weights)),
+                         text=weight_labels(t)),
                    Panel(f"head_{h}: its context {list(t.context.shape)}", t.context, qn, v_cols))
     prose(heading("c · Concatenate the heads, then project", 3),
           formulas(explain.MULTIHEAD_FORMULAS["concat"] + r"\qquad " + explain.MULTIHEAD_FORMULAS["output"]))
