@@ -16,6 +16,15 @@ ANIMALS = ["cat", "dog", "horse", "zebra", "tiger", "lion", "eagle", "whale", "r
 RUNNING = ("() => document.querySelector('[data-test-script-state=\"running\"]')"
            " || document.querySelector('[data-testid=\"stSpinner\"]')")
 """True while the page's script runs (Streamlit's run state; the spinner may show late or not at all)."""
+WATCH_RUNNING = f"""() => {{
+    window.__attnvizRunSeen = false;
+    const seen = {RUNNING};
+    new MutationObserver((_, observer) => {{
+        if (seen()) {{ window.__attnvizRunSeen = true; observer.disconnect(); }}
+    }}).observe(document.body, {{subtree: true, childList: true, attributes: true}});
+}}"""
+"""Records in ``window.__attnvizRunSeen`` that a run started: a run that lasts a few tenths of a second can begin
+and end between two polls of ``wait_for_function``, but not unseen by a MutationObserver."""
 
 
 def healthy(base: str) -> bool:
@@ -43,8 +52,9 @@ def test_tab_closed_during_a_512_token_run(app_server, browser, browser_page):
     ctx = browser.new_context()
     doomed = ctx.new_page()
     open_text_page(doomed, f"{app_server}/Text")
+    doomed.evaluate(WATCH_RUNNING)
     run(doomed, f"{uuid.uuid4().hex} " + "The quick brown fox jumps over the lazy dog. " * 60)  # > 512 tokens
-    doomed.wait_for_function(RUNNING, timeout=30_000)  # the run has started
+    doomed.wait_for_function("() => window.__attnvizRunSeen", timeout=30_000)  # the run has started
     ctx.close()  # the tab and its websocket go away mid-run
 
     assert healthy(app_server)
