@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from attnviz.render import colorize, grid_image, head_image, heatmap_figure, labelled_heatmap, png_bytes
-from attnviz.render.raster import downsample_max, grid_cell_box
+from attnviz.render.raster import SCALE_LEVELS, downsample_max, grid_cell_box
 
 
 def attention(n: int, heads=(2, 3)) -> np.ndarray:
@@ -37,8 +37,9 @@ def test_grid_png_has_one_cell_per_head():
     x0, y0, x1, y1 = grid_cell_box(5, 11, cell=64)
     assert img.size == (x1 + 4, y1 + 4)
     # the cell of layer 5, head 11 shows that head (block maxima of its matrix)
-    cell = np.asarray(img.crop((x0, y0, x1, y1)))
-    expected = colorize(downsample_max(w[5, 11], 64))
+    assert img.mode == "P"  # one byte per pixel
+    cell = np.asarray(img.convert("RGB").crop((x0, y0, x1, y1)))
+    expected = colorize(downsample_max(w[5, 11], 64), levels=SCALE_LEVELS)
     expected = np.asarray(Image.fromarray(expected).resize((64, 64), Image.Resampling.NEAREST))
     np.testing.assert_array_equal(cell, expected)
 
@@ -70,6 +71,18 @@ def test_labelled_heatmap_png():
     assert max(big.size) <= 1024 + 200
 
 
+def test_palette_images_keep_antialiased_ink():
+    """The labels of a palette image are drawn in the ink's greys (antialiased), on white, outside the cells."""
+    from attnviz.render.raster import GREYS, INK, WHITE
+
+    img = labelled_heatmap(attention(6)[0, 0], list("abcdef"), list("abcdef"), "a title")
+    index = np.asarray(img)
+    inks = np.unique(index[(index > WHITE) & (index <= WHITE + GREYS)])
+    assert len(inks) >= GREYS // 2 and WHITE + GREYS in inks  # many shades, down to the full ink
+    assert tuple(np.asarray(img.convert("RGB"))[index == WHITE + GREYS][0]) == INK
+    assert (index == WHITE).sum() > index.size // 4  # the margins
+
+
 def test_labelled_heatmap_greys_masked_cells():
     from plotly.colors import hex_to_rgb
 
@@ -79,7 +92,7 @@ def test_labelled_heatmap_greys_masked_cells():
     m = np.tril(np.full((3, 3), 0.5, dtype=np.float32))
 
     def grey_pixels(masked: np.ndarray | None) -> int:
-        img = np.asarray(labelled_heatmap(m, list("abc"), list("abc"), masked=masked))
+        img = np.asarray(labelled_heatmap(m, list("abc"), list("abc"), masked=masked).convert("RGB"))
         return int(np.all(img == hex_to_rgb(MASKED_COLOR), axis=-1).sum())
 
     cell = 28  # px per cell for a 3 x 3 matrix
@@ -90,8 +103,9 @@ def test_difference_heatmap_is_white_at_zero_blue_below_red_above():
     from attnviz.render.colors import DIVERGING_COLORSCALE, lut
     from attnviz.render.raster import difference_heatmap
 
-    img = np.asarray(difference_heatmap(np.array([[-0.5, 0.0], [0.0, 0.5]], np.float32), ["a", "b"], ["a", "b"]))
-    blue, white, red = (lut(DIVERGING_COLORSCALE)[i] for i in (0, 128, 255))
+    img = difference_heatmap(np.array([[-0.5, 0.0], [0.0, 0.5]], np.float32), ["a", "b"], ["a", "b"])
+    img = np.asarray(img.convert("RGB"))
+    blue, white, red = (lut(DIVERGING_COLORSCALE, SCALE_LEVELS)[i] for i in (0, SCALE_LEVELS // 2, -1))
     assert blue[2] > blue[0] and red[0] > red[2] and white.min() > 230
 
     def cells(colour: np.ndarray) -> int:
@@ -106,9 +120,9 @@ def test_labelled_heatmap_colour_range_can_be_shared():
     from attnviz.render.colors import lut
 
     m = np.full((2, 2), 0.25, np.float32)
-    top = lut("Viridis")[255]
-    alone = np.asarray(labelled_heatmap(m, list("ab"), list("ab")))
-    shared = np.asarray(labelled_heatmap(m, list("ab"), list("ab"), vmax=0.5))
+    top = lut("Viridis", SCALE_LEVELS)[-1]
+    alone = np.asarray(labelled_heatmap(m, list("ab"), list("ab")).convert("RGB"))
+    shared = np.asarray(labelled_heatmap(m, list("ab"), list("ab"), vmax=0.5).convert("RGB"))
     assert int(np.all(alone == top, axis=-1).sum()) >= 4 * 28 * 28  # every cell is its own maximum
     assert int(np.all(shared == top, axis=-1).sum()) < 28 * 28  # only the colour bar's top reaches it
 

@@ -24,25 +24,32 @@ def symmetric_max(matrix: np.ndarray, masked: np.ndarray | None = None) -> float
 
 
 @lru_cache(maxsize=32)
-def lut(name: str) -> np.ndarray:
-    """256-entry lookup table ``[256, 3]`` uint8 for a Plotly colour scale name (0 → first colour)."""
+def lut(name: str, levels: int = 256) -> np.ndarray:
+    """Lookup table ``[levels, 3]`` uint8 for a Plotly colour scale name (0 → first colour, ``levels - 1`` → last)."""
     try:
         scale = get_colorscale(name)
     except Exception as e:  # plotly raises PlotlyError for unknown names
         raise ValueError(f"Unknown colour scale {name!r}; choose one of {COLORSCALES}") from e
     stops = np.array([s for s, _ in scale], dtype=float)
     rgb = np.array([hex_to_rgb(c) if c.startswith("#") else unlabel_rgb(c) for _, c in scale], dtype=float)
-    x = np.linspace(0, 1, 256)
+    x = np.linspace(0, 1, levels)
     table = np.stack([np.interp(x, stops, rgb[:, i]) for i in range(3)], axis=1)
     return np.clip(np.round(table), 0, 255).astype(np.uint8)
 
 
-def colorize(matrix: np.ndarray, name: str = DEFAULT_COLORSCALE, vmax: float | np.ndarray | None = None) -> np.ndarray:
-    """Map values in ``[0, vmax]`` to RGB ``[..., 3]`` uint8 (``vmax``: the max by default, or an array that
-    broadcasts against ``matrix``, e.g. one maximum per head). Where ``vmax`` is 0 or less, the first colour."""
+def colour_index(matrix: np.ndarray, vmax: float | np.ndarray | None = None, levels: int = 256) -> np.ndarray:
+    """Map values in ``[0, vmax]`` to lookup-table indices ``0 .. levels - 1`` (uint8, same shape). ``vmax``: the
+    max by default, or an array that broadcasts against ``matrix`` (e.g. one maximum per head); where it is 0 or
+    less, index 0."""
     m = np.asarray(matrix, dtype=np.float32)
     top = np.asarray(m.max() if vmax is None else vmax, dtype=np.float32)
     safe = np.where(top > 0, top, np.float32(1))
-    idx = np.clip(m / safe * 255 + 0.5, 0, 255).astype(np.uint8)
-    idx = np.where(top > 0, idx, np.uint8(0))
-    return lut(name)[idx]
+    idx = np.clip(m / safe * (levels - 1) + 0.5, 0, levels - 1).astype(np.uint8)
+    return np.where(top > 0, idx, np.uint8(0))
+
+
+def colorize(matrix: np.ndarray, name: str = DEFAULT_COLORSCALE, vmax: float | np.ndarray | None = None,
+             levels: int = 256) -> np.ndarray:
+    """Map values in ``[0, vmax]`` to RGB ``[..., 3]`` uint8 through ``levels`` colours of the scale ``name``
+    (``vmax`` as :func:`colour_index`)."""
+    return lut(name, levels)[colour_index(matrix, vmax, levels)]
