@@ -1,11 +1,20 @@
-"""Keep the server's heap from holding freed attention tensors (glibc only; elsewhere a no-op).
+"""Keep the server's heap from holding freed attention buffers between runs (glibc only; elsewhere a no-op).
 
-A 512-token run allocates and frees tens of 12-75 MB buffers. glibc's default malloc raises its mmap threshold
+A 512-token MiniLM run allocates and frees tens of 12-75 MB buffers. glibc's default malloc raises its mmap threshold
 after the first such free, so later ones come from the heap, spread over one arena per script thread (up to
 8 per core); freed, they stay in the process as fragmented free space. With 8 people at once that free space
-reached 1.1 GB of a 3.7 GB server (measured with ``mallinfo2`` during ``bench/load.py``). A fixed threshold sends
-every buffer of ``MMAP_THRESHOLD`` or more straight to the OS and back, and two arenas bound the spread. The price:
-those buffers are faulted in fresh on every run, ~40 ms on a 512-token MiniLM forward pass (0.15 -> 0.19 s).
+reached 1.1 GB of a 3.7 GB server (measured with ``mallinfo2`` during ``bench/load.py``). So the server bounds the
+arenas to two and fixes the thresholds:
+
+- Buffers of :data:`MMAP_THRESHOLD` (32 MB, glibc's largest) or more are mapped and unmapped on their own: a
+  MiniLM result (75 MB), SmolLM2's.
+- Smaller ones (a layer's 12.6 MB of scores or weights) come from the heap, which keeps what is freed
+  (:data:`TRIM_THRESHOLD`): the next layer and the next run reuse it instead of faulting fresh pages in.
+- :func:`release_free_heap` gives the free heap back to the OS; the pages call it when the last model run of a
+  burst ends (:func:`attnviz.ui.limited`).
+
+Mapping every buffer of 4 MB or more on its own, as before, cost each 512-token forward pass ~97,000 page faults
+(0.18 s of system time beside 0.19 s of user time); reusing the heap within a burst takes that to ~0.05 s.
 """
 from __future__ import annotations
 
@@ -16,35 +25,51 @@ import sys
 
 log = logging.getLogger(__name__)
 
+M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
-MMAP_THRESHOLD = 4 * 2**20
-"""Allocations of at least this many bytes are mapped and unmapped on their own (glibc's ``M_MMAP_THRESHOLD``);
-setting it also turns off glibc's raising of the threshold."""
+MMAP_THRESHOLD = 32 * 2**20
+"""Allocations of at least this many bytes are mapped and unmapped on their own (glibc's ``M_MMAP_THRESHOLD``, at
+most 32 MB on 64-bit); setting it also turns off glibc's raising of the threshold."""
+TRIM_THRESHOLD = 2**30
+"""Free space at the top of the heap that ``free`` leaves in place (``M_TRIM_THRESHOLD``): none is given back on
+each free, only by :func:`release_free_heap`."""
 ARENA_MAX = 2
 """malloc arenas (glibc's ``M_ARENA_MAX``): threads share them instead of each growing its own."""
 
 _done = False
+_libc: ctypes.CDLL | None = None
 
 
 def limit_heap_growth() -> bool:
-    """Apply :data:`MMAP_THRESHOLD` and :data:`ARENA_MAX` to this process (once). True if glibc took them."""
-    global _done
+    """Apply :data:`MMAP_THRESHOLD`, :data:`TRIM_THRESHOLD` and :data:`ARENA_MAX` to this process (once). True if
+    glibc took them."""
+    global _done, _libc
     if _done:
         return True
     if not sys.platform.startswith("linux"):
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl and others have no mallopt
+        mallopt, libc.malloc_trim.argtypes = libc.mallopt, [ctypes.c_size_t]
+    except (OSError, AttributeError):  # musl and others have no mallopt or malloc_trim
         log.info("no glibc mallopt: malloc settings left as they are")
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    ok = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_ARENA_MAX, ARENA_MAX))
+    ok = all(mallopt(option, value) for option, value in ((M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+                                                         (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+                                                         (M_ARENA_MAX, ARENA_MAX)))
     if ok:
-        log.info("malloc: buffers >= %d MB mapped on their own, %d arenas", MMAP_THRESHOLD >> 20, ARENA_MAX)
+        log.info("malloc: buffers >= %d MB mapped on their own, the heap kept until released, %d arenas",
+                 MMAP_THRESHOLD >> 20, ARENA_MAX)
+        _libc = libc
     else:
         log.warning("mallopt refused the settings: the heap may keep freed attention buffers")
     _done = ok
     return ok
+
+
+def release_free_heap() -> None:
+    """Give the heap's free pages back to the OS (``malloc_trim``), once :func:`limit_heap_growth` took effect."""
+    if _libc is not None:
+        _libc.malloc_trim(0)
