@@ -41,9 +41,9 @@ _done = False
 _libc: ctypes.CDLL | None = None
 
 
-def limit_heap_growth() -> bool:
-    """Apply :data:`MMAP_THRESHOLD`, :data:`TRIM_THRESHOLD` and :data:`ARENA_MAX` to this process (once). True if
-    glibc took them."""
+def limit_heap_growth(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int | None = TRIM_THRESHOLD) -> bool:
+    """Apply :data:`MMAP_THRESHOLD`, :data:`TRIM_THRESHOLD` and :data:`ARENA_MAX` to this process (once; other
+    thresholds for ``bench/heap_reuse.py``, ``trim_threshold`` None: glibc's). True if glibc took them."""
     global _done, _libc
     if _done:
         return True
@@ -56,12 +56,13 @@ def limit_heap_growth() -> bool:
         log.info("no glibc mallopt: malloc settings left as they are")
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    ok = all(mallopt(option, value) for option, value in ((M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-                                                         (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-                                                         (M_ARENA_MAX, ARENA_MAX)))
+    settings = [(M_MMAP_THRESHOLD, mmap_threshold), (M_ARENA_MAX, ARENA_MAX)]
+    if trim_threshold is not None:
+        settings.append((M_TRIM_THRESHOLD, trim_threshold))
+    ok = all(mallopt(option, value) for option, value in settings)
     if ok:
-        log.info("malloc: buffers >= %d MB mapped on their own, the heap kept until released, %d arenas",
-                 MMAP_THRESHOLD >> 20, ARENA_MAX)
+        log.info("malloc: buffers >= %d MB mapped on their own, %s, %d arenas", mmap_threshold >> 20,
+                 "the heap kept until released" if trim_threshold else "glibc's trimming", ARENA_MAX)
         _libc = libc
     else:
         log.warning("mallopt refused the settings: the heap may keep freed attention buffers")

@@ -1,0 +1,76 @@
+"""What the server's malloc settings cost a 512-token MiniLM forward pass: page faults and system time.
+
+The server keeps freed buffers under 32 MB in the heap while model runs go on and gives them back when the last
+run of a burst ends (:mod:`attnviz.allocator`). Before, every buffer of 4 MB or more was mapped on its own and
+unmapped when freed, so each run faulted all of them in afresh. This script applies one setting to its own
+process (``--mmap-mb``, ``--trim-mb``: 0 leaves glibc's trimming, as before), then runs ``--together`` forward
+passes at once in threads, as the server's sessions do, ``--reps`` times after a warm-up, and gives the heap back
+after each burst when ``--trim-mb`` keeps it. Prints the median wall time of a burst, the process's user and
+system CPU seconds per run, and its minor page faults per run. Asserts nothing.
+
+Usage::
+
+    .venv/bin/python bench/heap_reuse.py                          # the server's settings: 32 MB, heap kept
+    .venv/bin/python bench/heap_reuse.py --mmap-mb 4 --trim-mb 0  # the settings before
+    .venv/bin/python bench/heap_reuse.py --together 2
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import attnviz  # noqa: E402
+from attnviz import allocator  # noqa: E402
+from bench.common import make_text, single_token_words  # noqa: E402
+
+
+def burst(model, texts: list[str], keep_heap: bool) -> tuple[float, float, float, int]:
+    """``texts`` run at once, each in a thread; wall seconds, user and system CPU seconds, minor faults."""
+    r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    threads = [threading.Thread(target=model.run, kwargs={"text": t}) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if keep_heap:
+        allocator.release_free_heap()
+    wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+    return wall, r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mmap-mb", type=int, default=allocator.MMAP_THRESHOLD >> 20)
+    ap.add_argument("--trim-mb", type=int, default=allocator.TRIM_THRESHOLD >> 20,
+                    help="free heap kept on each free (0: glibc's trimming, the heap is not kept)")
+    ap.add_argument("--together", type=int, default=1, help="forward passes at once")
+    ap.add_argument("--reps", type=int, default=9)
+    args = ap.parse_args(argv)
+    keep = args.trim_mb > 0
+    if not allocator.limit_heap_growth(args.mmap_mb << 20, args.trim_mb << 20 if keep else None):
+        print("cannot apply malloc settings here (glibc only)", file=sys.stderr)
+        return 2
+    model = attnviz.load_model("minilm")
+    pool = single_token_words(model.tokenizer)
+    burst(model, [make_text(pool, 512, f"warm-{i}") for i in range(args.together)], keep)
+    rows = [burst(model, [make_text(pool, 512, f"{rep}-{i}") for i in range(args.together)], keep)
+            for rep in range(args.reps)]
+    n = args.together
+    wall, user, sys_s, faults = (statistics.median(r[k] for r in rows) for k in range(4))
+    print(f"mmap threshold {args.mmap_mb} MB, heap {'kept until the burst ends' if keep else 'trimmed by glibc'}; "
+          f"{n} at once, median of {args.reps}: burst {wall:.3f} s; per run user {user / n:.3f} s, "
+          f"system {sys_s / n:.3f} s, minor faults {faults / n:,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
