@@ -10,11 +10,12 @@ arenas to two and fixes the thresholds:
   MiniLM result (75 MB), SmolLM2's.
 - Smaller ones (a layer's 12.6 MB of scores or weights) come from the heap, which keeps what is freed
   (:data:`TRIM_THRESHOLD`): the next layer and the next run reuse it instead of faulting fresh pages in.
-- :func:`release_free_heap` gives the free heap back to the OS; the pages call it when the last model run of a
-  burst ends (:func:`attnviz.ui.limited`).
+- :func:`burst` counts the model runs going on or waiting (:func:`attnviz.ui.limited` runs each inside it); when
+  the last one ends, the free heap goes back to the OS (:func:`release_free_heap`).
 
-Mapping every buffer of 4 MB or more on its own, as before, cost each 512-token forward pass ~97,000 page faults
-(0.18 s of system time beside 0.19 s of user time); reusing the heap within a burst takes that to ~0.05 s.
+Mapping every buffer of 4 MB or more on its own, as before, cost each 512-token forward pass ~100,000 page faults
+(0.19 s of system time beside 0.19 s of user time); with the heap reused it faults ~53,000 pages in (mostly its
+75 MB result) and spends 0.10 s in the system (``bench/heap_reuse.py``, one run at a time).
 """
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ import ctypes
 import ctypes.util
 import logging
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,9 @@ ARENA_MAX = 2
 
 _done = False
 _libc: ctypes.CDLL | None = None
+_in_burst = 0
+"""Model runs going on or waiting for a slot (:func:`burst`)."""
+_burst_lock = threading.Lock()
 
 
 def limit_heap_growth(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int | None = TRIM_THRESHOLD) -> bool:
@@ -74,3 +81,20 @@ def release_free_heap() -> None:
     """Give the heap's free pages back to the OS (``malloc_trim``), once :func:`limit_heap_growth` took effect."""
     if _libc is not None:
         _libc.malloc_trim(0)
+
+
+@contextmanager
+def burst() -> Iterator[None]:
+    """One model run (or its wait for a slot) of a burst: freed buffers stay in the heap for the burst's other runs;
+    when the last run of the burst ends, the free heap goes back to the OS."""
+    global _in_burst
+    with _burst_lock:
+        _in_burst += 1
+    try:
+        yield
+    finally:
+        with _burst_lock:
+            _in_burst -= 1
+            last = _in_burst == 0
+        if last:
+            release_free_heap()

@@ -122,9 +122,6 @@ MODEL_RUN_SLOTS = 2
 """Model runs at once in this process; more sessions wait their turn. A 512-token MiniLM run briefly needs
 ~180 MB beyond its result, so eight interleaved runs would need ~1.4 GB, and on 2 cores they finish no sooner."""
 _RUN_SLOTS = threading.BoundedSemaphore(MODEL_RUN_SLOTS)
-_runs_wanted = 0
-"""Model runs in a slot or waiting for one; when it falls to 0 the free heap goes back to the OS."""
-_runs_lock = threading.Lock()
 
 
 def limited(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
@@ -135,11 +132,8 @@ def limited(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         ValueError: as ``fn`` raised it (unusable input).
         ModelRunError: for anything else ``fn`` raised, logged with its traceback.
     """
-    global _runs_wanted
-    with _runs_lock:
-        _runs_wanted += 1
     try:
-        with _RUN_SLOTS:
+        with allocator.burst(), _RUN_SLOTS:
             return fn(*args, **kwargs)
     except ValueError:
         raise
@@ -147,12 +141,6 @@ def limited(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         log.error("model run failed", exc_info=True)
         raise ModelRunError(f"The model failed on this input: {_cause(e)}. Other inputs and models still "
                             "work; the server log has the details.") from e
-    finally:
-        with _runs_lock:
-            _runs_wanted -= 1
-            last = _runs_wanted == 0
-        if last:  # the heap kept its freed buffers for the runs of this burst (attnviz.allocator)
-            allocator.release_free_heap()
 
 
 def run_text(model_name: str, text: str, text_pair: str | None) -> AttentionResult:

@@ -4,9 +4,10 @@ The server keeps freed buffers under 32 MB in the heap while model runs go on an
 run of a burst ends (:mod:`attnviz.allocator`). Before, every buffer of 4 MB or more was mapped on its own and
 unmapped when freed, so each run faulted all of them in afresh. This script applies one setting to its own
 process (``--mmap-mb``, ``--trim-mb``: 0 leaves glibc's trimming, as before), then runs ``--together`` forward
-passes at once in threads, as the server's sessions do, ``--reps`` times after a warm-up, and gives the heap back
-after each burst when ``--trim-mb`` keeps it. Prints the median wall time of a burst, the process's user and
-system CPU seconds per run, and its minor page faults per run. Asserts nothing.
+passes at once in threads, as the server's sessions do, ``--reps`` times after a warm-up; when ``--trim-mb`` keeps
+the heap, each run is part of a burst (:func:`attnviz.allocator.burst`) that gives it back at its end. Prints the
+median wall time of a burst, the process's user and system CPU seconds per run, and its minor page faults per run.
+Asserts nothing.
 
 Usage::
 
@@ -17,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import statistics
 import sys
@@ -33,16 +35,18 @@ from attnviz import allocator  # noqa: E402
 from bench.common import make_text, single_token_words  # noqa: E402
 
 
-def burst(model, texts: list[str], keep_heap: bool) -> tuple[float, float, float, int]:
+def run_burst(model, texts: list[str], keep_heap: bool) -> tuple[float, float, float, int]:
     """``texts`` run at once, each in a thread; wall seconds, user and system CPU seconds, minor faults."""
+    def run(text: str) -> None:  # as attnviz.ui.limited runs it, when the heap is kept
+        with allocator.burst() if keep_heap else contextlib.nullcontext():
+            model.run(text=text)
+
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    threads = [threading.Thread(target=model.run, kwargs={"text": t}) for t in texts]
+    threads = [threading.Thread(target=run, args=(t,)) for t in texts]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    if keep_heap:
-        allocator.release_free_heap()
     wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
     return wall, r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt
 
@@ -61,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = attnviz.load_model("minilm")
     pool = single_token_words(model.tokenizer)
-    burst(model, [make_text(pool, 512, f"warm-{i}") for i in range(args.together)], keep)
-    rows = [burst(model, [make_text(pool, 512, f"{rep}-{i}") for i in range(args.together)], keep)
+    run_burst(model, [make_text(pool, 512, f"warm-{i}") for i in range(args.together)], keep)
+    rows = [run_burst(model, [make_text(pool, 512, f"{rep}-{i}") for i in range(args.together)], keep)
             for rep in range(args.reps)]
     n = args.together
     wall, user, sys_s, faults = (statistics.median(r[k] for r in rows) for k in range(4))
