@@ -5,7 +5,8 @@ In every class run of ``bench/load.py`` the slowest text runs were one moment: t
 server, probe and instrumentation as ``load.py``), each fills its own 512-token text, then all click Run together;
 ``--rounds`` times, after one session doing the same alone (the reference). Per action: the latency (click -> last
 change of the page), the last websocket message and the browser's long tasks, and the server's own time per script
-run (``bench/server_probe``).
+run and the sends (event-loop flushes) that carried its messages (``bench/server_probe``; the browser renders the page
+once per send).
 
 Usage::
 
@@ -66,20 +67,27 @@ async def together(sessions: list[Session], rep: int) -> list[dict]:
     return [{"session": s.sid, "rep": rep, "t": t, **r} for s, r in zip(sessions, out, strict=True)]
 
 
-def server_times(t0: float, t1: float) -> list[float]:
-    """The server's own seconds per Text script run between wall times ``t0`` and ``t1``."""
+def server_runs(t0: float, t1: float) -> list[dict]:
+    """The server's Text script runs between wall times ``t0`` and ``t1`` (``bench/server_probe``): its own
+    seconds, and the sends (flushes) and messages that carried each run to its browser."""
     try:
         lines = RUNLOG.read_text().splitlines()
     except OSError:
         return []
     runs = [json.loads(line) for line in lines]
-    return [r["seconds"] for r in runs if t0 <= r["t"] <= t1 and r["page"] == "Text"]
+    return [r for r in runs if t0 <= r["t"] <= t1 and r["page"] == "Text"]
 
 
 def stats(values: list[float]) -> str:
     if not values:
         return "–"
     return f"p50 {percentile(values, 50):.2f} s, p95 {percentile(values, 95):.2f} s, max {max(values):.2f} s"
+
+
+def counts(values: list[int]) -> str:
+    if not values:
+        return "–"
+    return f"p50 {percentile(values, 50):.0f}, max {max(values)}"
 
 
 async def bench(args, inputs) -> dict:
@@ -106,7 +114,9 @@ async def bench(args, inputs) -> dict:
                 for rep in range(1, args.rounds + 1):
                     recs += await together(group, rep)
                     await asyncio.sleep(args.pause)
-                out[name] = {"records": recs, "server_s": server_times(t0, time.time())}
+                runs = server_runs(t0, time.time())
+                out[name] = {"records": recs, "server_s": [r["seconds"] for r in runs],
+                             "sends": [r["sends"] for r in runs], "messages": [r["messages"] for r in runs]}
             await browser.close()
     return out
 
@@ -134,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         recs = d["records"]
         print(f"{name} ({len(recs)} runs): latency {stats([r['latency_s'] for r in recs])}; "
               f"last ws message {stats([r['ws_last_s'] for r in recs if r['ws_last_s'] is not None])}; "
-              f"long tasks {stats([r['longtask_s'] for r in recs])}; server {stats(d['server_s'])}")
+              f"long tasks {stats([r['longtask_s'] for r in recs])}; server {stats(d['server_s'])}; "
+              f"sends per run {counts(d['sends'])} carrying {counts(d['messages'])} messages")
     print(f"raw numbers in {args.out}")
     return 0
 

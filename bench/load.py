@@ -426,8 +426,10 @@ async def run_phase(pw, shared, url: str, sids: list[int], reps: int, inputs: In
 # ---------------------------------------------------------------------------------------------------------------
 def server_runs(t0: float, t1: float) -> dict[str, dict]:
     """The server's own time per script run (request received -> the run's last message handed on) between wall
-    times ``t0`` and ``t1``, by page: p50, p95, n (from :data:`RUNLOG`)."""
+    times ``t0`` and ``t1``, by page: p50, p95, n, and the median number of sends that carried a run's messages to
+    its browser (from :data:`RUNLOG`)."""
     by_page: dict[str, list[float]] = {}
+    sends: dict[str, list[int]] = {}
     try:
         lines = RUNLOG.read_text().splitlines()
     except OSError:
@@ -436,7 +438,10 @@ def server_runs(t0: float, t1: float) -> dict[str, dict]:
         run = json.loads(line)
         if t0 <= run["t"] <= t1:
             by_page.setdefault(run["page"] or "?", []).append(run["seconds"])
-    return {page: {"p50_s": percentile(v, 50), "p95_s": percentile(v, 95), "n": len(v)}
+            if "sends" in run:
+                sends.setdefault(run["page"] or "?", []).append(run["sends"])
+    return {page: {"p50_s": percentile(v, 50), "p95_s": percentile(v, 95), "n": len(v),
+                   "sends_p50": percentile(sends.get(page, []), 50)}
             for page, v in sorted(by_page.items())}
 
 
@@ -505,7 +510,8 @@ def report(data: dict) -> str:
     pages = sorted({p for ph in (single, load) if ph for p in ph.get("server_runs", {})})
     if pages:
         lines += ["", "Server time per script run (the server's own share: from receiving the browser's request to "
-                  "handing over the run's last message; `bench/server_probe`), by page, p50 / p95 (s):", "",
+                  "handing over the run's last message; `bench/server_probe`), by page, p50 / p95 (s), and the median "
+                  "number of sends that carried a run's messages (the browser renders once per send):", "",
                   "| page | " + " | ".join(name for name, ph in (("1 session", single), (f"{n} sessions", load))
                                           if ph) + (" | p95 ratio |" if single and load else " |"),
                   "|---" + "|---:" * (bool(single) + bool(load) + bool(single and load)) + "|"]
@@ -514,7 +520,8 @@ def report(data: dict) -> str:
             for ph in (single, load):
                 if ph:
                     r = ph.get("server_runs", {}).get(page)
-                    row.append(f"{fmt_p(r['p50_s'])} / {fmt_p(r['p95_s'])} (n={r['n']})" if r else "–")
+                    sends = f", {r['sends_p50']:.0f} sends" if r and r.get("sends_p50") is not None else ""
+                    row.append(f"{fmt_p(r['p50_s'])} / {fmt_p(r['p95_s'])} (n={r['n']}{sends})" if r else "–")
                     p95s.append(r["p95_s"] if r else None)
             if single and load:
                 row.append(f"{p95s[1] / p95s[0]:.1f}×" if all(p95s) else "–")

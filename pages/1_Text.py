@@ -4,6 +4,7 @@ import functools
 import streamlit as st
 
 from attnviz import text_views, ui
+from attnviz.coalesce import coalesced
 
 EXAMPLE = "The animal didn't cross the street because it was too tired."
 
@@ -87,4 +88,5 @@ def main() -> None:
             text_views.head_statistics(result, run, layer, head, stem)
 
 
-main()
+with coalesced():
+    main()

@@ -5,6 +5,7 @@ import streamlit as st
 
 from attnviz import image_views, ui, ui_image
 from attnviz.analysis.patches import patch_index, query_maps
+from attnviz.coalesce import coalesced
 from attnviz.export import tokens_json, weights_npy
 from attnviz.images import EXTENSIONS, LIMITS_TEXT
 from attnviz.render.overlay import heatmap_image, mark_patch, overlay
@@ -172,4 +173,5 @@ def main() -> None:
                       file_name=f"{result.model}_{key[:12]}_tokens.json", data=lambda: tokens_json(run()))
 
 
-main()
+with coalesced():
+    main()

@@ -7,14 +7,9 @@ import streamlit as st
 
 from attnviz import mechanisms as M
 from attnviz import ui
+from attnviz.coalesce import coalesced
 from attnviz.mechanisms import explain
 from attnviz.render.matrix import value_heatmap
-
-st.set_page_config(page_title="attnviz · Mechanisms", page_icon="🧮", layout="wide")
-st.title("Mechanisms: how attention is computed")
-st.caption("Edit the queries Q, keys K and values V, pick a scoring rule and a mask, and follow every step with "
-           "its formula and its numbers (float64, 4 significant digits; tiny weights in scientific notation, "
-           "never rounded to 0).")
 
 PRESETS = {"classic": "Classic: Q = [1, 2, 3]", "tutorial": "Softmax of [31, 41, 51]", "random": "Random (seeded)"}
 MASKS = {"none": "No mask", "causal": "Causal", "padding": "Padding"}
@@ -90,105 +85,9 @@ def names(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i}" for i in range(n)]
 
 
-# ------------------------------------------------------------------ inputs
-c = st.container(horizontal=True)  # one element per row of controls (columns are 1 + n)
-preset_id = c.selectbox("Example", list(PRESETS), format_func=PRESETS.get, key="mech_preset")
-seed = int(c.number_input("Seed", 0, 10_000, 0, key="mech_seed", disabled=preset_id != "random", width=180,
-                          help="Seed of the random example (and of nothing else)."))
-rule = c.selectbox("Scoring rule", M.RULES, index=M.RULES.index("scaled_dot"), format_func=M.RULE_NAMES.get,
-                   key="mech_rule")
-preset = {"classic": M.CLASSIC, "tutorial": M.TUTORIAL}.get(preset_id) or M.random_preset(seed)
-st.caption(f"Example: {preset.description}. Add or delete rows (queries, keys) in the tables; every number can be "
-           "edited. K and V need the same number of rows (one value per key).")
-
-editors = {}
-cols = st.columns(3)
-for col, name, arr, what in zip(cols, "QKV", (preset.Q, preset.K, preset.V),
-                                ("queries [query, d_k]", "keys [key, d_k]", "values [key, d_v]"), strict=True):
-    with col:
-        st.markdown(f"**{name}** — {what}")
-        df = pd.DataFrame(arr, columns=[str(j) for j in range(arr.shape[1])])
-        editors[name] = st.data_editor(df, num_rows="dynamic", key=f"mech_{name}_{preset_id}_{seed}",
-                                       width="stretch")
-try:
-    Q, K, V = (M.read_matrix(editors[n], n) for n in "QKV")
-except ValueError as e:
-    ui.show_value_error(e)
-    st.stop()
-
-m = st.container(horizontal=True, gap="large")
-mask_kind = m.radio("Mask", list(MASKS), format_func=MASKS.get, horizontal=True, key="mech_mask", width="content")
-padded = m.multiselect("Padded keys", list(range(len(K))), default=[len(K) - 1], key=f"mech_padded_{len(K)}",
-                       format_func=lambda j: f"k{j}", disabled=mask_kind != "padding",
-                       help="Keys that are padding: no query may attend them.")
-query = m.selectbox("Explain query", range(len(Q)), index=len(Q) - 1, format_func=lambda i: f"q{i}",
-                    key=f"mech_query_{len(Q)}", help="The query whose numbers the worked formulas use.", width=180)
-
-mask = None
-if mask_kind == "causal":
-    mask = M.causal_mask(len(Q), len(K))
-elif mask_kind == "padding":
-    mask = M.padding_mask(len(Q), padded, len(K))
-
-try:
-    trace = M.attention(Q, K, V, score=rule, mask=mask)
-except ValueError as e:
-    ui.show_value_error(e)
-    st.stop()
-
-qn, kn = names("q", len(Q)), names("k", len(K))
-dn = names("d", V.shape[1])
-
-# ------------------------------------------------------------------ the steps
-prose(heading(f"1 · Scores — {M.RULE_NAMES[rule]}"),
-      formulas(explain.SCORE_FORMULAS[rule], *explain.worked_score(trace, query, 0)))
-step(trace.scores, qn, kn)
-if trace.params:
-    with st.expander("The rule's parameters (seeded random here; learned in a real model)"):
-        for pname, value in trace.params.items():
-            st.markdown(f"`{pname}` shape {list(value.shape)}")
-            table(np.atleast_1d(value) if value.ndim < 2 else value,
-                  [pname] if value.ndim < 2 else names("r", value.shape[0]),
-                  names("c", np.atleast_1d(value).shape[-1]))
-
-if rule == "scaled_dot":
-    prose(heading("2 · Scaling"),
-          formulas(explain.SCALE_FORMULA + rf"\qquad \sqrt{{d_k}} = \sqrt{{{K.shape[1]}}} = "
-                   rf"{M.latex_number(float(np.sqrt(K.shape[1])))}", explain.worked_scale(trace, query, 0)))
-    step(trace.scaled_scores, qn, kn)
-else:
-    prose(heading("2 · Scaling"), formulas(explain.NO_SCALE_FORMULA))
-    st.caption("Only the scaled dot-product divides its scores (by √d_k); this rule passes them on unchanged.")
-
-prose(heading("3 · Mask"), formulas(explain.MASK_FORMULA), M.mask_note(trace, mask_kind))
-if mask is not None:
-    step(trace.masked_scores, qn, kn)
-
-prose(heading("4 · Softmax over the keys"),
-      formulas(explain.SOFTMAX_FORMULA, *explain.worked_softmax(trace, query)))
-st.caption("Subtracting the row maximum m first changes nothing mathematically and keeps exp from overflowing.")
-weight_step(trace, qn, kn)
-
-prose(heading("5 · Context: the weighted sum of the values"),
-      formulas(explain.CONTEXT_FORMULA, explain.worked_context(trace, query)))
-step(trace.context, qn, dn)
-
-# ------------------------------------------------------------------ what changes between rules
-compared = M.compare_rules(Q, K, V, mask)
-prose(heading("What changes between rules"), M.rule_note(trace, query),
-      M.scaling_note(Q, K, mask, query) if Q.shape[1] == K.shape[1] else "",
-      f"Weights of query q{query} under every rule (same inputs and mask; seeded parameters):")
-ok = {M.RULE_NAMES[r]: t for r, t in compared.items() if not isinstance(t, str)}
-if ok:
-    table(np.array([t.weights[query] for t in ok.values()]), list(ok), kn,
-          [M.format_probabilities(t.weights[query], t.log_weights[query])[0] for t in ok.values()])
-for r, v in compared.items():
-    if isinstance(v, str):
-        st.caption(f"{M.RULE_NAMES[r]}: {v}")
-
-
 # ------------------------------------------------------------------ multi-head
 @st.fragment
+@coalesced()  # a fragment's rerun runs outside main()
 def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarray | None, qn: list[str],
                kn: list[str], dn: list[str]) -> None:
     """The multi-head section. A fragment: changing its projections reruns and redraws only this section; the
@@ -214,6 +113,7 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
 
 
 @st.fragment
+@coalesced()
 def heads(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarray | None,
           params: dict[str, np.ndarray], identity: bool, qn: list[str], kn: list[str], dn: list[str]) -> None:
     """Split, attend per head, concatenate, project. A fragment of its own: changing the number of heads or the open
@@ -257,4 +157,111 @@ def heads(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarr
            Panel(f"Output C W_o {list(mh.output.shape)}", mh.output, qn, dn))
 
 
-multi_head(Q, K, V, rule, mask, qn, kn, dn)
+# ------------------------------------------------------------------ the page
+def main() -> None:
+    """The page: inputs, the single-head steps, the rules compared, then the multi-head section."""
+    st.set_page_config(page_title="attnviz · Mechanisms", page_icon="🧮", layout="wide")
+    st.title("Mechanisms: how attention is computed")
+    st.caption("Edit the queries Q, keys K and values V, pick a scoring rule and a mask, and follow every step with "
+               "its formula and its numbers (float64, 4 significant digits; tiny weights in scientific notation, "
+               "never rounded to 0).")
+
+    c = st.container(horizontal=True)  # one element per row of controls (columns are 1 + n)
+    preset_id = c.selectbox("Example", list(PRESETS), format_func=PRESETS.get, key="mech_preset")
+    seed = int(c.number_input("Seed", 0, 10_000, 0, key="mech_seed", disabled=preset_id != "random", width=180,
+                              help="Seed of the random example (and of nothing else)."))
+    rule = c.selectbox("Scoring rule", M.RULES, index=M.RULES.index("scaled_dot"), format_func=M.RULE_NAMES.get,
+                       key="mech_rule")
+    preset = {"classic": M.CLASSIC, "tutorial": M.TUTORIAL}.get(preset_id) or M.random_preset(seed)
+    st.caption(f"Example: {preset.description}. Add or delete rows (queries, keys) in the tables; every number can be "
+               "edited. K and V need the same number of rows (one value per key).")
+
+    editors = {}
+    cols = st.columns(3)
+    for col, name, arr, what in zip(cols, "QKV", (preset.Q, preset.K, preset.V),
+                                    ("queries [query, d_k]", "keys [key, d_k]", "values [key, d_v]"), strict=True):
+        with col:
+            st.markdown(f"**{name}** — {what}")
+            df = pd.DataFrame(arr, columns=[str(j) for j in range(arr.shape[1])])
+            editors[name] = st.data_editor(df, num_rows="dynamic", key=f"mech_{name}_{preset_id}_{seed}",
+                                           width="stretch")
+    try:
+        Q, K, V = (M.read_matrix(editors[n], n) for n in "QKV")
+    except ValueError as e:
+        ui.show_value_error(e)
+        st.stop()
+
+    m = st.container(horizontal=True, gap="large")
+    mask_kind = m.radio("Mask", list(MASKS), format_func=MASKS.get, horizontal=True, key="mech_mask", width="content")
+    padded = m.multiselect("Padded keys", list(range(len(K))), default=[len(K) - 1], key=f"mech_padded_{len(K)}",
+                           format_func=lambda j: f"k{j}", disabled=mask_kind != "padding",
+                           help="Keys that are padding: no query may attend them.")
+    query = m.selectbox("Explain query", range(len(Q)), index=len(Q) - 1, format_func=lambda i: f"q{i}",
+                        key=f"mech_query_{len(Q)}", help="The query whose numbers the worked formulas use.", width=180)
+
+    mask = None
+    if mask_kind == "causal":
+        mask = M.causal_mask(len(Q), len(K))
+    elif mask_kind == "padding":
+        mask = M.padding_mask(len(Q), padded, len(K))
+
+    try:
+        trace = M.attention(Q, K, V, score=rule, mask=mask)
+    except ValueError as e:
+        ui.show_value_error(e)
+        st.stop()
+
+    qn, kn = names("q", len(Q)), names("k", len(K))
+    dn = names("d", V.shape[1])
+
+    # ------------------------------------------------------------------ the steps
+    prose(heading(f"1 · Scores — {M.RULE_NAMES[rule]}"),
+          formulas(explain.SCORE_FORMULAS[rule], *explain.worked_score(trace, query, 0)))
+    step(trace.scores, qn, kn)
+    if trace.params:
+        with st.expander("The rule's parameters (seeded random here; learned in a real model)"):
+            for pname, value in trace.params.items():
+                st.markdown(f"`{pname}` shape {list(value.shape)}")
+                table(np.atleast_1d(value) if value.ndim < 2 else value,
+                      [pname] if value.ndim < 2 else names("r", value.shape[0]),
+                      names("c", np.atleast_1d(value).shape[-1]))
+
+    if rule == "scaled_dot":
+        prose(heading("2 · Scaling"),
+              formulas(explain.SCALE_FORMULA + rf"\qquad \sqrt{{d_k}} = \sqrt{{{K.shape[1]}}} = "
+                       rf"{M.latex_number(float(np.sqrt(K.shape[1])))}", explain.worked_scale(trace, query, 0)))
+        step(trace.scaled_scores, qn, kn)
+    else:
+        prose(heading("2 · Scaling"), formulas(explain.NO_SCALE_FORMULA))
+        st.caption("Only the scaled dot-product divides its scores (by √d_k); this rule passes them on unchanged.")
+
+    prose(heading("3 · Mask"), formulas(explain.MASK_FORMULA), M.mask_note(trace, mask_kind))
+    if mask is not None:
+        step(trace.masked_scores, qn, kn)
+
+    prose(heading("4 · Softmax over the keys"),
+          formulas(explain.SOFTMAX_FORMULA, *explain.worked_softmax(trace, query)))
+    st.caption("Subtracting the row maximum m first changes nothing mathematically and keeps exp from overflowing.")
+    weight_step(trace, qn, kn)
+
+    prose(heading("5 · Context: the weighted sum of the values"),
+          formulas(explain.CONTEXT_FORMULA, explain.worked_context(trace, query)))
+    step(trace.context, qn, dn)
+
+    # ------------------------------------------------------------------ what changes between rules
+    compared = M.compare_rules(Q, K, V, mask)
+    prose(heading("What changes between rules"), M.rule_note(trace, query),
+          M.scaling_note(Q, K, mask, query) if Q.shape[1] == K.shape[1] else "",
+          f"Weights of query q{query} under every rule (same inputs and mask; seeded parameters):")
+    ok = {M.RULE_NAMES[r]: t for r, t in compared.items() if not isinstance(t, str)}
+    if ok:
+        table(np.array([t.weights[query] for t in ok.values()]), list(ok), kn,
+              [M.format_probabilities(t.weights[query], t.log_weights[query])[0] for t in ok.values()])
+    for r, v in compared.items():
+        if isinstance(v, str):
+            st.caption(f"{M.RULE_NAMES[r]}: {v}")
+    multi_head(Q, K, V, rule, mask, qn, kn, dn)
+
+
+with coalesced():
+    main()

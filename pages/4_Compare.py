@@ -11,6 +11,7 @@ from attnviz.analysis.compare import (
     relative_layer,
     unpaired,
 )
+from attnviz.coalesce import coalesced
 from attnviz.export import matrix_csv, weights_npy
 from attnviz.models import list_models, model_info
 from attnviz.render import heatmap_figure, labelled_heatmap, png_bytes
@@ -198,4 +199,5 @@ def main() -> None:
                           help="[query, key] float32 on the paired tokens, in the order of the CSV.")
 
 
-main()
+with coalesced():
+    main()

@@ -4,6 +4,7 @@ import streamlit as st
 
 from attnviz import ui
 from attnviz.analysis.edges import EdgeRule
+from attnviz.coalesce import coalesced
 from attnviz.export import matrix_csv, weights_npy
 from attnviz.render import grid_image, labelled_heatmap, png_bytes
 from attnviz.render.alignment import alignment_figure
@@ -129,4 +130,5 @@ def main() -> None:
                         key="xattn_dec_fig", width="content")
 
 
-main()
+with coalesced():
+    main()
