@@ -194,13 +194,15 @@ def test_weights_that_underflow_float64_are_written_from_their_logs():
     s = [math.fsum(a * b for a, b in zip(q[0], k, strict=True)) for k in c.K]
     lse = max(s) + math.log(math.fsum(math.exp(x - max(s)) for x in s))
     labels = M.format_probabilities(t.weights, t.log_weights)[0]
-    latex = explain.worked_softmax(t)[1]
+    latex = explain.worked_softmax(t)[-1]
     for x, label in zip(s[:2], labels, strict=False):
         log10 = (x - lse) / math.log(10)
         mant, exp = label.split("e")
         assert abs(math.log10(float(mant)) + int(exp) - log10) < 3e-4, (label, log10)
         assert int(exp) == math.floor(log10) and f"{mant} \\times 10^{{{int(exp)}}}" in latex
-    assert labels[2] == M.format_number(t.weights[0, 2])
+    rest = (s[1] - s[2] + math.log1p(math.exp(s[0] - s[1]))) / math.log(10)  # log10 of the two others' weight
+    mant, exp = labels[2].removeprefix("1 - ").split("e")  # 1.0 in float64, but not 1
+    assert abs(math.log10(float(mant)) + int(exp) - rest) < 3e-4, (labels[2], rest)
     gap = sorted(s)[-1] - sorted(s)[-2]  # the weights of the two best keys differ by e^gap, beyond float64 here
     assert gap > 710 and f"e+{math.floor(gap / math.log(10))} without scaling" in M.scaling_note(q, c.K)
     masked = M.attention(q, c.K, c.V, "dot", mask=np.array([[False, True, True]]))
@@ -328,7 +330,7 @@ def test_explanations_use_the_current_numbers():
     assert "[32, 50, 68]" in note and "[18.48, 28.87, 39.26]" in note and "saturated" in note
     t = M.attention(c.Q, c.K, c.V, "dot")
     assert explain.worked_score(t)[0] == r"s_{00} = 1 \cdot 4 + 2 \cdot 5 + 3 \cdot 6 = 32"
-    assert "2.320 \\times 10^{-16}" in explain.worked_softmax(t)[1]
+    assert "2.320 \\times 10^{-16}" in explain.worked_softmax(t)[-1]
     cmp = M.compare_rules(c.Q, c.K, c.V)
     assert set(cmp) == set(M.RULES)
     for rule, trace in cmp.items():
@@ -348,3 +350,52 @@ def test_read_matrix_messages():
 def test_public_entry_point():
     t = attnviz.mechanisms.attention([1, 2, 3], M.CLASSIC.K, M.CLASSIC.V, score="scaled_dot")
     assert t.weights.shape == (1, 3) and t.context.shape == (1, 3)
+
+
+def test_format_exp_is_exact_for_large_logs_and_writes_the_power_beyond():
+    """Mantissa and exponent come from the log in 100-digit decimal arithmetic (a float64 division is already off
+    in the 4th digit at a log of 3e12); beyond EXACT_LOG_UP_TO the float64 log itself cannot fix 4 digits, so the
+    power is written."""
+    from decimal import Decimal, getcontext
+    getcontext().prec = 80
+    ln10 = Decimal(10).ln()
+    for log_x in (-1e3, -123456.789, -3e9, -9.87654321e9, 5e9):
+        log10 = Decimal(log_x) / ln10
+        exp = int(log10.to_integral_value(rounding="ROUND_FLOOR"))
+        want = f"{float(10 ** (log10 - exp)):.3f}e{exp:+03d}"
+        assert M.format_exp(log_x) == want, log_x
+    assert M.format_exp(-3e12) == "e^(-3.000e+12)"
+    assert M.latex_text(M.format_exp(-3e12)) == r"e^{-3.000 \times 10^{12}}"
+    t = M.attention([[1e12, 0.0, 0.0]], M.CLASSIC.K, M.CLASSIC.V, "dot")
+    labels = M.format_probabilities(t.weights, t.log_weights)[0]
+    assert labels[0] == "e^(-6.000e+12)" and labels[1] == "e^(-3.000e+12)"
+
+
+def test_a_weight_of_one_in_float64_is_written_as_one_minus_the_rest():
+    """Dot scores 20x[32, 50, 68]: the best key's weight is 1 - 8.757e-27, exactly 1.0 in float64."""
+    t = M.attention([[20.0, 0.0, 0.0]], M.CLASSIC.K, M.CLASSIC.V, "dot")
+    assert t.weights[0, 2] == 1.0
+    labels = M.format_probabilities(t.weights, t.log_weights)[0]
+    rest = math.exp(-20 * 3 * 2) + math.exp(-20 * 3)  # e^(s_j - s_2) for the two other keys
+    assert labels[2] == f"1 - {rest:.3e}" == "1 - 8.757e-27"
+    assert M.latex_text(labels[2]) == r"1 - 8.757 \times 10^{-27}"
+    assert "one key takes 1 - 8.757e-27 of the weight" in M.scaling_note(t.Q, t.K)
+    one = M.attention([[1.0]], [[2.0]], [[3.0]], "dot")  # a single key: its weight is exactly 1
+    assert M.format_probabilities(one.weights, one.log_weights) == [["1"]]
+    masked = M.attention([[20.0, 0.0, 0.0]], M.CLASSIC.K, M.CLASSIC.V, "dot", mask=np.array([[False, False, True]]))
+    assert M.format_probabilities(masked.weights, masked.log_weights) == [["0", "0", "1"]]
+
+
+@pytest.mark.parametrize("n_keys", [3, 6, 7, 8, 9, 12])
+def test_worked_softmax_lines_up_exponents_and_weights_and_gives_the_sum(n_keys):
+    rng = np.random.default_rng(n_keys)
+    t = M.attention(rng.normal(size=(2, 3)), rng.normal(size=(n_keys, 3)), rng.normal(size=(n_keys, 2)), "dot")
+    _, total, weights = explain.worked_softmax(t, 1)
+    fraction = weights.split(r"\frac{")[1].split(r"\right]}")[0]
+    right = weights.rsplit(r"\left[", 1)[1]
+    n_left = fraction.count("e^{") + fraction.count(r"\dots")
+    n_right = right.count(",") + 1
+    assert n_left == n_right  # the same entries (and ellipsis) on both sides
+    row = t.masked_scores[1]
+    z = math.fsum(math.exp(x - row.max()) for x in row)
+    assert total.endswith(f"= {M.latex_number(z)}") and f"}}{{{M.latex_number(z)}}} = " in weights

@@ -22,6 +22,7 @@ from attnviz.mechanisms.fmt import (
     format_vector,
     latex_number,
     latex_text,
+    one_minus,
 )
 from attnviz.mechanisms.inputs import CLASSIC, TUTORIAL, Preset, random_preset, read_matrix
 from attnviz.mechanisms.masks import apply_mask, causal_mask, log_softmax, padding_mask, softmax
@@ -51,6 +52,6 @@ __all__ = [
     "additive", "apply_mask", "attention", "causal_mask", "compare_rules", "default_params", "dot_product",
     "format_exp", "format_matrix", "format_number", "format_probabilities", "format_probability", "format_vector",
     "general", "identity_projections", "latex_number", "latex_text", "log_softmax", "mask_note", "merge_heads",
-    "mlp_scored", "multi_head_attention", "padding_mask", "param_shapes", "project", "random_preset",
+    "mlp_scored", "multi_head_attention", "one_minus", "padding_mask", "param_shapes", "project", "random_preset",
     "random_projections", "read_matrix", "rule_note", "scaled_dot_product", "scaling_note", "softmax", "split_heads",
 ]

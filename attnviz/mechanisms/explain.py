@@ -108,18 +108,16 @@ def worked_scale(trace: AttentionTrace, i: int = 0, j: int = 0) -> str:
 
 
 def worked_softmax(trace: AttentionTrace, i: int = 0) -> list[str]:
-    """LaTeX lines of the stable softmax of query ``i``: the max, the shifted exponents, the weights."""
+    """LaTeX lines of the stable softmax of query ``i``: the max, the shifted exponents over their sum (with its
+    value), the weights. Long rows are elided alike on both sides, so exponents and weights line up."""
     row = trace.masked_scores[i]
     m = float(np.max(row))
-    exps = []
-    for x in row:
-        exps.append(r"e^{-\infty}" if np.isneginf(x) else f"e^{{{_n(x - m)}}}")
-    if len(exps) > 6:
-        exps = exps[:3] + [r"\dots"] + exps[-2:]
+    exps = [r"e^{-\infty}" if np.isneginf(x) else f"e^{{{_n(x - m)}}}" for x in row]
+    total = math.fsum(float(np.exp(x - m)) for x in row)  # >= 1: the maximum contributes e^0
     return [
         f"m_{i} = \\max_j \\tilde s_{{{i}j}} = {_n(m)}",
-        f"a_{i} = \\frac{{\\left[{', '.join(exps)}\\right]}}{{\\sum_j e^{{\\tilde s_{{{i}j}} - m_{i}}}}} "
-        f"= {_latex_items(weight_texts(trace, i))}",
+        f"\\sum_j e^{{\\tilde s_{{{i}j}} - m_{i}}} = {_n(total)}",
+        f"a_{i} = \\frac{{{_latex_items(exps)}}}{{{_n(total)}}} = {_latex_items(weight_texts(trace, i))}",
     ]
 
 
@@ -164,12 +162,12 @@ def scaling_note(Q: np.ndarray, K: np.ndarray, mask: np.ndarray | None = None, i
             f"e^{format_number(g_raw)} = {format_exp(g_raw)} without scaling and e^{format_number(g_s)} = "
             f"{format_exp(g_s)} with it. Weights without scaling: [{', '.join(t_raw)}]; "
             f"with scaling: [{', '.join(t_s)}]. ")
-    top_raw, top_s = float(w_raw.max()), float(w_s.max())
-    if top_raw > 0.99:
-        text += (f"Unscaled, one key takes {format_number(top_raw)} of the weight: the softmax is saturated, its "
+    top_raw, top_s = int(np.argmax(w_raw)), int(np.argmax(w_s))
+    if w_raw[top_raw] > 0.99:
+        text += (f"Unscaled, one key takes {t_raw[top_raw]} of the weight: the softmax is saturated, its "
                  f"gradient is almost 0 and the other keys barely learn.")
     else:
-        text += f"The largest weight is {format_number(top_raw)} unscaled and {format_number(top_s)} scaled."
+        text += f"The largest weight is {t_raw[top_raw]} unscaled and {t_s[top_s]} scaled."
     return text
 
 

@@ -1,6 +1,10 @@
 """Numbers as people should read them: 4 significant digits, tiny values in scientific notation, never a
 positive number printed as 0 and never a weight below 1 printed as 1.
 
+Weights beyond float64 are written from their natural logs: ``1.234e-400`` (mantissa and exponent exact for the
+log as given), ``e^(-3.000e+12)`` once the log is too large for its float64 value to fix a fourth digit, and
+``1 - 8.757e-27`` for a weight that is 1 in float64 while other keys of its row still get some weight.
+
 >>> format_number(0.21547)
 '0.2155'
 >>> format_number(2.0611536e-09)
@@ -15,6 +19,7 @@ positive number printed as 0 and never a weight below 1 printed as 1.
 from __future__ import annotations
 
 import math
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 import numpy as np
 
@@ -24,6 +29,10 @@ LARGE = 1e5
 """At or above this magnitude, numbers are written in scientific notation."""
 TINY = float(np.finfo(np.float64).tiny)
 """Smallest normal float64 (2.2e-308); below it a float64 keeps fewer than 4 significant digits."""
+EXACT_LOG_UP_TO = 1e10
+"""Up to this magnitude a float64 log (rounded to at most 1e-6 there) fixes 4 significant digits of its power; beyond
+it :func:`format_exp` writes the power itself, ``e^(...)``."""
+_LN10 = Decimal("2.30258509299404568401799145468436420760110148862877297603332790096757260967735248023599720508959830")
 
 
 def format_number(x: float, digits: int = 4) -> str:
@@ -88,17 +97,34 @@ def format_probability(p: float, log_p: float, digits: int = 4) -> str:
 
 
 def format_exp(log_x: float, digits: int = 4) -> str:
-    """``e^log_x`` written as a number, even beyond float64's range: ``format_exp(900.0)`` is ``'7.329e+390'``."""
+    """``e^log_x`` written as a number, even beyond float64's range: ``format_exp(900.0)`` is ``'7.329e+390'``;
+    beyond :data:`EXACT_LOG_UP_TO` as the power, ``'e^(-3.000e+12)'``."""
     log_x = float(log_x)
     if abs(log_x) < 700 or not math.isfinite(log_x):  # e^700 = 1.0e+304: a normal float64 either way
         return format_number(math.exp(log_x), digits)
-    log10 = log_x / math.log(10)
-    exp = math.floor(log10)
-    mant = f"{10 ** (log10 - exp):.{digits - 1}f}"
+    if abs(log_x) > EXACT_LOG_UP_TO:
+        return f"e^({format_number(log_x, digits)})"
+    with localcontext() as ctx:  # log10 in 100 digits: float64 division would already be off in the 4th digit
+        ctx.prec = 100
+        log10 = Decimal(log_x) / _LN10
+        exp = int(log10.to_integral_value(rounding=ROUND_FLOOR))
+        frac = float(log10 - exp)
+    mant = f"{10 ** frac:.{digits - 1}f}"
     if float(mant) >= 10:  # rounding carried into the next power of ten
         exp += 1
         mant = f"{float(mant) / 10:.{digits - 1}f}"
     return f"{mant}e{exp:+03d}"
+
+
+def one_minus(log_rest: np.ndarray, digits: int = 4) -> str:
+    """A weight that is 1 in float64 although the other weights of its row (natural logs ``log_rest``, ``-inf``
+    for masked keys) are not all 0: ``1 - 8.757e-27``, the rest summed from their logs."""
+    rest = np.asarray(log_rest, dtype=np.float64)
+    rest = rest[np.isfinite(rest)]
+    if rest.size == 0:
+        return "1"
+    top = float(rest.max())
+    return f"1 - {format_exp(top + math.log(math.fsum(np.exp(rest - top))), digits)}"
 
 
 def format_probabilities(p: np.ndarray, log_p: np.ndarray, digits: int = 4) -> list[list[str]]:
@@ -106,7 +132,8 @@ def format_probabilities(p: np.ndarray, log_p: np.ndarray, digits: int = 4) -> l
     a, b = np.atleast_2d(np.asarray(p, dtype=np.float64)), np.atleast_2d(np.asarray(log_p, dtype=np.float64))
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"weights {a.shape} and log weights {b.shape} must be the same vector or matrix")
-    return [[format_probability(x, y, digits) for x, y in zip(r, lr, strict=True)] for r, lr in zip(a, b, strict=True)]
+    return [[one_minus(np.delete(lr, j), digits) if x == 1 else format_probability(x, y, digits)
+             for j, (x, y) in enumerate(zip(r, lr, strict=True))] for r, lr in zip(a, b, strict=True)]
 
 
 def latex_number(x: float, digits: int = 4) -> str:
@@ -118,6 +145,10 @@ def latex_text(s: str) -> str:
     """A number already formatted (:func:`format_number`, :func:`format_probability`) written for ``st.latex``."""
     if s in ("inf", "-inf"):
         return s.replace("inf", r"\infty")
+    if s.startswith("e^(") and s.endswith(")"):
+        return rf"e^{{{latex_text(s[3:-1])}}}"
+    if s.startswith("1 - "):
+        return rf"1 - {latex_text(s[4:])}"
     if "e" in s:
         mant, exp = s.split("e")
         return rf"{mant} \times 10^{{{int(exp)}}}"
