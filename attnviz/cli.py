@@ -60,4 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         sys.stderr.write(f"attnviz: {e}\n")
         return 2
+    except OSError as e:  # an --image that cannot be read, an --out that is a file or not writable, a full disk...
+        where = f": {e.filename}" if e.filename else ""
+        sys.stderr.write(f"attnviz: {e.strerror or e}{where}\n")
+        return 1
     return 0

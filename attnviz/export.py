@@ -85,7 +85,12 @@ def export_result(result: AttentionResult, out: Path, colorscale: str = DEFAULT_
 
     Returns:
         The paths written.
+    Raises:
+        ValueError: a head in ``csv_heads`` that the model lacks (checked before anything is written).
+        OSError: ``out`` cannot be created or written.
     """
+    for layer, head in csv_heads:
+        result.head(layer, head)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -109,7 +109,7 @@ def load_image_info(source: Source) -> LoadedImage:
         log.info("cannot decode image: %r", e)
         raise ValueError(f"The image file is damaged or incomplete ({e}). Save it again or try another file.") \
             from None
-    if _orientation(im) not in (None, 1):
+    if _orientation(im) in range(2, 9):  # 1 is upright; other values are invalid and ignored by exif_transpose
         notices.append("The picture was turned upright as its EXIF orientation says.")
     rgb, note = to_rgb(oriented)
     if note:

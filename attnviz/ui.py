@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -214,8 +215,19 @@ def colorscale_picker(key: str) -> str:
 
 
 def show_value_error(e: ValueError) -> None:
-    """Show a user-facing error from the library (never a traceback)."""
-    st.error(str(e), icon="⚠️")
+    """Show a user-facing error from the library (never a traceback), as plain text: messages may quote what the
+    person typed (a table cell, a file's content), which must not become Markdown."""
+    st.error(md_literal(str(e)), icon="⚠️")
+
+
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md_literal(text: str) -> str:
+    """``text`` for a Markdown element (``st.caption``, ``st.error``...), shown exactly as it is: every ASCII
+    punctuation mark is backslash-escaped (CommonMark allows it for all of them), so ``**``, ``[link](…)``,
+    ``:red[…]``, ``$…$`` and ``<tags>`` show as typed."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 # ------------------------------------------------------------------------------------------- shareable URLs

@@ -30,6 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "assets" / "examples"
 DISPLAY_SIDE = 640
 """Longer side (pixels) of the picture kept for display and overlays."""
+MAX_SHOWN_ASPECT = 4
+"""A picture longer than this many times its width (or wider than this many times its height) is shown stretched to
+this ratio: at 50:1 the patches of a row would be under a pixel high, too thin to see or click. The models squeeze
+every picture to a square anyway."""
 GRID_CELL = 128
 LAYER_CELL = 96
 
@@ -53,8 +57,15 @@ def read_image(key: str, _data: bytes) -> tuple[Image.Image, list[str], str]:
     w, h = info.original_size
     tiny = max(info.image.size) * 4 <= DISPLAY_SIDE  # e.g. 28 px Fashion-MNIST: keep pixels crisp
     method = Image.Resampling.NEAREST if tiny else Image.Resampling.LANCZOS
-    shown = info.image.resize(fit_size(info.image.size, DISPLAY_SIDE), method)
-    return shown, info.notices, f"{info.format}, {w}×{h} px, mode {info.original_mode}"
+    size, notices = fit_size(info.image.size, DISPLAY_SIDE), list(info.notices)
+    if max(size) > MAX_SHOWN_ASPECT * min(size):
+        short = -(-max(size) // MAX_SHOWN_ASPECT)
+        size = (size[0], short) if size[0] > size[1] else (short, size[1])
+        notices.append(f"The picture is {max(w, h) / min(w, h):.0f} times longer one way than the other: it is shown "
+                       f"stretched to {MAX_SHOWN_ASPECT}:1 so that its patches can be seen and clicked. The model "
+                       "squeezes every picture to a square anyway.")
+    shown = info.image.resize(size, method)
+    return shown, notices, f"{info.format}, {w}×{h} px, mode {info.original_mode}"
 
 
 def run_image(model_name: str, key: str, data: bytes) -> AttentionResult:

@@ -61,7 +61,8 @@ def main() -> None:
         st.info(notice, icon="ℹ️")
     rows, cols = result.grid
     size = result.extras.get("input_size")
-    st.caption(f"**{source}** ({described}) · **{result.model}**: {result.n_layers} layers × {result.n_heads} heads, "
+    st.caption(f"**{ui.md_literal(source)}** ({described}) · **{result.model}**: {result.n_layers} layers × "
+               f"{result.n_heads} heads, "
                f"{rows}×{cols} patches + [CLS] = {result.n_tokens} tokens · the whole picture is resized to "
                f"{size}×{size} px for the model (no crop), and the maps are stretched back over it.")
     if result.extras.get("inverted"):

@@ -103,7 +103,11 @@ def multi_head(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.
     params = (M.identity_projections(Q.shape[1], V.shape[1]) if proj == "identity"
               else M.random_projections(Q.shape[1], V.shape[1], seed=0))
     prose(heading("a · Project", 3), formulas(explain.MULTIHEAD_FORMULAS["project"]))
-    projected = M.project(Q, K, V, params)
+    try:
+        projected = M.project(Q, K, V, params)
+    except ValueError as e:
+        ui.show_value_error(e)
+        return
     dq = names("d", Q.shape[1])
     panels(*(Panel(f"{label} {list(part.shape)}", part, row_names, col_names) for label, part, row_names, col_names
              in zip(("Q' = Q W_q", "K' = K W_k", "V' = V W_v"), projected, (qn, kn, kn), (dq, dq, dn), strict=True)))
@@ -122,7 +126,7 @@ def heads(Q: np.ndarray, K: np.ndarray, V: np.ndarray, rule: str, mask: np.ndarr
     try:
         mh = M.multi_head_attention(Q, K, V, n_heads, score=rule, mask=mask, params=params)
     except ValueError as e:
-        st.warning(str(e), icon="⚠️")
+        st.warning(ui.md_literal(str(e)), icon="⚠️")
         return
 
     d, dh, dvh = Q.shape[1], Q.shape[1] // n_heads, V.shape[1] // n_heads

@@ -155,7 +155,7 @@ def main() -> None:
     st.caption(f"{alignment.n} token pairs; not paired: {ra.n_tokens - alignment.n} of A's tokens, "
                f"{rb.n_tokens - alignment.n} of B's. "
                "Red: A attends more; blue: B attends more; white: the same"
-               + ("; grey: masked (causal)." if ra.causal or rb.causal else ".")
+               + ("; grey: masked (causal)." if ra.causal and rb.causal else ".")
                + ("" if renorm else " Raw weights: where one side also attends to unshared tokens, a row of the "
                                     "difference need not sum to 0."))
     if alignment.n == 0:

@@ -53,10 +53,11 @@ def animated_gif() -> bytes:
     return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
 
 
-def exif_rotated_jpeg() -> bytes:
-    """A 64x48 JPEG, red left / blue right, whose EXIF says "rotate 90 degrees clockwise to display" (6)."""
+def exif_rotated_jpeg(orientation: int = 6) -> bytes:
+    """A 64x48 JPEG, red left / blue right, whose EXIF says "rotate 90 degrees clockwise to display" (6, or another
+    ``orientation``)."""
     exif = Image.Exif()
-    exif[0x0112] = 6
+    exif[0x0112] = orientation
     return encode(halves(), "JPEG", quality=95, exif=exif.tobytes())
 
 

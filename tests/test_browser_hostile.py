@@ -48,3 +48,26 @@ def test_markup_in_a_long_text_is_literal_in_the_token_list(app_server, browser_
     assert_inert(page, run_hostile(page, app_server, " ".join([HOSTILE] * 10), listed))
     text = page.locator(listed).text_content()
     assert "·<" in text and "·>" in text and "·script" in text
+
+
+def test_markup_in_an_uploaded_file_name_is_literal(app_server, browser_page):
+    """The Image page names the uploaded file in a Markdown caption: its name must show as typed, not as bold text,
+    a colour, maths or a link."""
+    from tests.image_files import encode, halves
+
+    page = browser_page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"{app_server}/Image", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Image attention").wait_for(timeout=120_000)
+    wait_idle(page, 240_000)
+    name = "**bold** _it_ :red[RED] $x^2$ [link](https:evil.example) <img src=x onerror=alert(1)>.png"
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        {"name": name, "mimeType": "image/png", "buffer": encode(halves((96, 64)), "PNG")})
+    caption = page.locator('[data-testid="stCaptionContainer"]', has_text="(PNG, 96×64").first
+    caption.wait_for(timeout=240_000)
+    wait_idle(page, 240_000)
+    assert caption.text_content().startswith(name + " (PNG, 96×64")
+    assert caption.locator("a, .katex, em, [style*='color']").count() == 0
+    assert caption.locator("strong").first.text_content() == name  # the name is bold as a whole, nothing inside it
+    assert_inert(page, dialogs)

@@ -36,3 +36,19 @@ def test_cli_bad_text_gives_message_not_traceback(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "empty" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_unwritable_out_and_unknown_head_give_messages_and_write_nothing(tmp_path):
+    """--out naming a file: a one-line message, exit 1. --csv naming a head the model lacks: exit 2, and nothing
+    written (the heads are checked before any file)."""
+    from attnviz.cli import main
+
+    existing = tmp_path / "a-file"
+    existing.write_text("x")
+    proc = subprocess.run([sys.executable, "-m", "attnviz", "export", "--text", "hi", "--out", str(existing)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "File exists" in proc.stderr and str(existing) in proc.stderr
+    out = tmp_path / "out"
+    assert main(["export", "--text", "hi", "--out", str(out), "--csv", "99,0"]) == 2
+    assert not out.exists()

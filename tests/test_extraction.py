@@ -68,6 +68,21 @@ def test_only_invisible_characters_raise(minilm):
         minilm.run(text="\x00\x07\u200b\u200d\x1b")
 
 
+def test_text_of_special_or_unknown_tokens_says_which(minilm):
+    """Visible text can still hold nothing readable: the model's own markers, or words it cannot split (a
+    101-character word is one [UNK]); the message says which, not "invisible characters"."""
+    with pytest.raises(ValueError, match=r"special tokens \(such as \[CLS\]"):
+        minilm.run(text="[CLS] [SEP]")
+    with pytest.raises(ValueError, match=r"none of the text's words: each became the unknown token \[UNK\]"):
+        minilm.run(text="ACGT" * 26)
+    assert minilm.run(text="ACGT" * 25).n_tokens > 3  # 100 characters: split into pieces
+
+
+def test_a_second_text_that_is_not_a_string_raises(minilm):
+    with pytest.raises(ValueError, match="second text must be a string, got int"):
+        minilm.run(text="hi", text_pair=5)
+
+
 @pytest.mark.parametrize("text", [
     "tab\there\x00nul and \x07 bell",          # control characters
     "zero\u200bwidth\u200djoin\ufeff",          # zero-width

@@ -25,6 +25,7 @@ from attnviz import ui
 from attnviz.models import dinov2 as dinov2_module
 from attnviz.models import dir_cache
 from attnviz.models.registry import model_info, register, unregister
+from tests.shown import plain
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 240
@@ -188,7 +189,7 @@ def click(at: AppTest, label: str) -> AppTest:
 def load_error(at: AppTest, name: str) -> str:
     """The one error shown for a model that failed to load (and no traceback)."""
     assert not at.exception
-    errors = [e.value for e in at.error if f"'{name}' could not be loaded" in e.value]
+    errors = [plain(e.value) for e in at.error if f"'{name}' could not be loaded" in plain(e.value)]
     assert errors, [e.value for e in at.error]
     return errors[0]
 
@@ -264,7 +265,7 @@ def test_a_model_failing_on_an_input_is_a_message_and_the_page_recovers(monkeypa
     monkeypatch.setattr(shared, "run", out_of_memory)  # the shared instance, as every session sees it
     at = page(page_file).run()
     assert not at.exception
-    [error] = [e.value for e in at.error]
+    [error] = [plain(e.value) for e in at.error]
     assert "The model failed on this input: DefaultCPUAllocator: not enough memory" in error
     monkeypatch.undo()
     at.run()

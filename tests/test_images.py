@@ -72,6 +72,11 @@ def test_exif_orientation_is_respected():
     assert any("EXIF" in n for n in info.notices)
 
 
+def test_an_invalid_exif_orientation_is_ignored_without_a_notice():
+    info = load_image_info(exif_rotated_jpeg(orientation=99))
+    assert info.image.size == (64, 48) and not any("EXIF" in n for n in info.notices)
+
+
 def test_grayscale_and_palette():
     g = Image.fromarray(np.tile(np.arange(0, 256, 4, dtype=np.uint8), (20, 1)), "L")
     a = np.asarray(attnviz.load_image(encode(g, "PNG")))

@@ -11,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from attnviz import mechanisms as M
+from tests.shown import plain
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
@@ -140,6 +141,15 @@ def test_huge_numbers_are_a_message_not_a_traceback(rule):
         assert "overflowed" in at.error[0].value and "smaller numbers" in at.error[0].value
     else:
         assert rule in ("additive", "mlp") and "overflowed" in texts(at)
+
+
+def test_a_projection_that_overflows_is_a_message():
+    """V near float64's limit is finite, but its seeded random projection V W_v is not: the multi-head section
+    says which product overflowed (not that the V the person typed is infinite)."""
+    big = {str(r): {str(c): 1.7e308 for c in range(3)} for r in range(3)}
+    at = mechanisms(mech_proj="random", mech_V_classic_0=edit(**big))
+    assert not at.exception
+    assert any("projection V W_v overflowed" in plain(e.value) for e in at.error), [e.value for e in at.error]
 
 
 def test_weights_below_float64_are_shown_not_rounded_to_0():

@@ -125,13 +125,26 @@ def multi_head_attention(Q: object, K: object, V: object, n_heads: int, score: s
               for h in range(n_heads)]
     concat = merge_heads(np.stack([t.context for t in traces]))
     return MultiHeadTrace(q, k, v, p, q_proj, k_proj, v_proj, q_heads, k_heads, v_heads, traces, concat,
-                          concat @ p["W_o"])
+                          _finite("C W_o", concat @ p["W_o"]))
 
 
 def project(Q: np.ndarray, K: np.ndarray, V: np.ndarray,
             params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The first step of multi-head attention, before any split: ``Q W_q``, ``K W_k``, ``V W_v``."""
-    return Q @ params["W_q"], K @ params["W_k"], V @ params["W_v"]
+    """The first step of multi-head attention, before any split: ``Q W_q``, ``K W_k``, ``V W_v``.
+
+    Raises:
+        ValueError: a product overflowed float64 (inputs near 1e308).
+    """
+    return (_finite("Q W_q", Q @ params["W_q"]), _finite("K W_k", K @ params["W_k"]),
+            _finite("V W_v", V @ params["W_v"]))
+
+
+def _finite(name: str, product: np.ndarray) -> np.ndarray:
+    """``product`` (of finite inputs), or a ``ValueError`` saying that ``name`` overflowed."""
+    if not np.all(np.isfinite(product)):
+        raise ValueError(f"The projection {name} overflowed to infinity: float64 holds numbers up to about 1.8e308, "
+                         "and these inputs multiply past it. Use smaller numbers.")
+    return product
 
 
 def _check_projections(params: dict[str, np.ndarray], d: int, d_v: int) -> dict[str, np.ndarray]:

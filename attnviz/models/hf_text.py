@@ -74,7 +74,9 @@ class HFTextModel(AttentionModel):
         Raises:
             ValueError: empty text, or text with no token the model knows.
         """
-        if text_pair is not None and not (isinstance(text_pair, str) and text_pair.strip()):
+        if text_pair is not None and not isinstance(text_pair, str):
+            raise ValueError(f"The second text must be a string, got {type(text_pair).__name__}.")
+        if text_pair is not None and not text_pair.strip():
             text_pair = None  # a blank second text means no pair
         if text_pair is not None and self.causal:
             raise ValueError("Sentence pairs are for encoder models; a causal model reads one text.")
@@ -82,8 +84,7 @@ class HFTextModel(AttentionModel):
         ids = enc["input_ids"][0].tolist()
         special = np.array(self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True), bool)
         if special.all():
-            raise ValueError("The text has no token the model can read (only control, invisible or "
-                             "unsupported characters). Type some words.")
+            raise ValueError(self._unreadable(ids))
         weights = torch.stack(self.attentions(dict(enc)))[:, 0].float().numpy()  # [layer, head, query, key]
         segments = None
         if text_pair is not None and "token_type_ids" in enc:
@@ -92,6 +93,15 @@ class HFTextModel(AttentionModel):
             weights=weights, tokens=token_labels(self.tokenizer, ids), model=self.name, kind="text",
             special=special, segments=segments, causal=self.causal, truncated=truncated, n_input_chars=n_chars,
         )
+
+    def _unreadable(self, ids: list[int]) -> str:
+        """Why a text whose tokens are all special cannot be shown, for the person who typed it."""
+        unk = self.tokenizer.unk_token
+        if unk is not None and self.tokenizer.unk_token_id in ids:
+            return (f"The model knows none of the text's words: each became the unknown token {unk}. A very long "
+                    "word (for MiniLM, over 100 characters without a space) becomes it too. Type some words.")
+        return ("The text has no token the model can read: only control, invisible or unsupported characters, or "
+                "the model's own special tokens (such as [CLS] or [SEP]). Type some words.")
 
     def attentions(self, enc: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """One ``[batch, head, query, key]`` tensor per layer: traced when possible, else eager."""

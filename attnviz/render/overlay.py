@@ -140,6 +140,7 @@ def mark_patch(image: Image.Image, grid: tuple[int, int], row: int, col: int, co
     out = image.copy()
     rows, cols = grid
     w, h = out.size
-    box = (col * w / cols, row * h / rows, (col + 1) * w / cols - 1, (row + 1) * h / rows - 1)
+    x0, y0 = col * w / cols, row * h / rows
+    box = (x0, y0, max(x0, (col + 1) * w / cols - 1), max(y0, (row + 1) * h / rows - 1))  # >= 1 px on a thin picture
     ImageDraw.Draw(out).rectangle(box, outline=color, width=width)
     return out
