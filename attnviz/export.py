@@ -81,7 +81,8 @@ def head_title(result: AttentionResult, layer: int, head: int) -> str:
 def export_result(result: AttentionResult, out: Path, colorscale: str = DEFAULT_COLORSCALE,
                   csv_heads: tuple[tuple[int, int], ...] = ()) -> list[Path]:
     """Write ``weights.npy``, ``tokens.json``, ``grid.png``, ``layer{L}_head{H}.png`` for every head and
-    ``layer{L}_head{H}.csv`` for each head in ``csv_heads``.
+    ``layer{L}_head{H}.csv`` for each head in ``csv_heads``; the same files for each of the result's parts (e.g.
+    an encoder-decoder's ``cross`` and ``decoder`` attention) in a folder named after it (``out/cross/``...).
 
     Returns:
         The paths written.
@@ -111,4 +112,6 @@ def export_result(result: AttentionResult, out: Path, colorscale: str = DEFAULT_
     for layer, head in csv_heads:
         put(f"layer{layer}_head{head}.csv", head_csv(result, layer, head))
     log.info("wrote %d files to %s", len(written), out)
+    for name, part in result.parts.items():
+        written += export_result(part, out / name, colorscale)
     return written

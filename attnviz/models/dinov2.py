@@ -13,12 +13,14 @@ import importlib.util
 import logging
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from attnviz.models import into_buffer
 from attnviz.models.dir_cache import file_checksum, load_cached
 from attnviz.models.traced import TracedAttentions, trace_attentions
 from attnviz.models.vision import IMAGENET_MEAN, IMAGENET_STD, ImageAttentionModel, to_tensor
@@ -148,25 +150,36 @@ class Dinov2ImageModel(ImageAttentionModel):
         side = IMAGE_SIZE // int(cfg.patch_size)
         self.grid = (side, side)
         self.traced: TracedAttentions | None = None
+        example = {"pixel_values": torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)}
+        self.buffered = into_buffer.prepare(model, example, self.name)
+        """Attention layers written into one buffer per run (:mod:`attnviz.models.into_buffer`); 0: stacked."""
 
     def trace(self) -> None:
         """Run through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it reproduces the eager
         attention exactly on a second input; else stay eager."""
         gen = torch.Generator().manual_seed(0)
         example, check = (torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen) for _ in range(2))
-        self.traced = trace_attentions(self.model, {"pixel_values": example}, {"pixel_values": check}, self.name)
+        self.traced = trace_attentions(self.model, {"pixel_values": example}, {"pixel_values": check}, self.name,
+                                       buffer=self.buffer if self.buffered else None)
+
+    def buffer(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """A new ``[layer, batch, head, query, key]`` buffer for the attention of ``inputs``."""
+        n = 1 + self.grid[0] * self.grid[1]  # [CLS] and the patches
+        return into_buffer.new_buffer(self.buffered, (inputs["pixel_values"].shape[0], self.n_heads, n, n))
 
     @torch.inference_mode()
     def forward(self, image) -> tuple[np.ndarray, dict]:
         x = to_tensor(image, IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)  # [1, 3, 224, 224]
+        buffer = self.buffer({"pixel_values": x}) if self.buffered else None
         if self.traced is not None:
-            attentions = self.traced({"pixel_values": x})
+            attentions = self.traced({"pixel_values": x}, buffer)
         else:
-            attentions = self.model(pixel_values=x, output_attentions=True).attentions
+            extra = {} if buffer is None else {into_buffer.KWARG: buffer}
+            attentions = self.model(pixel_values=x, output_attentions=True, **extra).attentions
         if not attentions or attentions[0] is None:
             raise ValueError("DINOv2 returned no attention weights: it must run with attn_implementation='eager'.")
-        weights = torch.stack(attentions)[:, 0].float().numpy()  # [layer, head, query, key]
-        return weights, {"input_size": IMAGE_SIZE}
+        layers = buffer if buffer is not None else torch.stack(attentions).float()
+        return layers[:, 0].numpy(), {"input_size": IMAGE_SIZE}  # [layer, head, query, key]
 
 
 def load() -> Dinov2ImageModel:

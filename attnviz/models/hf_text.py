@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from attnviz.models import into_buffer
 from attnviz.models.base import AttentionModel
 from attnviz.models.token_text import byte_level_label, is_byte_level
 from attnviz.models.traced import TracedAttentions, trace_attentions
@@ -37,13 +39,16 @@ class HFTextModel(AttentionModel):
             limit = min(limit, tok_limit)
         self.max_tokens = int(max_tokens or limit)
         self.traced: TracedAttentions | None = None
+        self.buffered = into_buffer.prepare(model, dict(tokenizer("attnviz", return_tensors="pt")), name)
+        """Attention layers written into one buffer per run (:mod:`attnviz.models.into_buffer`); 0: stacked."""
 
     def trace(self) -> None:
         """Run through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it reproduces the eager
         attention exactly on a sentence pair of another length; else stay eager."""
         example = self.tokenizer("attnviz traces this input once.", return_tensors="pt")
         check = self.tokenizer("A check of another length,", "with a second segment.", return_tensors="pt")
-        self.traced = trace_attentions(self.model, dict(example), dict(check), self.name)
+        self.traced = trace_attentions(self.model, dict(example), dict(check), self.name,
+                                       buffer=self.buffer if self.buffered else None)
 
     def encode(self, text: str, text_pair: str | None = None) -> tuple[dict, bool, int]:
         """Tokenize, truncating to ``max_tokens``.
@@ -85,7 +90,7 @@ class HFTextModel(AttentionModel):
         special = np.array(self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True), bool)
         if special.all():
             raise ValueError(self._unreadable(ids))
-        weights = torch.stack(self.attentions(dict(enc)))[:, 0].float().numpy()  # [layer, head, query, key]
+        weights = self.attentions(dict(enc))[:, 0].numpy()  # [layer, head, query, key], no copy
         segments = None
         if text_pair is not None and "token_type_ids" in enc:
             segments = enc["token_type_ids"][0].numpy().astype(np.int8)
@@ -103,15 +108,24 @@ class HFTextModel(AttentionModel):
         return ("The text has no token the model can read: only control, invisible or unsupported characters, or "
                 "the model's own special tokens (such as [CLS] or [SEP]). Type some words.")
 
-    def attentions(self, enc: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        """One ``[batch, head, query, key]`` tensor per layer: traced when possible, else eager."""
+    def attentions(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[layer, batch, head, query, key]`` float32: traced when possible, else eager; written into one buffer
+        where the model allows it, else stacked."""
+        buffer = self.buffer(enc) if self.buffered else None
         if self.traced is not None and self.traced.accepts(enc):
-            return self.traced(enc)
-        out = self.model(**enc, output_attentions=True)
-        if not getattr(out, "attentions", None) or out.attentions[0] is None:
-            raise ValueError(f"Model {self.name!r} returned no attention weights; it must support "
-                             "attn_implementation='eager' and output_attentions=True.")
-        return tuple(out.attentions)
+            layers = self.traced(enc, buffer)
+        else:
+            out = self.model(**enc, output_attentions=True, **({} if buffer is None else {into_buffer.KWARG: buffer}))
+            if not getattr(out, "attentions", None) or out.attentions[0] is None:
+                raise ValueError(f"Model {self.name!r} returned no attention weights; it must support "
+                                 "attn_implementation='eager' and output_attentions=True.")
+            layers = tuple(out.attentions)
+        return buffer if buffer is not None else torch.stack(layers).float()
+
+    def buffer(self, enc: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """A new ``[layer, batch, head, query, key]`` buffer for the attention of ``enc``."""
+        batch, n = enc["input_ids"].shape
+        return into_buffer.new_buffer(self.buffered, (batch, self.n_heads, n, n))
 
 
 def token_labels(tokenizer, ids: list[int]) -> list[str]:
