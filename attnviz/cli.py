@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 
-from attnviz.models import list_models, load_model
+from attnviz.models import AttentionModel, list_models, load_model
 from attnviz.render.colors import COLORSCALES, DEFAULT_COLORSCALE
 
 log = logging.getLogger("attnviz.cli")
@@ -28,12 +28,24 @@ def build_parser() -> argparse.ArgumentParser:
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="input text (text models)")
     src.add_argument("--image", help="input image file (image models)")
-    e.add_argument("--text-pair", default=None, help="second text of a sentence pair")
+    e.add_argument("--text-pair", default=None, help="second text of a sentence pair (with --text; text encoders)")
     e.add_argument("--out", required=True, help="output directory")
     e.add_argument("--csv", action="append", type=_head, default=[], metavar="LAYER,HEAD",
                    help="also write this head's weights as CSV (repeatable)")
     e.add_argument("--colorscale", default=DEFAULT_COLORSCALE, choices=COLORSCALES)
+    e.set_defaults(usage=e)  # flag combinations checked after parsing are reported with export's usage line
     return p
+
+
+def _check_model_flags(args: argparse.Namespace, model: AttentionModel) -> None:
+    """Usage error (exit 2) for an input the model would ignore: text for an image model, an image for a text
+    model, or ``--text-pair`` for a model that reads one text."""
+    if args.image is not None and model.kind != "image":
+        args.usage.error(f"{model.name} reads text, not images: give it --text instead of --image")
+    if args.image is None and model.kind == "image":
+        args.usage.error(f"{model.name} reads images, not text: give it --image instead of --text")
+    if args.text_pair is not None and model.kind != "text":
+        args.usage.error(f"--text-pair needs a text model; {model.name} is a {model.kind} model that reads one text")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,16 +55,18 @@ def main(argv: list[str] | None = None) -> int:
         for name in list_models():
             sys.stdout.write(name + "\n")
         return 0
+    if args.image is not None and args.text_pair is not None:
+        args.usage.error("--text-pair is the second text of a sentence pair: use it with --text, not with --image")
     from attnviz.export import export_result
 
     try:
+        model = load_model(args.model or ("dinov2-small" if args.image is not None else "minilm"))
+        _check_model_flags(args, model)
         if args.image is not None:
             from attnviz.images import load_image
 
-            model = load_model(args.model or "dinov2-small")
             result = model.run(image=load_image(args.image))
         else:
-            model = load_model(args.model or "minilm")
             result = model.run(text=args.text, text_pair=args.text_pair)
         if result.truncated:
             log.warning("input truncated to %d tokens", result.n_tokens)

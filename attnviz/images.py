@@ -28,8 +28,6 @@ MIN_SIDE = 16
 """Smallest image side, in pixels."""
 FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
 """Pillow decoders that may open user files (the JPEG one also opens multi-picture camera JPEGs, MPO)."""
-EXTENSIONS = ("png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff")
-"""File name extensions of :data:`FORMATS`, for upload widgets."""
 LIMITS_TEXT = (f"PNG, JPEG, WebP, BMP, GIF (first frame) or TIFF; up to {MAX_BYTES // 2**20} MB and "
                f"{MAX_PIXELS // 10**6} megapixels, at least {MIN_SIDE}×{MIN_SIDE} pixels.")
 

@@ -98,7 +98,9 @@ class AttentionResult:
         return self.weights[layer]
 
     def _check(self, layer: int, head: int) -> None:
-        if not 0 <= layer < self.n_layers:
-            raise ValueError(f"layer must be in 0..{self.n_layers - 1}, got {layer}")
-        if not 0 <= head < self.n_heads:
-            raise ValueError(f"head must be in 0..{self.n_heads - 1}, got {head}")
+        """``TypeError`` unless both are integers (numpy integers too, not bool); ``ValueError`` out of range."""
+        for name, index, n in (("layer", layer, self.n_layers), ("head", head, self.n_heads)):
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+                raise TypeError(f"{name} must be an integer, got {index!r}")
+            if not 0 <= index < n:
+                raise ValueError(f"{name} must be in 0..{n - 1}, got {index}")

@@ -39,6 +39,11 @@ Usage::
     .venv/bin/python bench/load.py --sessions 2 --reps 1 --single-reps 1   # a quick check
     .venv/bin/python bench/load.py --sessions 1            # the single-session figures only
     .venv/bin/python bench/load.py --think 5               # people pausing ~5 s (0-10 s) before each action
+    .venv/bin/python bench/load.py --think 5 --seed 2      # ... with another pattern of pauses
+
+The pauses are drawn from a seed per session, the same on every run of one ``--seed``: one pattern of collisions
+(with the default seed, three sessions press their first Run within 0.11 s). The report's overlap table gives each
+action's median latency by how many other sessions' actions were in progress during it.
 
 Prints a Markdown table and PASS/MISS lines, and writes the raw numbers to ``bench/results/load.json``.
 """
@@ -230,10 +235,11 @@ class Session:
         """Arm the instrumentation, run ``start`` (the action), wait until ``shows``; seconds to the last change,
         to the last websocket message (about when the server's script run ended) and in browser long tasks."""
         await self.page.evaluate(ARM)
+        began = time.time()
         await start()
         await self.settle(self.idle(shows, media))
         c = await self.page.evaluate(PAGE_COLLECT)
-        return {"latency_s": max(c["lastMutation"], c["lastImgLoad"] or 0.0) / 1000,
+        return {"began": began, "latency_s": max(c["lastMutation"], c["lastImgLoad"] or 0.0) / 1000,
                 "ws_last_s": c["wsLast"] / 1000 if c["wsLast"] is not None else None,
                 "longtask_s": c["longtaskMs"] / 1000}
 
@@ -341,7 +347,7 @@ class Session:
         await self.act(None, "start", "open Text", "Text", self.start)
         self.opened.set()
         await go.wait()
-        think = random.Random(self.sid)  # the same pauses on every run of the benchmark
+        think = random.Random(pause_seed(self.args.seed, self.sid))  # the same pauses on every run of one seed
         steps = [("text run", "512 tokens", "Text", self.text_run, None),
                  ("page switch", "→ Image", "Image", self.page_switch, "Image"),
                  ("image upload", "", "Image", self.image_upload, None),
@@ -466,6 +472,42 @@ def summarize_phase(records: list[dict]) -> dict:
     return out
 
 
+def pause_seed(seed: int, sid: int) -> int | str:
+    """Seed of session ``sid``'s pauses: ``sid`` itself for seed 0 (the pauses of every run before ``--seed``)."""
+    return sid if seed == 0 else f"{seed}/{sid}"
+
+
+OVERLAP_BINS = (0, 1, 2, 3)
+"""Columns of the overlap table: 0, 1, 2 and 3 or more other actions in progress."""
+
+
+def overlaps(records: list[dict]) -> list[int]:
+    """For each record, how many other sessions' timed actions were in progress during it (from the click, or
+    from the record's start in runs made before ``began`` was recorded, to the last change).
+
+    On 2 cores an action's latency is mostly set by how much other work it shares the cores with: the tail of a
+    phase is its collisions (e.g. three Runs pressed within 0.1 s of each other)."""
+    spans = [(b := r.get("began") or r["t"], b + (r["latency_s"] or 0.0), r["session"]) for r in records]
+    return [sum(1 for t0, t1, sid in spans if sid != me and t0 < end and t1 > start)
+            for start, end, me in spans]
+
+
+def overlap_table(records: list[dict]) -> list[str]:
+    """Markdown rows: per action, the median latency (and count) of its actions by how many others overlapped."""
+    counts = overlaps(records)
+    head = " | ".join(f"{k}{'+' if k == OVERLAP_BINS[-1] else ''} other{'' if k == 1 else 's'}" for k in OVERLAP_BINS)
+    lines = [f"| action | {head} |", "|---" + "|---:" * len(OVERLAP_BINS) + "|"]
+    for action in ACTIONS:
+        row = [action]
+        for k in OVERLAP_BINS:
+            lat = [r["latency_s"] for r, c in zip(records, counts, strict=True)
+                   if r["action"] == action and r["latency_s"] is not None
+                   and (c == k or (k == OVERLAP_BINS[-1] and c > k))]
+            row.append(f"{percentile(lat, 50):.2f} s (n={len(lat)})" if lat else "–")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
 def fmt_p(s: float | None) -> str:
     return "–" if s is None else f"{s:.2f}"
 
@@ -507,6 +549,9 @@ def report(data: dict) -> str:
                 a = ph["summary"][action]
                 row += [fmt_p(a["p50_s"]), fmt_p(a["ws_last_p50_s"]), fmt_p(a["longtask_p50_s"])]
         lines.append("| " + " | ".join(row) + " |")
+    if load:
+        lines += ["", f"{n} sessions: median latency by how many other sessions' actions were in progress during the "
+                  "action (the tail is the collisions):", "", *overlap_table(load["records"])]
     pages = sorted({p for ph in (single, load) if ph for p in ph.get("server_runs", {})})
     if pages:
         lines += ["", "Server time per script run (the server's own share: from receiving the browser's request to "
@@ -657,6 +702,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--think", type=float, default=0.0, metavar="S",
                     help="a pause before each action, uniform in 0..2S seconds and different per session, as people "
                          "reading the page: sessions drift apart instead of acting in lockstep (default 0)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="which pauses (--think): the same seed gives every session the same pauses on every run "
+                         "(0: those of all runs before this option); other seeds sample other patterns of "
+                         "collisions")
     ap.add_argument("--profile", action="store_true",
                     help="sample the server with py-spy --gil during the last phase: how much of the time one thread "
                          "held Python's GIL, and in what")

@@ -3,14 +3,16 @@
 One run gives 8 samples per action alone and 24 with eight sessions: its p95 is about the slowest of the first and
 the second-slowest of the second, and between runs of the same code it moved by more than any change did. Pooling
 the runs of one code and one setting (same sessions, rounds, pauses, niceness, browsers) gives the p95 of 3-5 times
-as many actions.
+as many actions. Runs of different ``--seed`` (other patterns of pauses, so other collisions) pool: the seed is
+not part of the setting.
 
 Usage::
 
     .venv/bin/python bench/load_pool.py bench/runs/load_class_c21.json bench/runs/load_class_c22.json ...
 
 Prints a Markdown table: per action, each run's p95 ratio, then the pooled p95 alone and with N sessions, their
-ratio and whether it meets the target (``bench/load.py``'s ``TARGETS``).
+ratio and whether it meets the target (``bench/load.py``'s ``TARGETS``); then the N-session actions' median latency
+by how many other sessions' actions overlapped them.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import percentile  # noqa: E402
-from bench.load import ACTIONS, TARGETS  # noqa: E402
+from bench.load import ACTIONS, TARGETS, overlap_table  # noqa: E402
 
 SETTING = {"sessions": None, "reps": None, "single_reps": None, "think": None, "client_nice": None,
            "browsers": "shared", "quiet_ms": None}
@@ -82,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(runs)} runs pooled: " + ", ".join(p.name for p in args.runs)
           + f"; code {', '.join(sorted(heads))}" + (" (different commits!)" if len(heads) > 1 else "") + "\n")
     print(pooled(runs))
+    print(f"\n{runs[0]['sessions']} sessions, all runs: median latency by how many other sessions' actions were in "
+          "progress during the action:\n")
+    print("\n".join(overlap_table([r for run in runs for r in run["phases"]["load"]["records"]
+                                   if r["action"] in ACTIONS])))
     return 0
 
 

@@ -7,7 +7,7 @@ from attnviz import image_views, ui, ui_image
 from attnviz.analysis.patches import patch_index, query_maps
 from attnviz.coalesce import coalesced
 from attnviz.export import tokens_json, weights_npy
-from attnviz.images import EXTENSIONS, LIMITS_TEXT
+from attnviz.images import LIMITS_TEXT
 from attnviz.render.overlay import heatmap_image, mark_patch, overlay
 from attnviz.render.raster import jpeg_bytes, png_bytes
 
@@ -36,7 +36,9 @@ def main() -> None:
         linked = last_model is None and st.query_params.get("image_example") in names
         if MODEL_EXAMPLES.get(model_name) in names and not linked:
             st.session_state["image_example"] = MODEL_EXAMPLES[model_name]
-    upload = a.file_uploader("Upload an image", type=list(EXTENSIONS), key="image_upload", help=LIMITS_TEXT)
+    # No ``type=`` filter: Streamlit refuses another type in the browser with a red file chip, its reason only in a
+    # hover tooltip, and keeps showing the example; unfiltered, load_image's error says what to upload instead.
+    upload = a.file_uploader("Upload an image", key="image_upload", help=LIMITS_TEXT)
     example = b.selectbox("…or an example", names, key="image_example", disabled=upload is not None,
                           bind=ui.BIND)
 

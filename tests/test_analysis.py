@@ -84,6 +84,15 @@ def test_discard_ratio_drops_lowest_weights_but_never_cls_to_cls():
         attnviz.rollout(w, discard_ratio=1.0)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("fusion", ["mean", "max"])
+def test_rollout_of_non_finite_weights_is_a_clear_error_not_zeros(bad, fusion):
+    w = random_attention()
+    w[1, 2, 3, 4] = bad  # one weight of one head
+    with pytest.raises(ValueError, match=r"^weights are not finite \(NaN or inf\)"):
+        attnviz.rollout(w, head_fusion=fusion)
+
+
 def test_rollout_on_real_model_is_row_stochastic(minilm):
     r = minilm.run(text="Rollout mixes the layers of a real model.")
     roll = attnviz.rollout(r.weights)

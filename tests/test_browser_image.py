@@ -80,3 +80,21 @@ def test_bad_upload_shows_error(app_server, browser_page, tmp_path):
     alert = page.locator('[data-testid="stAlert"]', has_text="not an image")
     alert.first.wait_for(timeout=120_000)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+@pytest.mark.parametrize(("name", "data"), [("notes.txt", b"hello, I am text\n"),
+                                            ("paper.pdf", b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")],
+                         ids=["txt", "pdf"])
+def test_upload_of_another_file_type_says_what_to_upload(app_server, browser_page, tmp_path, name, data):
+    """Not refused by the uploader itself (Streamlit then shows its reason only in a hover tooltip and the page keeps
+    the example's result): the page says in view that it is not an image and what to upload instead."""
+    page = browser_page
+    open_image_page(page, app_server)
+    bad = tmp_path / name
+    bad.write_bytes(data)
+    upload(page, bad)
+    alert = page.locator('[data-testid="stAlert"]', has_text="not an image")
+    alert.first.wait_for(timeout=120_000)
+    assert alert.first.is_visible() and "Upload PNG, JPEG, WebP, BMP, GIF" in alert.first.inner_text()
+    wait_idle(page)
+    assert page.locator('[data-testid="stCaptionContainer"]', has_text="cat.jpg").count() == 0  # no stale result

@@ -4,13 +4,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import attnviz
 
 TEXT = "Exports from the command line match the API."
+CAT = str(Path(__file__).resolve().parents[1] / "assets" / "examples" / "cat.jpg")
 
 
 def test_cli_export_matches_api(tmp_path, minilm):
@@ -66,3 +69,22 @@ def test_export_of_an_encoder_decoder_writes_its_cross_attention(tmp_path):
         np.testing.assert_array_equal(np.load(tmp_path / folder / "weights.npy"), part.weights)
         assert (tmp_path / folder / "grid.png").is_file() and (tmp_path / folder / "layer0_head0.png").is_file()
     assert json.loads((tmp_path / "cross" / "tokens.json").read_text())["key_tokens"] == r.parts["cross"].key_tokens
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--image", CAT, "--text-pair", "b"], "use it with --text, not with --image"),
+    (["--model", "date-seq2seq", "--text", "21 Nov 2026", "--text-pair", "b"],
+     "--text-pair needs a text model; date-seq2seq is a seq2seq model that reads one text"),
+    (["--model", "shapes-vit", "--text", "hi"], "shapes-vit reads images, not text: give it --image instead"),
+    (["--model", "minilm", "--image", CAT], "minilm reads text, not images: give it --text instead of --image"),
+])
+def test_cli_flags_the_model_would_ignore_are_usage_errors(tmp_path, capsys, flags, message):
+    """Exit 2 with argparse's usage line and the reason, and nothing written."""
+    from attnviz.cli import main
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        main(["export", *flags, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("usage: attnviz export") and message in err, err
+    assert not out.exists()

@@ -90,6 +90,15 @@ def test_cross_attention_is_refused():
         attention_flow(np.full((2, 1, 3, 4), 0.25, dtype=np.float32))
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_are_refused(bad):
+    w = random_attention(3, 2, 4, seed=5)
+    w[2, 1, 0, 3] = bad
+    for flow in (attention_flow, lambda x: flow_rows(x, [1]), lambda x: flow_row(x, 1)):
+        with pytest.raises(ValueError, match="weights are not finite"):
+            flow(w)
+
+
 def test_real_model_flow_rows_sum_to_one(minilm):
     r = minilm.run(text="The cat sat on the mat.")
     flow = attention_flow(r.weights)

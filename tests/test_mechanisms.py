@@ -145,6 +145,19 @@ def test_softmax_is_stable_for_huge_scores():
     np.testing.assert_allclose(w[0], scipy_softmax([0.0, 1.0, -1.0]), rtol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(0,), (3, 0)])
+def test_softmax_of_no_scores_is_a_clear_error(shape):
+    for fn in (M.softmax, M.log_softmax):
+        with pytest.raises(ValueError, match=rf"^{fn.__name__} needs at least one score, got shape"):
+            fn(np.zeros(shape))
+    assert M.softmax(np.zeros((0, 3))).shape == (0, 3)  # no rows: nothing to normalise, not an error
+
+
+def test_random_projections_of_zero_width_are_a_clear_error():
+    with pytest.raises(ValueError, match="widths of at least 1, got d=0 and d_v=2"):
+        M.random_projections(0, 2)
+
+
 # ------------------------------------------------------------------ masks
 
 def test_mask_helpers():

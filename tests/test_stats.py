@@ -78,6 +78,14 @@ def test_shape_checks():
         head_stats(stack(np.eye(N)), TOKENS).get("nope")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_are_refused(bad):
+    w = stack(np.eye(N), np.eye(N))
+    w[0, 1, 2, 2] = bad
+    with pytest.raises(ValueError, match="weights are not finite"):
+        head_stats(w, TOKENS)
+
+
 def test_real_model_statistics_and_csv(minilm):
     r = minilm.run(text="Birds sing, and the old dog sleeps.")
     s = head_stats(r.weights, r.tokens, r.special)

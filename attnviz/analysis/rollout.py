@@ -16,12 +16,17 @@ def residual_attention(weights: np.ndarray, head_fusion: str = "mean", discard_r
             (vit-explain); the weight of the first token's own row ``[0, 0]`` is never discarded.
     Returns:
         ``[layer, query, key]``, float64, rows summing to 1.
+    Raises:
+        ValueError: weights not ``[layer, head, query, key]`` self-attention, or not finite (NaN or inf; checked
+            on the fused heads, so an inf that max/min fusion drops passes).
     """
     if weights.ndim != 4 or weights.shape[-1] != weights.shape[-2]:
         raise ValueError(f"rollout needs self-attention [layer, head, query, key], got shape {weights.shape}")
     if not 0.0 <= discard_ratio < 1.0:
         raise ValueError(f"discard_ratio must be in [0, 1), got {discard_ratio}")
     fused = fuse_heads(weights, head_fusion).astype(np.float64)  # [layer, query, key]
+    if not np.isfinite(fused).all():  # else NaN rows silently become 0 (renormalise_rows) and the product garbage
+        raise ValueError("weights are not finite (NaN or inf): rollout and flow need finite attention weights")
     n = fused.shape[-1]
     if discard_ratio > 0:
         flat = fused.reshape(fused.shape[0], -1).copy()  # [layer, query*key]
@@ -41,6 +46,8 @@ def rollout(weights: np.ndarray, head_fusion: str = "mean", discard_ratio: float
         weights: ``[layer, head, query, key]`` self-attention.
     Returns:
         ``[query, key]`` float32: how much each output position draws on each input token; rows sum to 1.
+    Raises:
+        ValueError: as :func:`residual_attention` (wrong shape, NaN or inf).
     """
     layers = residual_attention(weights, head_fusion, discard_ratio)
     result = np.eye(layers.shape[-1])

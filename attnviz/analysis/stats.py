@@ -102,6 +102,8 @@ def head_stats(weights: np.ndarray, tokens: list[str], special: np.ndarray | Non
         special: optional bool ``[query]`` of special tokens.
     Returns:
         :class:`HeadStats`, each field ``[layer, head]``.
+    Raises:
+        ValueError: not ``[layer, head, query, key]`` self-attention, a token count that differs, NaN or inf.
     """
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
@@ -109,6 +111,8 @@ def head_stats(weights: np.ndarray, tokens: list[str], special: np.ndarray | Non
     n = w.shape[-1]
     if len(tokens) != n:
         raise ValueError(f"{len(tokens)} tokens for {n} positions")
+    if not np.isfinite(w).all():  # else NaN counts as 0 in the entropy and inf gives -inf
+        raise ValueError("weights are not finite (NaN or inf): head statistics need finite attention weights")
     with np.errstate(divide="ignore", invalid="ignore"):
         plogp = np.where(w > 0, w * np.log(w), 0.0)
     entropy = -plogp.sum(-1).mean(-1)

@@ -81,10 +81,10 @@ def apply_mask(scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 def softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax: ``exp(s - max s) / sum exp(s - max s)`` along ``axis`` (keys), float64.
 
-    ``-inf`` entries get weight exactly 0. A slice that is all ``-inf`` raises ``ValueError`` (see
-    :func:`apply_mask`).
+    ``-inf`` entries get weight exactly 0. A slice that is all ``-inf`` (see :func:`apply_mask`) or empty raises
+    ``ValueError``.
     """
-    s, top = _shifted(scores, axis)
+    s, top = _shifted(scores, axis, "softmax")
     e = np.exp(s - top)
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -95,15 +95,18 @@ def log_softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
     Unlike ``log(softmax(s))`` it stays finite where a weight underflows to 0 in float64 (a score gap above
     ~745), so a tiny weight can still be written, e.g. ``1.2e-400``.
     """
-    s, top = _shifted(scores, axis)
+    s, top = _shifted(scores, axis, "log_softmax")
     return s - top - np.log(np.exp(s - top).sum(axis=axis, keepdims=True))
 
 
-def _shifted(scores: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores as float64, their maximum along ``axis``); ``ValueError`` for an all ``-inf`` slice or inf/NaN."""
+def _shifted(scores: np.ndarray, axis: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(scores as float64, their maximum along ``axis``); ``ValueError`` naming ``name`` for an empty or all
+    ``-inf`` slice or inf/NaN."""
     s = np.asarray(scores, dtype=np.float64)
-    top = np.max(s, axis=axis, keepdims=True)
+    top = np.max(s, axis=axis, keepdims=True, initial=-np.inf)  # -inf for an empty slice too
     if np.any(np.isneginf(top)):
+        if s.shape[axis] == 0:
+            raise ValueError(f"{name} needs at least one score, got shape {list(s.shape)}.")
         raise ValueError("Every score of a row is -inf (every key masked): a softmax over no keys is undefined.")
     if not np.all(np.isfinite(top)):
         raise ValueError("Scores must be finite numbers (got inf or NaN); check the inputs.")

@@ -83,7 +83,9 @@ def identity_projections(d: int, d_v: int) -> dict[str, np.ndarray]:
 
 
 def random_projections(d: int, d_v: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded random projections (normal, variance 1/fan-in), standing in for learned ones."""
+    """Seeded random projections (normal, variance 1/fan-in), standing in for learned ones; widths of at least 1."""
+    if d < 1 or d_v < 1:
+        raise ValueError(f"Projections need widths of at least 1, got d={d} and d_v={d_v}.")
     rng = np.random.default_rng(seed)
     return {"W_q": rng.normal(0, d ** -0.5, (d, d)), "W_k": rng.normal(0, d ** -0.5, (d, d)),
             "W_v": rng.normal(0, d_v ** -0.5, (d_v, d_v)), "W_o": rng.normal(0, d_v ** -0.5, (d_v, d_v))}
