@@ -63,6 +63,8 @@ def main() -> None:
     right.caption(
         f"Input as the model reads it (lower-cased, spaces collapsed, at most {model.max_chars} characters): "
         f"`{result.extras['input']}`  \n"
+        + ("" if result.extras["has_year"] else "⚠️ The input has no year (four digits, 1000-2999): every date the "
+           "model learnt has one, so it read this as a date it does not know, and its output is a guess.  \n")
         + ("" if result.extras["valid_date"] else "⚠️ The output is not a real calendar date: the model only knows "
            "dates, and guesses on anything else.  \n")
         + f"**{MODEL}**: encoder {result.n_layers} layers, decoder {cross.n_layers} layers, {cross.n_heads} heads "

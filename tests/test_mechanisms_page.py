@@ -234,6 +234,16 @@ def test_cross_attention_page_bad_input(bad, msg):
     assert at.error and msg in at.error[0].value
 
 
+def test_cross_attention_page_warns_when_the_input_has_no_year():
+    at = cross_page().run()
+    assert not any("no year" in c.value for c in at.caption)
+    at.text_input(key="xattn_text").set_value("hello there")
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert not at.exception and at.metric[0].value  # it still answers with something
+    assert any("The input has no year" in c.value and "its output is a guess" in c.value for c in at.caption)
+
+
 def test_cross_attention_page_example_and_long_input():
     at = cross_page().run()
     at.selectbox(key="xattn_example").set_value("Tue, 4 Jul 1776")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import attnviz
-from attnviz.models.seq2seq import DateSeq2Seq, is_iso_date
+from attnviz.models.seq2seq import DateSeq2Seq, has_year, is_iso_date
 from attnviz.train.dates import FORMATS, HOLDOUT_EVERY, generate, ordinal_suffix, render
 
 N_HELDOUT = 300
@@ -168,3 +168,16 @@ def test_concurrent_runs_match_sequential(model):
         assert r.extras["output"] == expected[t].extras["output"]
         np.testing.assert_allclose(r.parts["cross"].weights, expected[t].parts["cross"].weights, atol=1e-6)
         np.testing.assert_allclose(r.weights, expected[t].weights, atol=1e-6)
+
+
+def test_every_learnt_format_has_a_year_and_non_dates_do_not(model):
+    """``has_year`` is true for every generated date (all formats, held out or not) and false for text without a
+    year, where the page warns that the output is a guess."""
+    examples = generate(400, seed=7) + generate(100, seed=8, held_out=True)
+    assert {e.fmt for e in examples} == set(FORMATS)
+    assert all(has_year(e.text.lower()) for e in examples)
+    for text in ("hello world", "nov 21", "21.11.99", "3000", "12345 678"):
+        assert not has_year(text), text
+        assert model.run(text=text).extras["has_year"] is False
+    assert model.run(text="Nov 21, 2026").extras["has_year"] is True
+

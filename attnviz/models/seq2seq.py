@@ -319,7 +319,9 @@ class DateSeq2Seq(AttentionModel):
             self-attention ``[layer, head, target, target]`` (causal; ``tokens`` = output tokens, the symbol each
             position produces; ``key_tokens`` = decoder input tokens, ``<s>`` then the output shifted by one);
             ``parts["cross"]`` = cross-attention ``[layer, head, target, source]`` (``tokens`` = output tokens,
-            ``key_tokens`` = source characters); ``extras["output"]`` = the generated string.
+            ``key_tokens`` = source characters); ``extras["output"]`` = the generated string,
+            ``extras["valid_date"]`` whether it is a real date, ``extras["has_year"]`` whether the input holds a
+            year (without one it is not a date the model knows, and the output is a guess).
         Raises:
             ValueError: empty input or characters the model does not know.
         """
@@ -347,8 +349,19 @@ class DateSeq2Seq(AttentionModel):
         cross_r = AttentionResult(weights=cross, tokens=out_tokens, key_tokens=src_tokens, **common)
         return AttentionResult(
             weights=enc, tokens=src_tokens, parts={"decoder": decoder, "cross": cross_r},
-            extras={"output": output, "input": norm, "valid_date": is_iso_date(output)}, **common,
+            extras={"output": output, "input": norm, "valid_date": is_iso_date(output), "has_year": has_year(norm)},
+            **common,
         )
+
+
+YEAR = re.compile(r"(?<!\d)[12]\d{3}(?:\d{4})?(?!\d)")
+"""A year 1000-2999 on its own (``2026``) or leading eight digits (``20261121``): every date the model learnt
+has one (``attnviz.train.dates.FORMATS``)."""
+
+
+def has_year(text: str) -> bool:
+    """True when ``text`` holds a year the way the model learnt dates (see :data:`YEAR`)."""
+    return YEAR.search(text) is not None
 
 
 def is_iso_date(text: str) -> bool:
