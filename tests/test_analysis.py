@@ -42,6 +42,21 @@ def test_hiding_with_all_mass_on_hidden_tokens_gives_zero_rows_not_nan():
     assert not np.isnan(out).any() and (out == 0).all()
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_hiding_keeps_a_row_that_is_not_finite_visible_as_nan(bad):
+    """A row holding NaN or inf still holds NaN after renormalising (so the views downstream refuse it), never
+    zeros; the other rows are unchanged."""
+    w = random_attention()
+    w[0, 1, 2, 3] = bad
+    keep = np.ones(w.shape[-1], dtype=bool)
+    keep[0] = False
+    out = keep_tokens(w, keep)
+    assert np.isnan(out[0, 1, 1]).any()
+    fine = np.ones(out.shape[:-1], dtype=bool)
+    fine[0, 1, 1] = False
+    np.testing.assert_allclose(out.sum(-1)[fine], 1, atol=1e-6)
+
+
 def test_threshold_zeroes_small_weights_only():
     w = random_attention()
     out = threshold(w, 0.2)

@@ -71,6 +71,15 @@ def test_select_edges_is_coo_of_the_mask_and_respects_allowed():
     assert ((e2.query < 3) & (e2.key >= 3)).all() and len(e2) <= len(e)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("kind, value", [("top_k", 2), ("mass", 0.9), ("threshold", 0.1)])
+def test_select_edges_refuses_weights_that_are_not_finite(bad, kind, value):
+    w = random_heads(2, 6, 6)
+    w[1, 2, 3] = bad
+    with pytest.raises(ValueError, match="not finite"):
+        select_edges(w, EdgeRule(kind, value))
+
+
 def test_segment_mask_directions():
     seg = np.array([0, 0, 0, 1, 1])
     assert segment_mask(seg, "all") is None

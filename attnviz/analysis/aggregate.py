@@ -17,9 +17,10 @@ def fuse_heads(weights: np.ndarray, how: str = "mean") -> np.ndarray:
 
 
 def renormalise_rows(matrix: np.ndarray) -> np.ndarray:
-    """Divide each row (over ``key``) by its sum; rows that sum to 0 stay 0."""
+    """Divide each row (over ``key``) by its sum; rows that sum to 0 stay 0, and a row holding NaN or inf comes out
+    with NaN (never as a silent row of zeros: the views and analyses downstream refuse it)."""
     sums = matrix.sum(axis=-1, keepdims=True)
-    return np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
+    return np.divide(matrix, sums, out=np.zeros_like(matrix), where=(sums > 0) | ~np.isfinite(sums))
 
 
 def keep_tokens(matrix: np.ndarray, keep: np.ndarray, renormalise: bool = True) -> np.ndarray:

@@ -77,8 +77,12 @@ def select_mask(matrices: np.ndarray, rule: EdgeRule) -> np.ndarray:
         matrices: ``[..., query, key]`` attention (e.g. ``[head, query, key]``).
     Returns:
         bool, same shape. Zero weights are never kept.
+    Raises:
+        ValueError: weights that are not finite (NaN would be dropped silently, inf kept as the strongest edge).
     """
     m = np.asarray(matrices, dtype=np.float32)
+    if not np.isfinite(m).all():
+        raise ValueError("weights are not finite (NaN or inf): the graph needs finite attention weights")
     positive = m > 0
     if rule.kind == "threshold":
         return positive & (m >= rule.value)
