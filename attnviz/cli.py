@@ -39,13 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_model_flags(args: argparse.Namespace, model: AttentionModel) -> None:
     """Usage error (exit 2) for an input the model would ignore: text for an image model, an image for a text
-    model, or ``--text-pair`` for a model that reads one text."""
+    model, or ``--text-pair`` for a model that reads one text (an image, seq2seq or causal model)."""
     if args.image is not None and model.kind != "image":
         args.usage.error(f"{model.name} reads text, not images: give it --text instead of --image")
     if args.image is None and model.kind == "image":
         args.usage.error(f"{model.name} reads images, not text: give it --image instead of --text")
     if args.text_pair is not None and model.kind != "text":
         args.usage.error(f"--text-pair needs a text model; {model.name} is a {model.kind} model that reads one text")
+    if args.text_pair is not None and model.causal:
+        args.usage.error(f"--text-pair needs an encoder; {model.name} is a causal model that reads one text")
 
 
 def main(argv: list[str] | None = None) -> int:
