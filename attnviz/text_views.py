@@ -41,7 +41,8 @@ PROFILE_KEYS = 48
 """The across-layers bars show at most this many key tokens (the strongest in any measure)."""
 
 COLUMN_LABELS = {"entropy": "entropy (nats)", "distance": "distance", "cls": "→ [CLS]", "sep": "→ [SEP]",
-                 "punct": "→ punct.", "self": "→ self", "prev": "→ previous", "next": "→ next"}
+                 "punct": "→ punct.", "self": "→ self", "prev": "→ previous", "next": "→ next",
+                 "sink": "→ first (sink)"}
 """Short table headers of the statistics (the full label is the column's tooltip)."""
 RULE_LABELS = {"top_k": "top-k per token", "mass": "share of each token's attention", "threshold": "weight ≥"}
 INTERACTIVE_UP_TO = 256

@@ -56,6 +56,13 @@ def test_identity_cls_and_sep_heads():
     np.testing.assert_allclose(s.cls[0], [1 / N, 1.0, 0.0])
     np.testing.assert_allclose(s.sep[0], [1 / N, 0.0, 1.0])
     np.testing.assert_allclose(s.distance[0, 0], 0.0)
+    np.testing.assert_allclose(s.sink[0], [1 / N, 1.0, 0.0])  # the first token, whatever it is
+
+
+def test_sink_is_the_first_tokens_share_in_a_causal_head():
+    causal_uniform = np.tril(np.ones((N, N))) / np.arange(1, N + 1)[:, None]  # row q: 1/(q+1) on keys 0..q
+    s = head_stats(stack(causal_uniform), TOKENS)
+    assert s.sink[0, 0] == pytest.approx(np.mean(1 / np.arange(1, N + 1)))
 
 
 def test_punctuation_and_special_token_detection():

@@ -9,6 +9,8 @@ Every statistic is an average over query rows of one head, so each is a ``[layer
   on punctuation tokens and on the query token itself.
 - ``prev``, ``next``: share on the token just before / just after the query (averaged over the queries that
   have one, so a pure previous-token head scores exactly 1).
+- ``sink``: share on the first token, whatever it says (an "attention sink", Xiao et al. 2023: decoders park much
+  of each row there).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ STATS: dict[str, str] = {
     "self": "Share to the token itself",
     "prev": "Share to the previous token",
     "next": "Share to the next token",
+    "sink": "Share to the first token (sink)",
 }
 """Statistic name → label with its unit; the order of the columns of :meth:`HeadStats.rows`."""
 
@@ -47,6 +50,7 @@ class HeadStats:
     self: np.ndarray
     prev: np.ndarray
     next: np.ndarray
+    sink: np.ndarray
 
     def get(self, name: str) -> np.ndarray:
         """The ``[layer, head]`` array of statistic ``name`` (one of :data:`STATS`)."""
@@ -128,4 +132,5 @@ def head_stats(weights: np.ndarray, tokens: list[str], special: np.ndarray | Non
     return HeadStats(
         entropy=entropy, distance=distance, cls=share["cls"], sep=share["sep"], punct=share["punct"],
         self=diag.mean(-1), prev=prev.mean(-1) if n > 1 else zeros, next=nxt.mean(-1) if n > 1 else zeros,
+        sink=w[..., 0].mean(-1),
     )
