@@ -1,13 +1,23 @@
-"""Writing results as files: NumPy weights, token JSON, per-head CSV and PNG images."""
+"""Writing results as files: one table of formats (:data:`FORMATS`), and what goes in them (NumPy weights, token
+JSON, CSV of matrices, PNG images).
+
+Every download on the pages (:func:`attnviz.web.widgets.download_strip`) and every file the command line writes
+(:func:`export_result`) goes through :data:`FORMATS`: a format is its label, MIME type, suffix and writer. To add one,
+write its writer and add an entry; a view offers it with one more ``Download(..., "<name>", ...)``.
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from attnviz.render import grid_image, labelled_heatmap, png_bytes
 from attnviz.render.colors import DEFAULT_COLORSCALE
@@ -28,6 +38,48 @@ def weights_npy(weights: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(weights), allow_pickle=False)
     return buf.getvalue()
+
+
+def png_file(image: Image.Image | bytes) -> bytes:
+    """PNG bytes of a picture (bytes that already are a PNG pass through)."""
+    return image if isinstance(image, bytes) else png_bytes(image)
+
+
+def utf8(text: str) -> bytes:
+    """A text file's bytes (CSV, JSON, SVG)."""
+    return text.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Format:
+    """One export format.
+
+    Attributes:
+        label: its name for people, in button labels: ``"Focused head (PNG)"``.
+        mime: the MIME type a download is sent with.
+        suffix: the file name's ending, with its dot.
+        write: the payload (what the format holds: a picture, an array, a text) -> the file's bytes.
+    """
+
+    label: str
+    mime: str
+    suffix: str
+    write: Callable[[Any], bytes]
+
+
+FORMATS: dict[str, Format] = {
+    "png": Format("PNG", "image/png", ".png", png_file),              # a PIL image (or PNG bytes)
+    "svg": Format("SVG", "image/svg+xml", ".svg", utf8),              # SVG text
+    "csv": Format("CSV", "text/csv", ".csv", utf8),                   # CSV text (matrix_csv, measures_csv...)
+    "json": Format("JSON", "application/json", ".json", utf8),        # JSON text
+    "npy": Format("NPY", "application/octet-stream", ".npy", weights_npy),  # a numpy array
+}
+"""Export formats by name: the pages' downloads and the command line's files."""
+
+
+def file_name(stem: str, fmt: str) -> str:
+    """``stem`` with the suffix of format ``fmt`` (a key of :data:`FORMATS`)."""
+    return stem + FORMATS[fmt].suffix
 
 
 def tokens_json(result: AttentionResult) -> str:
@@ -96,21 +148,21 @@ def export_result(result: AttentionResult, out: Path, colorscale: str = DEFAULT_
     out.mkdir(parents=True, exist_ok=True)
     written = []
 
-    def put(name: str, data: bytes | str) -> None:
-        p = out / name
-        p.write_bytes(data) if isinstance(data, bytes) else p.write_text(data, encoding="utf-8")
+    def put(stem: str, fmt: str, payload: object) -> None:
+        p = out / file_name(stem, fmt)
+        p.write_bytes(FORMATS[fmt].write(payload))
         written.append(p)
 
-    put("weights.npy", weights_npy(result.weights))
-    put("tokens.json", tokens_json(result))
-    put("grid.png", png_bytes(grid_image(result.weights, colorscale=colorscale)))
+    put("weights", "npy", result.weights)
+    put("tokens", "json", tokens_json(result))
+    put("grid", "png", grid_image(result.weights, colorscale=colorscale))
     for layer in range(result.n_layers):
         for head in range(result.n_heads):
             img = labelled_heatmap(result.head(layer, head), result.tokens, result.keys,
                                    head_title(result, layer, head), colorscale)
-            put(f"layer{layer}_head{head}.png", png_bytes(img))
+            put(f"layer{layer}_head{head}", "png", img)
     for layer, head in csv_heads:
-        put(f"layer{layer}_head{head}.csv", head_csv(result, layer, head))
+        put(f"layer{layer}_head{head}", "csv", head_csv(result, layer, head))
     log.info("wrote %d files to %s", len(written), out)
     for name, part in result.parts.items():
         written += export_result(part, out / name, colorscale)

@@ -13,9 +13,10 @@ There is no batch dimension once attention has been extracted: a result describe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+from attnviz.extras import ImageExtras, Seq2SeqExtras
 
 KINDS = ("text", "image", "seq2seq")
 
@@ -38,7 +39,8 @@ class AttentionResult:
         n_input_chars: characters of input text that were considered (text models).
         grid: image models: ``(rows, cols)`` of the patch grid; ``tokens[0]`` is the CLS token.
         parts: further attention of the same run, by name (e.g. ``"cross"`` of an encoder-decoder).
-        extras: anything else the model reports (predicted class, generated text, ...).
+        extras: what the model reports beside attention (:mod:`attnviz.extras`): image models
+            :class:`ImageExtras` (input size, prediction...), encoder-decoders :class:`Seq2SeqExtras`; else None.
     """
 
     weights: np.ndarray
@@ -53,7 +55,7 @@ class AttentionResult:
     n_input_chars: int | None = None
     grid: tuple[int, int] | None = None
     parts: dict[str, AttentionResult] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: ImageExtras | Seq2SeqExtras | None = None
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weights, dtype=np.float32)

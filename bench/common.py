@@ -104,7 +104,7 @@ PAGE_STATE = r"""
   const drawn = plots.filter((p) => p && p._fullLayout && p.querySelector('.main-svg') && p.data && p.data.length);
   const grid = main.querySelector('[data-testid="stImage"] img');
   const sample = (x) => ({n: x.length, labels: Object.fromEntries(SAMPLE(x.length).map((i) => [i, String(x[i])]))});
-  // a long input's matrix is an image, its tokens listed by position under it (attnviz.text_views.matrix_view)
+  // a long input's matrix is an image, its tokens listed by position under it (attnviz.web.matrix.matrix_view)
   const listed = main.querySelector('.st-key-text_token_positions [data-testid="stText"]');
   return {
     ready: true, running, now: performance.now(), click: B.click, lastMutation: B.lastMutation,

@@ -7,14 +7,16 @@ where every session's script runs in a thread of one process.
    keeps it up to the switch interval (5 ms) each time. A traced forward (:mod:`attnviz.models.traced`) takes it
    back once. Measured in this process, beside ``--busy`` threads looping in pure Python.
 2. **OpenMP waiting.** torch's OpenMP threads spin for a while when they wait (GNU libgomp's default), taking CPU
-   from the threads they wait for when the cores are busy. ``attnviz`` sets ``OMP_WAIT_POLICY=PASSIVE``
-   (:mod:`attnviz.omp`). Measured in fresh processes (libgomp reads the policy once), traced forwards alone and
-   beside two threads that keep both cores busy outside the GIL (numpy sorts).
+   from the threads they wait for when the cores are busy. The server sets ``OMP_WAIT_POLICY=PASSIVE``
+   (:mod:`attnviz.server.omp`, ``ATTNVIZ_OMP=0`` turns it off). Measured in fresh processes (libgomp reads the
+   policy once), traced forwards alone and beside two threads that keep both cores busy outside the GIL (numpy
+   sorts).
 
 3. **Drawing.** A page's images are drawn with numpy and encoded with Pillow, both of which release the GIL and
-   take it back, many times per image. :mod:`attnviz.gil` shortens the switch interval (5 -> 1 ms) and has Pillow
-   encode an image in one block instead of 64 KB blocks. Measured in this process, beside ``--busy`` Python
-   threads: the Text page's all-heads PNG (512 tokens) and the Image page's overlay grid PNG (DINOv2-S).
+   take it back, many times per image. :mod:`attnviz.server.gil` (``ATTNVIZ_GIL=0`` turns it off) shortens the
+   switch interval (5 -> 1 ms) and has Pillow encode an image in one block instead of 64 KB blocks. Measured in
+   this process, beside ``--busy`` Python threads: the Text page's all-heads PNG (512 tokens) and the Image page's
+   overlay grid PNG (DINOv2-S).
 
 Inputs: MiniLM on a 512-token text, DINOv2-S on the example cat photo. Figures: median seconds of ``model.run`` (or
 of drawing and encoding) over ``--reps`` runs after one warm-up. Prints Markdown tables; asserts nothing.
@@ -114,7 +116,7 @@ def gil_table(reps: int, busy: list[int]) -> None:
 
 CHILD = """
 import json, sys
-import torch  # first: attnviz leaves OMP_WAIT_POLICY alone once torch is loaded
+import torch  # the policy is the environment's (importing attnviz sets nothing)
 sys.path.insert(0, sys.argv[1])
 from bench.forward_contention import cases, cores_busy, median_seconds
 reps, out = int(sys.argv[2]), {}
@@ -135,7 +137,7 @@ def drawings() -> dict[str, Callable[[], bytes]]:
     from attnviz.render.raster import fit_cell, grid_image, png_bytes
 
     logging.getLogger("streamlit.runtime.caching").setLevel(logging.ERROR)  # "no runtime": cached calls run plainly
-    from attnviz.ui_image import GRID_CELL
+    from attnviz.web.image.page import GRID_CELL
 
     (text_model, text_run), (image_model, image_run) = cases().values()
     text, image = text_run(), image_run()
@@ -151,7 +153,7 @@ def drawings() -> dict[str, Callable[[], bytes]]:
 def drawing_table(reps: int, busy: list[int]) -> None:
     import PIL.ImageFile
 
-    from attnviz import gil
+    from attnviz.server import gil
 
     print("\nDrawing: switch interval and Pillow's encoder block, beside busy Python threads\n")
     print("| drawing | busy Python threads | 5 ms, 64 KB blocks (s) | "

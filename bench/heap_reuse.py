@@ -1,11 +1,11 @@
 """What the server's malloc settings cost a 512-token MiniLM forward pass: page faults and system time.
 
 The server keeps freed buffers under 32 MB in the heap while model runs go on and gives them back when the last
-run of a burst ends (:mod:`attnviz.allocator`). Before, every buffer of 4 MB or more was mapped on its own and
+run of a burst ends (:mod:`attnviz.server.allocator`). Before, every buffer of 4 MB or more was mapped on its own and
 unmapped when freed, so each run faulted all of them in afresh. This script applies one setting to its own
 process (``--mmap-mb``, ``--trim-mb``: 0 leaves glibc's trimming, as before), then runs ``--together`` forward
 passes at once in threads, as the server's sessions do, ``--reps`` times after a warm-up; when ``--trim-mb`` keeps
-the heap, each run is part of a burst (:func:`attnviz.allocator.burst`) that gives it back at its end. Prints the
+the heap, each run is part of a burst (:func:`attnviz.server.allocator.burst`) that gives it back at its end. Prints the
 median wall time of a burst, the process's user and system CPU seconds per run, its minor page faults per run, and
 how far its resident memory rose above the burst's start at the peak (Linux ``VmHWM``, reset before each burst;
 the runs' results included). Asserts nothing.
@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import attnviz  # noqa: E402
-from attnviz import allocator  # noqa: E402
+from attnviz.server import allocator  # noqa: E402
 from bench.common import make_text, single_token_words  # noqa: E402
 
 

@@ -8,7 +8,7 @@ not part of the setting.
 
 Usage::
 
-    .venv/bin/python bench/load_pool.py bench/runs/load_class_c21.json bench/runs/load_class_c22.json ...
+    .venv/bin/python bench/load_pool.py bench/results/run1.json bench/results/run2.json ...
 
 Prints a Markdown table: per action, each run's p95 ratio, then the pooled p95 alone and with N sessions, their
 ratio and whether it meets the target (``bench/load.py``'s ``TARGETS``); then the N-session actions' median latency

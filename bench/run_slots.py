@@ -1,6 +1,6 @@
 """Several people pressing Run at the same moment: N 512-token MiniLM runs started together, each followed by what
 the Text page draws for it (the all-heads grid and the focused head, both as PNG), with 1..N forward passes allowed
-at once (``attnviz.ui.MODEL_RUN_SLOTS`` is 2). Threads of one process, as the server's sessions are; no Streamlit.
+at once (``attnviz.web.runs.MODEL_RUN_SLOTS`` is 2). Threads of one process, as the server's sessions are; no Streamlit.
 
 Prints, per number of slots, the median over ``--reps`` rounds of each run's time until its forward pass is done
 and until its images are drawn (runs in order of finishing), and of the last run's time. Asserts nothing.
@@ -24,8 +24,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import attnviz  # noqa: E402
-from attnviz import gil  # noqa: E402
 from attnviz.render.raster import fit_cell, grid_image, labelled_heatmap, png_bytes  # noqa: E402
+from attnviz.server import gil  # noqa: E402
 from bench.common import make_text, single_token_words  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=5, help="rounds per number of slots (after one warm-up)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    gil.share_gil_sooner()  # as the pages do (attnviz.ui)
+    gil.share_gil_sooner()  # as the server does (attnviz.server.configure)
     model = attnviz.load_model("minilm")
     pool = single_token_words(model.tokenizer)
     round_of(model, [make_text(pool, 512, f"warm-{i}") for i in range(args.runs)], args.runs)

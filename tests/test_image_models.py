@@ -125,8 +125,8 @@ def test_tiny_models_share_one_class(fashion, shapes):
                                          ("fashion-bag.png", "Bag")])
 def test_vit_fashion_predicts_examples(fashion, file, label):
     r = fashion.run(image=EXAMPLES / file)
-    assert r.extras["prediction"] == label
-    probs = r.extras["probabilities"]
+    assert r.extras.prediction == label
+    probs = r.extras.probabilities
     assert len(probs) == 10 and abs(sum(probs.values()) - 1) < 1e-5 and max(probs, key=probs.get) == label
     assert r.weights.shape == (4, 4, 50, 50) and r.grid == (7, 7) and r.tokens[-1] == "p6,6"
     np.testing.assert_allclose(r.weights.sum(-1), 1.0, atol=1e-5)
@@ -135,7 +135,7 @@ def test_vit_fashion_predicts_examples(fashion, file, label):
 def test_vit_fashion_inverts_light_backgrounds(fashion):
     boot = Image.open(EXAMPLES / "fashion-ankle-boot.png").convert("RGB")
     dark, light = fashion.run(image=boot), fashion.run(image=Image.eval(boot, lambda v: 255 - v))
-    assert not dark.extras["inverted"] and light.extras["inverted"]
+    assert not dark.extras.inverted and light.extras.inverted
     np.testing.assert_allclose(dark.weights, light.weights, atol=1e-5)
 
 

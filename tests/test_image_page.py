@@ -8,8 +8,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import attnviz
-from attnviz import ui_flow, ui_image
 from attnviz.analysis.patches import patch_index
+from attnviz.web import flow
+from attnviz.web.image.picture import examples, read_image
+from attnviz.web.runs import ImageRun
 from tests.image_files import animated_gif, bad_files, encode, halves
 from tests.shown import plain
 
@@ -115,11 +117,10 @@ def test_across_layers_shows_raw_rollout_and_flow_of_the_chosen_patch():
     captions = image_captions(at)
     assert "Raw · layer 2, mean of heads" in captions and "Rollout (mean" in captions and "Flow (mean" in captions
     assert {"Flow overlay (PNG)", "Raw, rollout, flow (CSV)"} <= {b.proto.label for b in at.get("download_button")}
-    data = ui_image.examples()["shapes triangle"].read_bytes()
-    key = ui_image.data_key(data)
-    weights = ui_image.run_image("shapes-vit", key, data).weights
+    run = ImageRun.of("shapes-vit", examples()["shapes triangle"].read_bytes())
+    weights = run.result().weights
     query = patch_index(5, 3, (8, 8))
-    shown = ui_flow.ROWS.get((("image", "shapes-vit", key), query))
+    shown = flow.ROWS.get((run.key, query))
     assert shown is not None  # the page kept the row it showed
     np.testing.assert_allclose(shown, attnviz.attention_flow(weights)[query], atol=1e-6)  # the chosen patch's row
 
@@ -163,5 +164,6 @@ def test_a_very_long_picture_is_shown_stretched_and_its_patches_can_be_chosen(si
     assert not at.exception and not at.error
     assert any("stretched to 4:1" in i.value for i in at.info)
     assert any("patch (15, 15)" in h.value for h in at.subheader)
-    shown = ui_image.read_image(ui_image.data_key(encode(halves(size), "PNG")), encode(halves(size), "PNG"))[0]
+    data = encode(halves(size), "PNG")
+    shown = read_image(ImageRun.of("dinov2-small", data).data_digest, data)[0]
     assert sorted(shown.size) == [160, 640]

@@ -2,10 +2,11 @@
 
 Streamlit keeps objects of a session's last run after the run ends: widget serialisers (which hold ``format_func``
 and with it the page module's globals), lazy download callables, and the last page module as ``__main__`` (and,
-once, as ``__mp_main__``). If they reach an ``AttentionResult`` it outlives :data:`attnviz.ui.RESULTS`' byte bound,
-once per session (measured: 24 such results, 1.7 GB, with 8 sessions in ``bench/load.py``). So pages keep their
-results in ``main()``'s locals and download callables name the run instead of holding it. Each test runs a page,
-empties the result cache and counts what is left.
+once, as ``__mp_main__``). If they reach an ``AttentionResult`` it outlives the byte bound of
+:data:`attnviz.web.runs.RESULTS`, once per session (measured: 24 such results, 1.7 GB, with 8 sessions in
+``bench/load.py``). So pages keep their results in ``main()``'s locals and download callables name the run
+(:class:`attnviz.web.runs.TextRun`) instead of holding it. Each test runs a page, empties the result cache and counts
+what is left.
 """
 from __future__ import annotations
 
@@ -16,21 +17,23 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from attnviz import allocator, ui
 from attnviz.result import AttentionResult
-from attnviz.text_views import VIEWS
+from attnviz.server import allocator
+from attnviz.web import runs
+from attnviz.web.image import VIEWS as IMAGE_VIEWS
+from attnviz.web.text import VIEWS
 from tests.text_app import ROOT, TIMEOUT, submit, text_page
 
 
 def results_left(at: AppTest) -> int:
     """AttentionResults still alive once the result cache is emptied (``at``, the session, is kept alive)."""
     assert not at.exception and not at.error
-    ui.RESULTS.clear()
+    runs.RESULTS.clear()
     gc.collect()
     return sum(type(o) is AttentionResult for o in gc.get_objects())
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("view", [v.LABEL for v in VIEWS])
 def test_text_page_keeps_no_result(view):
     at = text_page(text_view=view).run()
     submit(at, "A second sentence, so the first result is no longer the current one.")
@@ -38,6 +41,7 @@ def test_text_page_keeps_no_result(view):
 
 
 def test_image_page_keeps_no_result():
+    assert IMAGE_VIEWS  # every section runs on the page, each with its downloads
     at = AppTest.from_file(str(ROOT / "pages/2_Image.py"), default_timeout=TIMEOUT).run()
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, format="PNG")
@@ -81,7 +85,7 @@ def test_a_model_run_reuses_freed_buffers_and_the_last_one_gives_them_back():
 
     allocator.release_free_heap()  # free heap left resident by earlier tests would serve the buffer unseen
     before = resident_bytes()
-    during = ui.limited(run)
+    during = runs.limited(run)
     after = resident_bytes()
     assert during - before >= size * 3 // 4  # the freed buffer stayed for the next one
     assert after - before < size // 4       # and left with the run

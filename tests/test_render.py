@@ -1,16 +1,20 @@
 """Rendering: PNGs decode to the expected size, figures carry the tokens, no torch or streamlit imported."""
 from __future__ import annotations
 
+import ast
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from attnviz.render import colorize, grid_image, head_image, heatmap_figure, labelled_heatmap, png_bytes
-from attnviz.render.raster import SCALE_LEVELS, downsample_max, grid_cell_box
+from attnviz.render.raster import SCALE_LEVELS, downsample_max
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def attention(n: int, heads=(2, 3)) -> np.ndarray:
@@ -24,6 +28,40 @@ def test_render_imports_no_torch_or_streamlit():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def imports_of(path: Path) -> set[str]:
+    """The modules a Python file imports (any ``import`` or ``from`` statement, wherever it is)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def uses(path: Path, package: str) -> bool:
+    return any(m == package or m.startswith(package + ".") for m in imports_of(path))
+
+
+def test_import_rules_hold_in_every_file():
+    """streamlit only in app.py, pages/, attnviz/web/ and attnviz/server/; render and analysis never import torch,
+    streamlit or the mechanisms lab; models never import streamlit or plotly."""
+    files = [ROOT / "app.py", *ROOT.glob("pages/*.py"), *ROOT.glob("attnviz/**/*.py")]
+    assert len(files) > 50
+
+    def where(p: Path) -> str:
+        return p.relative_to(ROOT).as_posix()
+
+    streamlit_ok = ("app.py", "pages/", "attnviz/web/", "attnviz/server/")
+    assert [where(p) for p in files if uses(p, "streamlit") and not where(p).startswith(streamlit_ok)] == []
+    for layer in ("attnviz/render/", "attnviz/analysis/"):
+        for package in ("torch", "streamlit", "attnviz.mechanisms", "attnviz.web", "attnviz.models"):
+            assert [where(p) for p in files if where(p).startswith(layer) and uses(p, package)] == [], package
+    for package in ("streamlit", "plotly", "attnviz.web"):
+        assert [where(p) for p in files if where(p).startswith("attnviz/models/") and uses(p, package)] == [], package
+
+
 def test_head_png_decodes_to_matrix_size():
     m = attention(37)[0, 0]
     img = Image.open(io.BytesIO(png_bytes(head_image(m))))
@@ -34,9 +72,11 @@ def test_head_png_decodes_to_matrix_size():
 def test_grid_png_has_one_cell_per_head():
     w = attention(50, heads=(6, 12))
     img = Image.open(io.BytesIO(png_bytes(grid_image(w, cell=64))))
-    x0, y0, x1, y1 = grid_cell_box(5, 11, cell=64)
-    assert img.size == (x1 + 4, y1 + 4)
-    # the cell of layer 5, head 11 shows that head (block maxima of its matrix)
+    # the last cell (layer 5, head 11) ends a gap (4 px) before the image's bottom-right corner and shows that head
+    # (block maxima of its matrix); labels take the left and top margins
+    x1, y1 = img.size[0] - 4, img.size[1] - 4
+    x0, y0 = x1 - 64, y1 - 64
+    assert (x0 - 12 * 68 + 68, y0 - 6 * 68 + 68) == (30, 18)  # 12 columns and 6 rows of 64 + 4 px after the margins
     assert img.mode == "P"  # one byte per pixel
     cell = np.asarray(img.convert("RGB").crop((x0, y0, x1, y1)))
     expected = colorize(downsample_max(w[5, 11], 64), levels=SCALE_LEVELS)
@@ -154,10 +194,12 @@ def test_value_heatmap_svg_writes_every_number_and_greys_masked_cells():
     a diverging scale centred at 0 for values of both signs, and huge values without overflow."""
     import xml.etree.ElementTree as ET
 
+    from attnviz.mechanisms import format_number
     from attnviz.render.colors import MASKED_COLOR, lut
     from attnviz.render.matrix import value_heatmap
 
-    svg = value_heatmap(np.array([[32.0, -np.inf, 2e-9]]), ["<q0>"], ["k0", "k1", "k2"], title="Q' <b>[1, 3]</b>")
+    svg = value_heatmap(np.array([[32.0, -np.inf, 2e-9]]), ["<q0>"], ["k0", "k1", "k2"], title="Q' <b>[1, 3]</b>",
+                        number=format_number)
     root = ET.fromstring(svg)  # well-formed, so "<q0>" and the title were escaped
     ns = "{http://www.w3.org/2000/svg}"
     texts = [t.text for t in root.iter(f"{ns}text")]
@@ -166,6 +208,7 @@ def test_value_heatmap_svg_writes_every_number_and_greys_masked_cells():
     fills = [r.get("fill") for r in root.iter(f"{ns}rect")]
     assert MASKED_COLOR in fills
 
+    assert ">2e-09<" in value_heatmap(np.array([[2e-9]]), ["q0"], ["k0"])  # render's own short form by default
     signed = value_heatmap(np.array([[-2.0, 0.0, 1.0]]), ["q0"], ["a", "b", "c"])
     assert "-2" in signed and ">2<" in signed  # the colour bar runs from -2 to 2: centred at 0
     white = "#{:02x}{:02x}{:02x}".format(*lut("RdBu_r")[128])

@@ -69,14 +69,14 @@ def test_heldout_exact_match(model, heldout):
 @pytest.mark.parametrize("text", ["21 November 2026", "Nov 21, 2026", "11/21/2026", "2026.11.21",
                                   "Saturday, the 21st of November 2026", "  SATURDAY,   the 21ST of november 2026 "])
 def test_examples_from_the_issue(model, text):
-    assert model.run(text=text).extras["output"] == "2026-11-21"
+    assert model.run(text=text).extras.output == "2026-11-21"
 
 
 def test_result_shapes_and_invariants(model):
     r = model.run(text="Saturday, the 21st of November 2026")
     cross, dec = r.parts["cross"], r.parts["decoder"]
     S, T = len("saturday, the 21st of november 2026"), len("2026-11-21") + 1
-    assert r.kind == cross.kind == "seq2seq" and r.extras["output"] == "2026-11-21"
+    assert r.kind == cross.kind == "seq2seq" and r.extras.output == "2026-11-21"
     assert r.weights.shape == (2, 4, S, S) and r.tokens[8] == "," and r.tokens[9] == "␣"
     assert dec.weights.shape == (2, 4, T, T) and dec.causal
     assert cross.weights.shape == (2, 4, T, S) and cross.key_tokens == r.tokens
@@ -86,7 +86,7 @@ def test_result_shapes_and_invariants(model):
         assert w.dtype == np.float32
         np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
     assert np.all(np.triu(dec.weights, 1) == 0)  # a step never reads a later position
-    assert is_iso_date(r.extras["output"]) and r.extras["valid_date"]
+    assert is_iso_date(r.extras.output) and r.extras.valid_date
 
 
 def test_recorded_weights_equal_an_independent_computation(model):
@@ -139,7 +139,7 @@ def test_batched_cross_attention_equals_single_runs(model):
     outputs, crosses = model.cross_attention_batch(texts)
     for text, out, cross in zip(texts, outputs, crosses, strict=True):
         r = model.run(text=text)
-        assert out == r.extras["output"]
+        assert out == r.extras.output
         np.testing.assert_allclose(cross, r.parts["cross"].weights, atol=1e-5)
 
 
@@ -165,7 +165,7 @@ def test_concurrent_runs_match_sequential(model):
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda t: (t, model.run(text=t)), texts * 6))
     for t, r in results:
-        assert r.extras["output"] == expected[t].extras["output"]
+        assert r.extras.output == expected[t].extras.output
         np.testing.assert_allclose(r.parts["cross"].weights, expected[t].parts["cross"].weights, atol=1e-6)
         np.testing.assert_allclose(r.weights, expected[t].weights, atol=1e-6)
 
@@ -178,6 +178,6 @@ def test_every_learnt_format_has_a_year_and_non_dates_do_not(model):
     assert all(has_year(e.text.lower()) for e in examples)
     for text in ("hello world", "nov 21", "21.11.99", "3000", "12345 678"):
         assert not has_year(text), text
-        assert model.run(text=text).extras["has_year"] is False
-    assert model.run(text="Nov 21, 2026").extras["has_year"] is True
+        assert model.run(text=text).extras.has_year is False
+    assert model.run(text="Nov 21, 2026").extras.has_year is True
 

@@ -183,10 +183,10 @@ def test_text_page_runs_smollm2(smollm2):
 
 
 def test_loaded_once_per_process(smollm2):
-    from attnviz import ui
+    from attnviz.web import runs
 
     assert attnviz.load_model("smollm2-135m") is smollm2
-    assert ui.get_model("smollm2-135m") is smollm2  # the pages share the same loaded model
+    assert runs.get_model("smollm2-135m") is smollm2  # the pages share the same loaded model
 
 
 def test_decoder_lines_and_statistics_never_look_ahead(smollm2):

@@ -7,8 +7,9 @@ import json
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from attnviz import ui, ui_flow
 from attnviz.analysis.flow import flow_rows
+from attnviz.web import flow
+from attnviz.web.runs import TextRun
 from tests.text_app import TIMEOUT, submit, text_page
 
 
@@ -96,9 +97,10 @@ def test_across_layers_long_inputs_compute_one_row_or_refuse():
     assert not [b for b in at.button if b.label.startswith("Compute flow")]
     assert "not computed" not in at.get("plotly_chart")[0].proto.spec
     text, token = at.text_area(key="text_input").value, 7
-    shown = ui_flow.ROWS.get((("text", "minilm", ui.digest(text, None)), token))
+    run = TextRun("minilm", text)
+    shown = flow.ROWS.get((run.key, token))
     assert shown is not None  # the page kept the row it showed
-    np.testing.assert_allclose(shown, flow_rows(ui.run_text("minilm", text, None).weights, [token])[0], atol=1e-6)
+    np.testing.assert_allclose(shown, flow_rows(run.result().weights, [token])[0], atol=1e-6)
     other = submit(text_page(text_view="Across layers").run(), text)  # another session: a computed row is shared
     other.selectbox(key="flow_token").set_value(token).run()
     assert not [b for b in other.button if b.label.startswith("Compute flow")]
@@ -123,12 +125,12 @@ def _click_stats_cell() -> None:
 
     import streamlit as st
 
-    from attnviz import text_views
     from attnviz.render.summary import STATS_OVERLAY_TRACE
+    from attnviz.web.text import head_statistics
 
     points = [{"curve_number": STATS_OVERLAY_TRACE, "x": 9, "y": 4}]
     st.session_state["stats_fig"] = SimpleNamespace(selection=SimpleNamespace(points=points))
-    text_views._on_stats_select()
+    head_statistics._on_stats_select()
     st.write(f"L{st.session_state['text_layer']} H{st.session_state['text_head']}")
 
 
@@ -144,12 +146,12 @@ def _click_graph_tokens() -> None:
 
     import streamlit as st
 
-    from attnviz import text_views
     from attnviz.render.graph import KEY_TRACE
+    from attnviz.web.text import head_view
 
     for points in ([{"curve_number": KEY_TRACE, "point_index": 3}], []):
         st.session_state["graph_fig"] = SimpleNamespace(selection=SimpleNamespace(points=points))
-        text_views._on_graph_select()
+        head_view._on_graph_select()
         st.write(f"{st.session_state['graph_token']} {st.session_state.get('graph_side')}")
 
 

@@ -28,14 +28,6 @@ def patch_index(row: int, col: int, grid: tuple[int, int], prefix: int = 1) -> i
     return prefix + row * cols + col
 
 
-def patch_position(index: int, grid: tuple[int, int], prefix: int = 1) -> tuple[int, int]:
-    """``(row, col)`` of the patch at position ``index`` (inverse of :func:`patch_index`)."""
-    rows, cols = grid
-    if not prefix <= index < prefix + rows * cols:
-        raise ValueError(f"position {index} is not a patch (patches are {prefix}..{prefix + rows * cols - 1})")
-    return divmod(index - prefix, cols)
-
-
 def to_grid(attention: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Attention over keys ``[..., key]`` as maps ``[..., rows, cols]`` of the patch keys (prefix keys dropped).
 
@@ -75,15 +67,3 @@ def rollout_map(weights: np.ndarray, grid: tuple[int, int], query: int = 0, head
                 discard_ratio: float = 0.0) -> np.ndarray:
     """Attention rollout (:func:`attnviz.rollout`) of one query over the patches, ``[rows, cols]``."""
     return to_grid(rollout(weights, head_fusion, discard_ratio)[query], grid)
-
-
-def argmax_patch(patch_map: np.ndarray) -> tuple[int, int]:
-    """``(row, col)`` of the largest value of a ``[rows, cols]`` map."""
-    r, c = np.unravel_index(int(np.argmax(patch_map)), patch_map.shape)
-    return int(r), int(c)
-
-
-def prefix_share(weights: np.ndarray, grid: tuple[int, int], query: int = 0) -> np.ndarray:
-    """Share of each head's attention (for one query) that goes to non-patch tokens (CLS), ``[layer, head]``."""
-    prefix = n_prefix(weights.shape[-1], grid)
-    return weights[:, :, query, :prefix].sum(-1).astype(np.float32)

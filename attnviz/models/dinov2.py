@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from attnviz.extras import ImageExtras
 from attnviz.models import into_buffer
 from attnviz.models.dir_cache import file_checksum, load_cached
 from attnviz.models.traced import TracedAttentions, trace_attentions
@@ -168,7 +169,7 @@ class Dinov2ImageModel(ImageAttentionModel):
         return into_buffer.new_buffer(self.buffered, (inputs["pixel_values"].shape[0], self.n_heads, n, n))
 
     @torch.inference_mode()
-    def forward(self, image) -> tuple[np.ndarray, dict]:
+    def forward(self, image) -> tuple[np.ndarray, ImageExtras]:
         x = to_tensor(image, IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)  # [1, 3, 224, 224]
         buffer = self.buffer({"pixel_values": x}) if self.buffered else None
         if self.traced is not None:
@@ -179,7 +180,7 @@ class Dinov2ImageModel(ImageAttentionModel):
         if not attentions or attentions[0] is None:
             raise ValueError("DINOv2 returned no attention weights: it must run with attn_implementation='eager'.")
         layers = buffer if buffer is not None else torch.stack(attentions).float()
-        return layers[:, 0].numpy(), {"input_size": IMAGE_SIZE}  # [layer, head, query, key]
+        return layers[:, 0].numpy(), ImageExtras(input_size=IMAGE_SIZE)  # [layer, head, query, key]
 
 
 def load() -> Dinov2ImageModel:

@@ -2,8 +2,8 @@
 
 Why: with ``output_attentions=True`` transformers keeps every layer's weights until the forward ends, and stacking
 them into one array then copies them all: two copies of the whole result at once (2 x 75 MB for a 512-token MiniLM
-run, whose first copy stays in the server's heap until the burst of runs ends, see :mod:`attnviz.allocator`). Here
-each layer's weights are copied into their slot of a buffer allocated once per run, and the layer's own tensor is
+run, whose first copy stays in the server's heap until the burst of runs ends, see :mod:`attnviz.server.allocator`).
+Here each layer's weights are copied into their slot of a buffer allocated once per run, and the layer's own tensor is
 freed at once: the buffer is the result, and a run holds one layer's weights beyond it.
 
 How: :func:`prepare` switches a model to an attention implementation registered with transformers

@@ -40,14 +40,6 @@ def register(name: str, kind: str, description: str) -> Callable[[Callable[[], A
     return deco
 
 
-def unregister(name: str) -> None:
-    """Forget ``name`` and its loaded model, if any (the model stays alive while something holds it)."""
-    with _GUARD:
-        _REGISTRY.pop(name, None)
-        _LOADED.pop(name, None)
-        _LOCKS.pop(name, None)
-
-
 def list_models(kind: str | None = None) -> list[str]:
     """Names of the registered models, optionally only those of one kind."""
     _ensure_builtin()

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from attnviz.extras import Seq2SeqExtras
 from attnviz.models.base import AttentionModel
 from attnviz.models.recorder import AttentionRecorder
 from attnviz.result import AttentionResult
@@ -319,9 +320,9 @@ class DateSeq2Seq(AttentionModel):
             self-attention ``[layer, head, target, target]`` (causal; ``tokens`` = output tokens, the symbol each
             position produces; ``key_tokens`` = decoder input tokens, ``<s>`` then the output shifted by one);
             ``parts["cross"]`` = cross-attention ``[layer, head, target, source]`` (``tokens`` = output tokens,
-            ``key_tokens`` = source characters); ``extras["output"]`` = the generated string,
-            ``extras["valid_date"]`` whether it is a real date, ``extras["has_year"]`` whether the input holds a
-            year (without one it is not a date the model knows, and the output is a guess).
+            ``key_tokens`` = source characters); ``extras`` (:class:`Seq2SeqExtras`): ``output`` the generated
+            string, ``input`` the normalised input, ``valid_date`` whether the output is a real date, ``has_year``
+            whether the input holds a year (without one it is not a date the model knows, and the output is a guess).
         Raises:
             ValueError: empty input or characters the model does not know.
         """
@@ -349,7 +350,7 @@ class DateSeq2Seq(AttentionModel):
         cross_r = AttentionResult(weights=cross, tokens=out_tokens, key_tokens=src_tokens, **common)
         return AttentionResult(
             weights=enc, tokens=src_tokens, parts={"decoder": decoder, "cross": cross_r},
-            extras={"output": output, "input": norm, "valid_date": is_iso_date(output), "has_year": has_year(norm)},
+            extras=Seq2SeqExtras(output=output, input=norm, valid_date=is_iso_date(output), has_year=has_year(norm)),
             **common,
         )
 

@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageOps
 from safetensors.torch import load_file
 
+from attnviz.extras import ImageExtras
 from attnviz.models.recorder import AttentionRecorder
 from attnviz.models.tiny_vit import TinyViT, TinyViTConfig
 from attnviz.models.vision import ImageAttentionModel, to_tensor
@@ -23,8 +24,8 @@ TRAIN_COMMANDS = {"vit-fashion": "python -m attnviz.train.vit_fashion", "shapes-
 
 
 class TinyViTImageModel(ImageAttentionModel):
-    """A :class:`TinyViT` classifier: ``run`` returns its attention and, in ``extras``, ``prediction`` (class name)
-    and ``probabilities`` (class name -> probability, in class order)."""
+    """A :class:`TinyViT` classifier: ``run`` returns its attention and, in ``extras`` (:class:`ImageExtras`), its
+    ``prediction`` (class name) and ``probabilities`` (class name -> probability, in class order)."""
 
     def __init__(self, name: str, model: TinyViT, meta: dict, description: str = "") -> None:
         self.name = name
@@ -37,7 +38,7 @@ class TinyViTImageModel(ImageAttentionModel):
         self.recorder = AttentionRecorder(model)
 
     @torch.inference_mode()
-    def forward(self, image: Image.Image) -> tuple[np.ndarray, dict]:
+    def forward(self, image: Image.Image) -> tuple[np.ndarray, ImageExtras]:
         cfg = self.cfg
         inverted = bool(self.meta.get("invert_light_background")) and light_background(image)
         if inverted:  # trained on light objects on black: a photo on white is inverted first
@@ -49,9 +50,8 @@ class TinyViTImageModel(ImageAttentionModel):
             raise RuntimeError(f"recorded {len(store)} attention maps for {cfg.depth} layers")
         weights = torch.stack(store)[:, 0].float().numpy()  # [layer, head, query, key]
         probs = torch.softmax(logits[0], -1).tolist()
-        extras = {"prediction": self.classes[int(np.argmax(probs))],
-                  "probabilities": dict(zip(self.classes, probs, strict=True)),
-                  "inverted": inverted, "input_size": cfg.image_size}
+        extras = ImageExtras(input_size=cfg.image_size, prediction=self.classes[int(np.argmax(probs))],
+                             probabilities=dict(zip(self.classes, probs, strict=True)), inverted=inverted)
         return weights, extras
 
 

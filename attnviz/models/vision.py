@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from attnviz.extras import ImageExtras
 from attnviz.images import Source, as_rgb
 from attnviz.models.base import AttentionModel
 from attnviz.result import AttentionResult
@@ -55,7 +56,8 @@ class ImageAttentionModel(AttentionModel):
 
         Returns:
             AttentionResult with ``weights[layer, head, query, key]`` over ``1 + rows*cols`` positions
-            (``tokens[0] == "[CLS]"``), ``grid == (rows, cols)``; ``extras`` as the model reports.
+            (``tokens[0] == "[CLS]"``), ``grid == (rows, cols)``; ``extras`` (:class:`ImageExtras`) as the
+            model reports.
         Raises:
             ValueError: no image, or one that cannot be used (see :func:`attnviz.load_image`).
         """
@@ -65,6 +67,6 @@ class ImageAttentionModel(AttentionModel):
         return AttentionResult(weights=weights, tokens=patch_tokens(self.grid), model=self.name, kind="image",
                                special=np.arange(weights.shape[2]) == 0, grid=self.grid, extras=extras)
 
-    def forward(self, image: Image.Image) -> tuple[np.ndarray, dict]:
-        """Run on an RGB image; return ``weights[layer, head, query, key]`` float32 and extras."""
+    def forward(self, image: Image.Image) -> tuple[np.ndarray, ImageExtras]:
+        """Run on an RGB image; return ``weights[layer, head, query, key]`` float32 and what the model adds."""
         raise NotImplementedError

@@ -1,24 +1,29 @@
 """Small annotated heatmaps of arbitrary matrices (scores, weights, contexts) for the mechanisms lab, as SVG.
 
 Unlike :func:`attnviz.render.figures.heatmap_figure` (attention weights in [0, 1], long token axes, interactive),
-these show every number in its cell, formatted by :func:`attnviz.mechanisms.fmt.format_number` (a tiny weight
-reads ``2.061e-09``, never ``0``), allow negative values (diverging colours centred at 0) and ``-inf`` (masked,
-grey). They are a few cells each and every number is written, so they are drawn as SVG (``st.image`` shows it as
-an image; "save image" keeps the SVG): a page of a dozen costs the browser a fraction of a dozen Plotly charts
-(``bench/browser_cost.py``).
+these show every number in its cell, written by the caller's ``number`` function (the mechanisms page passes
+:func:`attnviz.mechanisms.format_number`: a tiny weight reads ``2.061e-09``, never ``0``), allow negative values
+(diverging colours centred at 0) and ``-inf`` (masked, grey). They are a few cells each and every number is written,
+so they are drawn as SVG (``st.image`` shows it as an image; "save image" keeps the SVG): a page of a dozen costs the
+browser a fraction of a dozen Plotly charts (``bench/browser_cost.py``).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
 import numpy as np
 
-from attnviz.mechanisms.fmt import format_number
 from attnviz.render.colors import DEFAULT_COLORSCALE, DIVERGING_COLORSCALE, MASKED_RGB, lut
 
 FONT_PX, CHAR_PX = 13, 7.8
 """Font size of the numbers and labels, and the width of one of their characters, generously."""
 CELL_H, GAP, PAD, BAR_W = 30, 2, 6, 10
+
+
+def short_number(x: float) -> str:
+    """A number in at most 4 significant digits (``32``, ``0.2155``, ``2e-09``, ``-inf``): the default label."""
+    return f"{float(x):.4g}"
 
 
 def scale_of(m: np.ndarray, weights: bool, colorscale: str) -> tuple[str, float, float]:
@@ -44,8 +49,8 @@ def ink_on(rgb: np.ndarray) -> str:
 
 
 def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], weights: bool = False,
-                  colorscale: str = DEFAULT_COLORSCALE, digits: int = 4,
-                  text: list[list[str]] | None = None, title: str = "") -> str:
+                  colorscale: str = DEFAULT_COLORSCALE, text: list[list[str]] | None = None, title: str = "",
+                  number: Callable[[float], str] = short_number) -> str:
     """SVG heatmap of ``[rows, cols]`` with each value written in its cell, column labels on top, row labels on
     the left, a colour bar on the right and ``title`` (if any) above.
 
@@ -55,6 +60,7 @@ def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[st
             centred at 0 when the values have both signs.
         text: the label of every cell, ``[rows][cols]``, when the numbers alone cannot say it (e.g. a weight that
             underflowed to 0, labelled from its log by :func:`attnviz.mechanisms.fmt.format_probabilities`).
+        number: writes a value (the cells without ``text``, and the ends of the colour bar).
     """
     m = np.asarray(matrix, dtype=np.float64)
     if m.ndim == 1:
@@ -62,7 +68,7 @@ def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[st
     if m.shape != (len(row_labels), len(col_labels)):
         raise ValueError(f"matrix {m.shape} does not match {len(row_labels)} x {len(col_labels)} labels")
     if text is None:
-        text = [[format_number(v, digits) for v in row] for row in m]
+        text = [[number(v) for v in row] for row in m]
     elif np.shape(text) != m.shape:
         raise ValueError(f"{np.shape(text)} labels for a {m.shape} matrix")
     name, zmin, zmax = scale_of(m, weights, colorscale)
@@ -79,7 +85,7 @@ def value_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[st
     top = title_h + FONT_PX + 2 * PAD
     body_w, body_h = cols * cell_w, rows * CELL_H
     bar_h = max(body_h, 2 * FONT_PX + 8)
-    low, high = format_number(zmin, digits), format_number(zmax, digits)
+    low, high = number(zmin), number(zmax)
     bar_x = left + body_w + 3 * PAD
     width = int(max(bar_x + BAR_W + PAD + CHAR_PX * max(len(low), len(high)) + PAD, CHAR_PX * len(title) + 2 * PAD))
     height = int(top + bar_h + PAD)

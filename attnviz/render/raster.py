@@ -173,12 +173,6 @@ def fit_cell(n_layers: int, max_height: int = 1300, largest: int = 96, smallest:
     return int(max(smallest, min(largest, (max_height - 18) // max(n_layers, 1) - gap)))
 
 
-def grid_cell_box(layer: int, head: int, cell: int = 96, gap: int = 4) -> tuple[int, int, int, int]:
-    """Pixel box ``(x0, y0, x1, y1)`` of one head's thumbnail in :func:`grid_image`."""
-    x0, y0 = 30 + head * (cell + gap), 18 + layer * (cell + gap)
-    return x0, y0, x0 + cell, y0 + cell
-
-
 def labelled_heatmap(matrix: np.ndarray, row_labels: list[str], col_labels: list[str], title: str = "",
                      colorscale: str = DEFAULT_COLORSCALE, max_side: int = 1024,
                      masked: np.ndarray | None = None, vmin: float = 0.0,

@@ -1,0 +1,41 @@
+"""Image view *Focused head*: what the query attends to in the focused head, over the picture and alone."""
+from __future__ import annotations
+
+import streamlit as st
+
+from attnviz.analysis.patches import query_maps
+from attnviz.render.overlay import heatmap_image, mark_patch, overlay
+from attnviz.render.raster import jpeg_bytes
+from attnviz.web.image.context import ImageContext
+from attnviz.web.widgets import Download
+
+LABEL = "Focused head"
+RAW_PATCH_PX = 32
+"""Pixels per patch of the raw heatmap's download (the model's square input grid)."""
+
+
+def show(ctx: ImageContext) -> list[Download]:
+    """The overlay and the raw heatmap side by side; offers both as PNG."""
+    result, layer, head, look, chosen = ctx.result, ctx.layer, ctx.head, ctx.look, ctx.chosen
+    rows, cols = result.grid
+    head_map = query_maps(result.weights[layer:layer + 1, head:head + 1], result.grid, ctx.query)[0, 0]  # [rows, cols]
+    focus = overlay(ctx.shown, head_map, look.opacity, look.colorscale, smooth=look.smooth, ceiling=look.ceiling)
+    raw = heatmap_image(head_map, ctx.shown.size, look.colorscale, smooth=look.smooth, ceiling=look.ceiling)
+    if chosen:
+        focus, raw = mark_patch(focus, result.grid, *chosen), mark_patch(raw, result.grid, *chosen)
+    # Overlays on a photo are shown as JPEG bytes (st.image would re-encode anything else on every rerun).
+    left, right = st.columns(2)
+    with left:
+        st.subheader(f"Focused head: L{layer} H{head}")
+        st.image(jpeg_bytes(focus), output_format="JPEG",
+                 caption=f"L{layer} H{head}: attention of {ctx.who} (max {head_map.max():.3f}, "
+                         f"{head_map.sum():.0%} of it on patches)")
+    with right:
+        st.subheader("Raw heatmap")
+        st.image(jpeg_bytes(raw), output_format="JPEG", caption=f"L{layer} H{head} alone, 0 to {head_map.max():.3f}")
+    stem = f"{ctx.stem}_L{layer}H{head}"
+    return [Download("Focused overlay", "png", f"{stem}_overlay", lambda: focus),
+            Download("Raw heatmap", "png", f"{stem}_heatmap",
+                     lambda: heatmap_image(head_map, (cols * RAW_PATCH_PX, rows * RAW_PATCH_PX), look.colorscale,
+                                           smooth=look.smooth, ceiling=look.ceiling),
+                     help=f"The head's map alone, {RAW_PATCH_PX} px per patch (the model's square input grid).")]

@@ -1,0 +1,53 @@
+"""A ``[query, key]`` matrix on a page (Text and Compare): an interactive Plotly heatmap for short inputs, the
+labelled PNG beyond :data:`INTERACTIVE_UP_TO` tokens unless the person turns "Interactive chart" on.
+"""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from attnviz.render import heatmap_figure, labelled_heatmap, png_bytes
+
+INTERACTIVE_UP_TO = 256
+"""Longer inputs get their matrices as an image unless "Interactive chart" is on: a cell is then under 3.5 px on the
+900 px chart (hover can hardly hit one), and a Plotly chart of 512 x 512 cells costs the browser ~0.5 s of CPU per
+draw (``bench/browser_cost.py``), where the image costs the server ~0.05 s."""
+
+
+def interactive(n: int, key: str) -> bool:
+    """Whether the page draws its ``n``-token matrices as interactive charts: always up to
+    :data:`INTERACTIVE_UP_TO` tokens, beyond that only once the session turns the toggle ``key`` on (one toggle
+    serves every matrix below it)."""
+    return n <= INTERACTIVE_UP_TO or st.toggle(
+        "Interactive chart (hover and zoom)", key=key,
+        help=f"Above {INTERACTIVE_UP_TO} tokens a matrix is shown as an image, which the browser draws at once. "
+             "The interactive chart shows each cell's tokens and weight on hover, but takes the browser a second "
+             "or more to draw.")
+
+
+def matrix_image(image: Image.Image, n: int, caption: str = "") -> None:
+    """A long input's ``n`` × ``n`` matrix as the PNG it is (its tokens go in :func:`token_positions`)."""
+    st.image(png_bytes(image, compress_level=1), output_format="PNG",  # as it is: "auto" makes a JPEG of it
+             caption=caption or f"{n} × {n} cells: queries down, keys across, in the order listed under \"Tokens "
+                                "by position\". Turn on the interactive chart to read a cell's tokens and weight.")
+
+
+def token_positions(key: str, lists: dict[str, list[str]]) -> None:
+    """An expander listing each token list (``{label: tokens}``; label "" for none) as ``0·[CLS]   1·the …``: the
+    rows and columns of matrices shown as images. Plain text (``st.text``): never read as Markdown or HTML."""
+    with st.expander("Tokens by position (rows and columns)", key=key):
+        for label, tokens in lists.items():
+            st.text((f"{label}: " if label else "") + "   ".join(f"{i}·{t}" for i, t in enumerate(tokens)))
+
+
+def matrix_view(matrix: np.ndarray, tokens: list[str], title: str, colorscale: str, masked: np.ndarray | None,
+                key: str) -> None:
+    """A ``[query, key]`` matrix as an interactive heatmap (hover, zoom); beyond :data:`INTERACTIVE_UP_TO` tokens
+    as an image, one to three pixels per cell, unless the session turns "Interactive chart" on (``text_interactive``,
+    shared by the Text page's views)."""
+    if interactive(len(tokens), "text_interactive"):
+        st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=masked), key=key)
+        return
+    matrix_image(labelled_heatmap(matrix, tokens, tokens, title, colorscale, masked=masked), len(tokens))
+    token_positions("text_token_positions", {"": tokens})

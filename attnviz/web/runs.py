@@ -1,0 +1,193 @@
+"""Model runs for every page: the loaded models, the shared result cache, the run slots and the one input digest.
+
+- Models: the registry keeps every loaded model for the life of the process (:func:`attnviz.models.load_model`),
+  shared read-only by all sessions; :func:`get_model` only turns a failed load into a message for people. There is
+  no second copy in ``st.cache_resource``.
+- Results: :data:`RESULTS`, one process-wide cache bounded by bytes (:class:`attnviz.cache.BoundedCache`), keyed by
+  ``(kind, model name, digest of the input)``; results are handed out without copying and never changed.
+- Run slots: at most :data:`MODEL_RUN_SLOTS` model runs at once (:func:`limited`); the others wait their turn.
+- One digest names an input everywhere (cache keys, file names, flow rows): :func:`digest`.
+
+A page never keeps a result beyond its script run: what a session keeps (download callables, widget callbacks)
+names the run (:class:`TextRun`, :class:`ImageRun`) and fetches the result from :data:`RESULTS` when called.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import streamlit as st
+
+from attnviz.cache import BoundedCache
+from attnviz.models import AttentionModel, load_model
+from attnviz.result import AttentionResult
+from attnviz.server import allocator
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RESULT_CACHE_BYTES = int(os.environ.get("ATTNVIZ_RESULT_CACHE_MB", "768")) * 2**20
+"""Attention results kept per process, shared by all sessions (environment ``ATTNVIZ_RESULT_CACHE_MB``, default
+768). A 512-token result holds layer*head*512*512*4 B of weights: 75 MB for MiniLM, 283 MB for SmolLM2-135M. Eight
+people each with a 512-token text and a DINOv2 picture hold 8 * (75 + 19) MB: at 512 MB they evicted each other's
+results, so going back to the Text page re-ran the model (server time per Text page run under load, p50: 3.1 s at
+512 MB, 0.36 s at 800 MB; peak RSS 1.60 and 1.80 GiB)."""
+RESULT_TTL_S = 1800
+"""Seconds a result (and anything derived from it) stays cached."""
+DERIVED_ENTRIES = 12
+"""Entry bound of the small ``st.cache_data`` caches derived from results (rollout, statistics, rendered PNGs)."""
+MODEL_RUN_SLOTS = 2
+"""Model runs at once in this process; more sessions wait their turn. A 512-token MiniLM run briefly needs
+~180 MB beyond its result, so eight interleaved runs would need ~1.4 GB, and on 2 cores they finish no sooner."""
+
+
+class ModelLoadError(ValueError):
+    """A model could not be loaded. A ``ValueError``, so every page shows it like bad input, never as a traceback."""
+
+
+class ModelRunError(ValueError):
+    """A loaded model failed on an input (out of memory, a bug...). Shown like bad input, never as a traceback."""
+
+
+def digest(*parts: str | bytes | None) -> str:
+    """The SHA-256 (hex) naming an input: texts, a second text or None, a file's bytes. A cache key that cannot
+    collide in practice; its first 12 characters name files."""
+    h = hashlib.sha256()
+    for p in parts:
+        if p is None:
+            h.update(b"\x00")
+        else:
+            h.update(b"\x01" + (p if isinstance(p, bytes) else p.encode("utf-8", "surrogatepass")))
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def _cause(e: BaseException) -> str:
+    """The exception's message for people: its text (or type), at most 300 characters, no final full stop."""
+    detail = (str(e) or type(e).__name__).rstrip(".")
+    return detail[:300] + "…" if len(detail) > 300 else detail
+
+
+def get_model(name: str) -> AttentionModel:
+    """The loaded model ``name``, shared by all sessions of this process (the registry keeps it).
+
+    Raises:
+        ModelLoadError: whatever loading raised (missing package, broken file...), with the cause in the message.
+            It is logged with its traceback; nothing failed is kept, so the next call tries again.
+    """
+    try:
+        return load_model(name)
+    except Exception as e:
+        log.error("loading model %s failed", name, exc_info=True)
+        raise ModelLoadError(f"The model {name!r} could not be loaded: {_cause(e)}. The other models still work; "
+                             "the server log has the details.") from e
+
+
+def load_with_progress(name: str) -> AttentionModel:
+    """:func:`get_model` under a spinner with a running clock: a model's first load in a process can take ~20 s
+    (SmolLM2 converts its GGUF file once); once loaded it returns at once and nothing is shown."""
+    with st.spinner(f"Loading {name}: once per server process; a first load can take ~20 s…", show_time=True):
+        return get_model(name)
+
+
+def warm_up(*names: str) -> None:
+    """Load models in a background thread (once per process) so the first Run does not wait for them."""
+
+    def load() -> None:
+        for name in names:
+            try:
+                load_model(name)
+            except Exception:  # the page that needs it will show the error
+                log.exception("warm-up of %s failed", name)
+
+    with _WARM_LOCK:
+        todo = [n for n in names if n not in _WARMED]
+        _WARMED.update(todo)
+    if todo:
+        threading.Thread(target=load, name="attnviz-warm-up", daemon=True).start()
+
+
+_WARMED: set[str] = set()
+_WARM_LOCK = threading.Lock()
+_RUN_SLOTS = threading.BoundedSemaphore(MODEL_RUN_SLOTS)
+
+
+def result_bytes(result: AttentionResult) -> int:
+    """Memory held by a result's weights (its own and its parts')."""
+    return result.weights.nbytes + sum(result_bytes(p) for p in result.parts.values())
+
+
+RESULTS: BoundedCache[AttentionResult] = BoundedCache(RESULT_CACHE_BYTES, RESULT_TTL_S, result_bytes)
+"""Results of every page, keyed by (kind, model name, input digest); read-only, never copied."""
+
+
+def limited(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """``fn(*args, **kwargs)`` (a model run) in one of the :data:`MODEL_RUN_SLOTS` (blocks until one is free); the
+    last run of a burst gives the free heap back to the OS (when the server's malloc setting is on).
+
+    Raises:
+        ValueError: as ``fn`` raised it (unusable input).
+        ModelRunError: for anything else ``fn`` raised, logged with its traceback.
+    """
+    try:
+        with allocator.burst(), _RUN_SLOTS:
+            return fn(*args, **kwargs)
+    except ValueError:
+        raise
+    except Exception as e:
+        log.error("model run failed", exc_info=True)
+        raise ModelRunError(f"The model failed on this input: {_cause(e)}. Other inputs and models still "
+                            "work; the server log has the details.") from e
+
+
+@dataclass(frozen=True)
+class TextRun:
+    """A text run by name: what a session may keep (a download callable, a cache key) instead of the result."""
+
+    model: str
+    text: str
+    pair: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The run's key in :data:`RESULTS` (and of whatever is derived from it)."""
+        return ("text", self.model, digest(self.text, self.pair))
+
+    def result(self) -> AttentionResult:
+        """The cached result, or the model's run (``ValueError`` for unusable text is raised, not cached)."""
+        return RESULTS.get_or_compute(self.key, lambda: limited(get_model(self.model).run, text=self.text,
+                                                                text_pair=self.pair))
+
+
+@dataclass(frozen=True)
+class ImageRun:
+    """An image run by name: the model and the file's bytes (named by their digest)."""
+
+    model: str
+    data: bytes = field(repr=False)
+    data_digest: str
+
+    @classmethod
+    def of(cls, model: str, data: bytes) -> ImageRun:
+        """The run of ``model`` on the file ``data``."""
+        return cls(model, data, digest(data))
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The run's key in :data:`RESULTS` (and of whatever is derived from it)."""
+        return ("image", self.model, self.data_digest)
+
+    def result(self) -> AttentionResult:
+        """The cached result, or the model's run on the full-resolution file (``ValueError`` raised, not cached).
+        One DINOv2 result holds 12*6*257*257*4 B = 19 MB of weights."""
+        return RESULTS.get_or_compute(self.key, lambda: limited(get_model(self.model).run, image=self.data))
+
+
+def run_text(model: str, text: str, pair: str | None = None) -> AttentionResult:
+    """Cached text run (``ValueError`` for unusable text is raised, not cached)."""
+    return TextRun(model, text, pair).result()

@@ -1,0 +1,159 @@
+"""Widgets every page uses: model, colour-scale and layer/head pickers, download strips, errors, URL state and
+Markdown escaping. Every widget has a ``key``; values a link should reopen live in the URL (:data:`BIND`).
+
+Downloads: a view lists what it offers as :class:`Download` items and :func:`download_strip` shows them. The
+format (:data:`attnviz.export.FORMATS`) gives the button's label suffix, MIME type and file suffix, and writes the
+file when the person clicks (``on_click="ignore"``: no rerun). A download's ``make`` must not hold an
+``AttentionResult``: Streamlit keeps a session's last download callables, so they name the run
+(:class:`attnviz.web.runs.TextRun`...) and fetch the result from the shared cache when called.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import streamlit as st
+
+from attnviz.export import FORMATS
+from attnviz.models import list_models, model_info
+from attnviz.render import COLORSCALES, DEFAULT_COLORSCALE
+
+TEXT_LIMIT_NOTICE = ("Limits: a text longer than the model's limit (512 tokens for MiniLM and SmolLM2, about "
+                     "2,000 characters of English) is cut to it, and the page says so.")
+
+# ------------------------------------------------------------------------------------------------- pickers
+
+
+def model_picker(kind: str, key: str, default: str | None = None, bind: bool = False, label: str = "Model") -> str:
+    """Select box of the registered models of one kind (``"text"``, ``"image"``, ``"seq2seq"``).
+
+    ``bind=True`` keeps the choice in the URL (query parameter ``key``, the model's name), so a link reopens it.
+    """
+    names = list_models(kind)
+    index = names.index(default) if default in names else 0
+    if bind:  # the URL holds the formatted option, so keep it short: the name; descriptions go to the tooltip
+        return st.selectbox(label, names, index=index, key=key, bind=BIND,
+                            help="\n".join(f"- **{n}**: {model_info(n).description}" for n in names))
+    return st.selectbox(label, names, index=index, key=key,
+                        format_func=lambda n: f"{n} — {model_info(n).description}")
+
+
+def colorscale_picker(key: str, where: object = st, **kwargs: object) -> str:
+    """Select box of the colour scales (``where``: a container, ``st`` by default)."""
+    return where.selectbox("Colour scale", COLORSCALES, index=COLORSCALES.index(DEFAULT_COLORSCALE), key=key,
+                           **kwargs)
+
+
+def layer_head_picker(n_layers: int, n_heads: int, prefix: str, first_layer: int = 0,
+                      bind: bool = True) -> tuple[int, int]:
+    """Layer and head select boxes side by side, shown as ``L3`` and ``H5`` (keys ``{prefix}_layer`` and
+    ``{prefix}_head``; kept in the URL when ``bind``, so a link reopens them). A stored choice the model lacks
+    (another model was chosen) is clamped to its range first; a session starts at ``first_layer`` and head 0."""
+    clamp_state(f"{prefix}_layer", n_layers - 1, first_layer)
+    clamp_state(f"{prefix}_head", n_heads - 1)
+    row = st.container(horizontal=True)
+    extra = {"bind": BIND} if bind else {}
+    layer = row.selectbox("Layer", range(n_layers), key=f"{prefix}_layer", format_func=lambda i: f"L{i}",
+                          width=200, **extra)
+    head = row.selectbox("Head", range(n_heads), key=f"{prefix}_head", format_func=lambda i: f"H{i}", width=200,
+                         **extra)
+    return int(layer), int(head)
+
+
+def clamp_state(key: str, upper: int, default: int = 0) -> None:
+    """Keep a stored choice in ``0..upper`` before its widget is made (models differ in layers, heads, grid)."""
+    value = st.session_state.get(key, default)
+    st.session_state[key] = min(max(int(value), 0), upper)
+
+
+# ----------------------------------------------------------------------------------------------- downloads
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file a view offers.
+
+    Attributes:
+        label: what it is, for people: ``"Focused head"`` (the button reads ``"Focused head (PNG)"``).
+        fmt: its format, a key of :data:`attnviz.export.FORMATS`.
+        stem: file name without the suffix.
+        make: the payload the format writes (a picture, an array, a text), made on click; it must not hold a
+            result (see the module).
+        help: the button's tooltip.
+    """
+
+    label: str
+    fmt: str
+    stem: str
+    make: Callable[[], object]
+    help: str | None = None
+
+
+def download_strip(items: Sequence[Download], key: str) -> None:
+    """One row of download buttons, one per item; each file is made only when its button is clicked.
+
+    Args:
+        key: names the strip; each button's key is ``{key}_{label}_{fmt}`` (label lower-cased, words joined).
+    """
+    row = st.container(horizontal=True)
+    for item in items:
+        fmt = FORMATS[item.fmt]
+        row.download_button(f"{item.label} ({fmt.label})", data=_writer(fmt.write, item.make),
+                            file_name=item.stem + fmt.suffix, mime=fmt.mime, on_click="ignore",
+                            key=f"{key}_{_slug(item.label)}_{item.fmt}", help=item.help)
+
+
+def _writer(write: Callable[[object], bytes], make: Callable[[], object]) -> Callable[[], bytes]:
+    return lambda: write(make())
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"\W+", "_", label.lower()).strip("_")
+
+
+# --------------------------------------------------------------------------------------------- messages
+
+
+def show_value_error(e: ValueError) -> None:
+    """Show a user-facing error from the library (never a traceback), as plain text: messages may quote what the
+    person typed (a table cell, a file's content), which must not become Markdown."""
+    st.error(md_literal(str(e)), icon="⚠️")
+
+
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def md_literal(text: str) -> str:
+    """``text`` for a Markdown element (``st.caption``, ``st.error``...), shown exactly as it is: every ASCII
+    punctuation mark is backslash-escaped (CommonMark allows it for all of them), so ``**``, ``[link](…)``,
+    ``:red[…]``, ``$…$`` and ``<tags>`` show as typed."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+# ------------------------------------------------------------------------------------------- URL state
+
+URL_TEXT_LIMIT = 1500
+"""Longest text (characters) written into the URL; longer inputs are not part of a shared link."""
+URL_NOTICE = (f"The address bar keeps the model, the text (up to {URL_TEXT_LIMIT:,} characters), layer, head and "
+              "view: copy it to share this view.")
+BIND = "query-params"
+"""Pass as ``bind=`` to a keyed widget (or ``st.tabs``) to keep its value in the URL under its key."""
+
+
+def seed_from_url(key: str, param: str, default: str) -> None:
+    """Before a keyed widget is made: start it from URL parameter ``param`` (first run of a session), else from
+    ``default``. Create the widget *without* ``value=`` afterwards (its value comes from session state).
+    For values too long for :data:`BIND` (free text); short choices should use ``bind=BIND`` instead."""
+    if key not in st.session_state:
+        st.session_state[key] = st.query_params.get(param, default)
+
+
+def set_url_param(param: str, value: str | None, default: str | None = None, limit: int = URL_TEXT_LIMIT) -> None:
+    """Write ``value`` to URL parameter ``param`` so a copied link reopens it; remove the parameter when the
+    value is empty, equals ``default`` or is longer than ``limit`` characters (URLs are not for megabytes)."""
+    keep = bool(value) and value != default and len(value) <= limit
+    if keep and st.query_params.get(param) != value:
+        st.query_params[param] = value
+    elif not keep and param in st.query_params:
+        del st.query_params[param]
