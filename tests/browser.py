@@ -87,3 +87,20 @@ def wait_image_loaded(page, locator, timeout_ms: int = 60_000) -> None:
     """Wait until the ``<img>`` behind ``locator`` has been fetched and decoded (not merely inserted)."""
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=locator.element_handle(),
                            timeout=timeout_ms)
+
+
+def assert_inert(page, dialogs: list[str]) -> None:
+    assert dialogs == []
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.evaluate("() => [...document.scripts].some(s => s.textContent.includes('alert(2)'))") is False
+    assert page.locator('a[href^="javascript:"]').count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def full_page_shot(page, path) -> None:
+    """Screenshot the whole page: Streamlit scrolls inside its own container, so grow the viewport to fit it."""
+    height = page.evaluate("() => document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 200, 16_000)})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})

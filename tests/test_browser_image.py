@@ -1,5 +1,5 @@
 """The Image page in a real browser: upload a picture, see the all-heads grid, download an overlay PNG; a bad file
-shows an error, not a traceback."""
+shows an error, not a traceback; markup in a file name is shown literally."""
 from __future__ import annotations
 
 import io
@@ -9,9 +9,11 @@ import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser import wait_idle, wait_image_loaded
+from tests.browser import assert_inert, wait_idle, wait_image_loaded
 
 pytestmark = pytest.mark.browser
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -98,3 +100,26 @@ def test_upload_of_another_file_type_says_what_to_upload(app_server, browser_pag
     assert alert.first.is_visible() and "Upload PNG, JPEG, WebP, BMP, GIF" in alert.first.inner_text()
     wait_idle(page)
     assert page.locator('[data-testid="stCaptionContainer"]', has_text="cat.jpg").count() == 0  # no stale result
+
+
+def test_markup_in_an_uploaded_file_name_is_literal(app_server, browser_page):
+    """The Image page names the uploaded file in a Markdown caption: its name must show as typed, not as bold text,
+    a colour, maths or a link."""
+    from tests.image_files import encode, halves
+
+    page = browser_page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"{app_server}/Image", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Image attention").wait_for(timeout=120_000)
+    wait_idle(page, 240_000)
+    name = "**bold** _it_ :red[RED] $x^2$ [link](https:evil.example) <img src=x onerror=alert(1)>.png"
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        {"name": name, "mimeType": "image/png", "buffer": encode(halves((96, 64)), "PNG")})
+    caption = page.locator('[data-testid="stCaptionContainer"]', has_text="(PNG, 96×64").first
+    caption.wait_for(timeout=240_000)
+    wait_idle(page, 240_000)
+    assert caption.text_content().startswith(name + " (PNG, 96×64")
+    assert caption.locator("a, .katex, em, [style*='color']").count() == 0
+    assert caption.locator("strong").first.text_content() == name  # the name is bold as a whole, nothing inside it
+    assert_inert(page, dialogs)

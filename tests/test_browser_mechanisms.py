@@ -1,23 +1,13 @@
-"""The Mechanisms and Cross-attention pages in a real browser: the formulas render as KaTeX (no KaTeX errors),
-the classic example's dot weights read 2.320e-16 and 1.523e-08 (not 0), and both pages leave a screenshot in
-tests/artifacts/ for a person to look at."""
+"""The Mechanisms page in a real browser: the formulas render as KaTeX (no KaTeX errors), the classic example's
+dot weights read 2.320e-16 and 1.523e-08 (not 0), and a screenshot in tests/artifacts/ for a person to look at."""
 from __future__ import annotations
 
 import pytest
 
 from attnviz import mechanisms as M
-from tests.browser import wait_idle
+from tests.browser import full_page_shot, wait_idle
 
 pytestmark = pytest.mark.browser
-
-
-def full_page_shot(page, path) -> None:
-    """Screenshot the whole page: Streamlit scrolls inside its own container, so grow the viewport to fit it."""
-    height = page.evaluate("() => document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight")
-    page.set_viewport_size({"width": 1400, "height": min(int(height) + 200, 16_000)})
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def test_mechanisms_page_formulas_and_tiny_weights(app_server, browser_page, artifacts):
@@ -37,13 +27,3 @@ def test_mechanisms_page_formulas_and_tiny_weights(app_server, browser_page, art
     assert page.locator(".katex-error").count() == 0  # ... and none failed to parse
     assert page.locator('[data-testid="stException"]').count() == 0
     full_page_shot(page, artifacts / "mechanisms_page.png")
-
-
-def test_cross_attention_page_shows_the_alignment(app_server, browser_page, artifacts):
-    page = browser_page
-    page.goto(f"{app_server}/Cross_Attention", wait_until="domcontentloaded")
-    page.get_by_text("2026-11-21", exact=True).wait_for(timeout=60_000)
-    page.locator('[data-testid="stPlotlyChart"] .xtick text').first.wait_for(timeout=60_000)
-    wait_idle(page)
-    assert page.locator('[data-testid="stException"]').count() == 0
-    full_page_shot(page, artifacts / "cross_attention_page.png")

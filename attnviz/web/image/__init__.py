@@ -12,7 +12,7 @@ A view is a module with
 
 To add a view: write ``attnviz/web/image/<view>.py`` with ``LABEL`` and ``show`` and add it to :data:`VIEWS`; caches
 it needs live in its module (``st.cache_data`` keyed by ``ctx.run.key``). A view must not keep ``ctx`` or the result
-in anything the session keeps (download callables, callbacks): name ``ctx.run`` instead (tests/test_memory.py).
+in anything the session keeps (download callables, callbacks): name ``ctx.run`` instead (tests/test_page_image.py).
 """
 from __future__ import annotations
 

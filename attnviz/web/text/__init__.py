@@ -12,7 +12,7 @@ Only the open tab's ``show`` runs, so a Run draws one view, not all of them. To 
 ``attnviz/web/text/<view>.py`` with ``LABEL`` and ``show`` and add it to :data:`VIEWS`; caches the view needs live
 in its module (``st.cache_data`` keyed by ``ctx.run.key``). What a view must not do: keep ``ctx`` or the result in
 anything the session keeps (download callables, widget callbacks, ``format_func``): name ``ctx.run`` instead
-(tests/test_memory.py checks every view).
+(tests/test_page_text.py checks that no view does).
 """
 from __future__ import annotations
 

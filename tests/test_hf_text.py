@@ -1,7 +1,9 @@
-"""Text extraction with the real MiniLM: weights equal the model's own attentions, shapes, pairs, truncation."""
+"""attnviz.models.hf_text with the real MiniLM: weights equal the model's own attentions, shapes, pairs,
+truncation, bad text, local directories, and one shared model under many threads."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -134,3 +136,18 @@ def test_model_without_attention_weights_is_refused(minilm, monkeypatch):
                              minilm.tokenizer)
     with pytest.raises(ValueError, match="no attention weights"):
         unprepared.run(text="hello")
+
+
+TEXTS = ["The first input is short.",
+         "A second, rather different input sentence with more words in it than the first."]
+
+
+def test_concurrent_runs_match_sequential(minilm):
+    expected = {t: minilm.run(text=t) for t in TEXTS}
+    jobs = TEXTS * 8
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda t: (t, minilm.run(text=t)), jobs))
+    for text, r in results:
+        ref = expected[text]
+        assert r.tokens == ref.tokens
+        np.testing.assert_allclose(r.weights, ref.weights, atol=1e-6)

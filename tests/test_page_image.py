@@ -1,22 +1,31 @@
-"""The Image page through Streamlit's AppTest (real app, real models): examples, uploads, controls, bad files."""
+"""The Image page through Streamlit's AppTest (real app, real models): examples, uploads, controls, bad files,
+links, a broken model, and no result kept by the session."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import attnviz
 from attnviz.analysis.patches import patch_index
 from attnviz.web import flow
+from attnviz.web.image import VIEWS as IMAGE_VIEWS
 from attnviz.web.image.picture import examples, read_image
 from attnviz.web.runs import ImageRun
+from tests.apptest import load_error, page, results_left
 from tests.image_files import animated_gif, bad_files, encode, halves
 from tests.shown import plain
 
 TIMEOUT = 240
+
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
 EXPORTS = {"All heads (PNG)", "Focused overlay (PNG)", "Raw heatmap (PNG)", "Rollout overlay (PNG)", "Weights (NPY)",
            "Tokens (JSON)"}
 
@@ -167,3 +176,22 @@ def test_a_very_long_picture_is_shown_stretched_and_its_patches_can_be_chosen(si
     data = encode(halves(size), "PNG")
     shown = read_image(ImageRun.of("dinov2-small", data).data_digest, data)[0]
     assert sorted(shown.size) == [160, 640]
+
+
+def test_image_page_shows_a_broken_model_and_others_work(broken):
+    at = page("2_Image.py").run()
+    at.selectbox(key="image_model").set_value("broken-image").run()
+    assert "incomplete metadata" in load_error(at, "broken-image")
+    at.selectbox(key="image_model").set_value("dinov2-small").run()
+    assert not at.exception and not at.error
+    assert any("dinov2-small" in c.value and "16×16" in c.value for c in at.caption)
+
+
+def test_image_page_keeps_no_result():
+    assert IMAGE_VIEWS  # every section runs on the page, each with its downloads
+    at = AppTest.from_file(str(ROOT / "pages/2_Image.py"), default_timeout=TIMEOUT).run()
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, format="PNG")
+    at.file_uploader(key="image_upload").set_value(("red.png", buf.getvalue(), "image/png"))
+    at.run()
+    assert results_left(at) == 0

@@ -1,4 +1,4 @@
-"""Patch-grid analysis and overlay rendering used by the Image page (numpy + Pillow, no model)."""
+"""attnviz.render.overlay: heatmaps over a picture, the overlay grid, the patch outline (numpy + Pillow)."""
 from __future__ import annotations
 
 import io
@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import attnviz
-from attnviz.analysis import patches
-from attnviz.analysis.patches import layer_maps, patch_index, query_maps, to_grid
+from attnviz.analysis.patches import query_maps
 from attnviz.render.overlay import (
     color_top,
     fit_size,
@@ -30,43 +28,6 @@ def weights() -> np.ndarray:
     """Random attention [layer=2, head=3, query=13, key=13] (CLS + 3x4 patches), rows summing to 1."""
     w = np.random.default_rng(0).random((2, 3, 13, 13)).astype(np.float32)
     return w / w.sum(-1, keepdims=True)
-
-
-def test_patch_index_is_where_to_grid_puts_the_patch():
-    for r in range(3):
-        for c in range(4):
-            one_hot = np.zeros(13, np.float32)
-            one_hot[patch_index(r, c, GRID)] = 1.0
-            grid = to_grid(one_hot, GRID)
-            assert grid[r, c] == 1.0 and grid.sum() == 1.0
-    assert patch_index(0, 0, GRID) == 1 and patch_index(2, 3, GRID) == 12
-    with pytest.raises(ValueError):
-        patch_index(3, 0, GRID)
-
-
-def test_query_maps_are_rows_of_the_weights(weights):
-    maps = query_maps(weights, GRID, query=5)
-    assert maps.shape == (2, 3, 3, 4)
-    np.testing.assert_array_equal(maps[1, 2].ravel(), weights[1, 2, 5, 1:])
-    np.testing.assert_allclose(maps.sum((-1, -2)) + weights[:, :, 5, 0], 1.0, atol=1e-6)
-    with pytest.raises(ValueError):
-        query_maps(weights, GRID, query=13)
-    with pytest.raises(ValueError):
-        to_grid(weights[0, 0, 0, :5], GRID)
-
-
-def test_layer_maps_fuse_heads(weights):
-    fused = layer_maps(weights, GRID, 0, ("mean", "max", "min"))
-    maps = query_maps(weights, GRID, 0)
-    assert fused.shape == (3, 2, 3, 4)
-    np.testing.assert_allclose(fused[0], maps.mean(1), atol=1e-7)
-    np.testing.assert_allclose(fused[1], maps.max(1))
-    np.testing.assert_allclose(fused[2], maps.min(1))
-
-
-def test_rollout_map_is_the_cls_row_of_rollout(weights):
-    m = patches.rollout_map(weights, GRID, 0, "mean", 0.0)
-    np.testing.assert_allclose(m.ravel(), attnviz.rollout(weights)[0, 1:], atol=1e-7)
 
 
 def test_upsample_keeps_one_block_per_patch():

@@ -1,5 +1,6 @@
-"""The image models on real weights: DINOv2 against its own ONNX graph, the tiny ViTs' predictions, shapes, threads.
-(DINOv2's weight cache under faults is tested in test_faults.py.)"""
+"""The image models on real weights (attnviz.models.vision and its families): DINOv2 against its own ONNX graph,
+the tiny ViTs' predictions, shapes, threads, the command line. (DINOv2's weight cache under faults:
+test_dir_cache.py.)"""
 from __future__ import annotations
 
 import json
@@ -17,7 +18,11 @@ from attnviz.models.tiny_vit import TinyViT
 from attnviz.models.vision import IMAGENET_MEAN, IMAGENET_STD, to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 EXAMPLES = ROOT / "assets" / "examples"
+
+
 MODELS = ROOT / "assets" / "models"
 
 

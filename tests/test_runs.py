@@ -1,0 +1,53 @@
+"""attnviz.web.runs: at most two model runs at once, and a model failing on an input is a message on the pages,
+which then recover."""
+from __future__ import annotations
+
+import pytest
+
+from attnviz.web import runs
+from tests.apptest import page
+from tests.shown import plain
+
+
+def test_at_most_two_model_runs_at_once():
+    import threading
+    import time
+
+    from attnviz.web import runs
+
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def work() -> None:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        with lock:
+            active[0] -= 1
+
+    threads = [threading.Thread(target=runs.limited, args=(work,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] == runs.MODEL_RUN_SLOTS == 2
+
+
+@pytest.mark.parametrize(("page_file", "model", "key"), [("1_Text.py", "minilm", "text_model"),
+                                                          ("2_Image.py", "dinov2-small", "image_model")])
+def test_a_model_failing_on_an_input_is_a_message_and_the_page_recovers(monkeypatch, page_file, model, key):
+    shared = runs.get_model(model)
+
+    def out_of_memory(**_: object) -> None:
+        raise RuntimeError("DefaultCPUAllocator: not enough memory")
+
+    runs.RESULTS.clear()
+    monkeypatch.setattr(shared, "run", out_of_memory)  # the shared instance, as every session sees it
+    at = page(page_file).run()
+    assert not at.exception
+    [error] = [plain(e.value) for e in at.error]
+    assert "The model failed on this input: DefaultCPUAllocator: not enough memory" in error
+    monkeypatch.undo()
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key=key).value == model and at.get("image")
