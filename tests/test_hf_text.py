@@ -1,16 +1,22 @@
-"""attnviz.models.hf_text with the real MiniLM: weights equal the model's own attentions, shapes, pairs,
-truncation, bad text, local directories, and one shared model under many threads."""
+"""attnviz.models.hf_text: with the real MiniLM, weights equal the model's own attentions, shapes, pairs,
+truncation, bad text, local directories, and one shared model under many threads; with local Hugging Face
+text directories of every family attnviz loads (tiny random weights built here), transformers' own eager
+attention, the length limit the model can embed, readable labels and the causal mask."""
 from __future__ import annotations
 
+import inspect
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import attnviz
+from attnviz.models.hf_families import FAMILIES, supported
 from attnviz.models.hf_text import HFTextModel
+from tests.hf_dirs import LONG, SHORT, TEXT, Spec, build_text
 
 
 def test_contract_names():
@@ -151,3 +157,151 @@ def test_concurrent_runs_match_sequential(minilm):
         ref = expected[text]
         assert r.tokens == ref.tokens
         np.testing.assert_allclose(r.weights, ref.weights, atol=1e-6)
+
+
+# Local directories of every text family (tiny random weights, tests/hf_dirs.py).
+
+CAUSAL = [t for t in TEXT if FAMILIES[t].causal]
+ENCODERS = [t for t in TEXT if FAMILIES[t].kind == "text" and not FAMILIES[t].causal]
+SEQ2SEQ = [t for t in TEXT if FAMILIES[t].kind == "seq2seq"]
+ABSOLUTE = ["bert", "roberta", "xlm-roberta", "distilbert", "albert", "electra", "gpt2", "bart", "marian"]
+"""Families with a table of absolute positions: their limit is the table's."""
+
+
+@pytest.fixture(scope="session")
+def text_dir(tmp_path_factory):
+    """``text_dir(model_type)``: the family's tiny directory, built once per session."""
+    root, built = tmp_path_factory.mktemp("hf-text"), {}
+
+    def get(model_type: str) -> Path:
+        if model_type not in built:
+            built[model_type] = build_text(TEXT[model_type], root / model_type)
+        return built[model_type]
+
+    return get
+
+
+def reference_model(spec: Spec, directory: Path) -> torch.nn.Module:
+    """The family's model loaded separately by transformers with eager attention."""
+    import transformers
+
+    return getattr(transformers, spec.auto).from_pretrained(directory, attn_implementation="eager").eval()
+
+
+def reference_encoding(directory: Path, model: torch.nn.Module, text: str, n_tokens: int) -> dict:
+    """The directory's tokenizer on ``text``, cut to ``n_tokens``, with the inputs the model's forward takes."""
+    from transformers import AutoTokenizer
+
+    enc = AutoTokenizer.from_pretrained(directory)(text, truncation=True, max_length=n_tokens, return_tensors="pt")
+    params = inspect.signature(model.forward).parameters
+    return {k: v for k, v in enc.items() if k in params}
+
+
+def stacked(attentions) -> np.ndarray:
+    return torch.stack(attentions)[:, 0].numpy()  # [layer, head, query, key]
+
+
+def test_every_text_family_has_a_tiny_directory():
+    assert set(TEXT) == set(supported("text")) | set(supported("seq2seq"))
+
+
+@pytest.mark.parametrize("model_type", ENCODERS + CAUSAL)
+def test_text_family_gives_eager_weights_and_cuts_at_its_limit(text_dir, model_type):
+    spec, directory = TEXT[model_type], text_dir(model_type)
+    m = attnviz.load_model(directory)
+    assert m.kind == "text" and m.causal == FAMILIES[model_type].causal and m.n_layers == 2 and m.n_heads == 4
+    ref = reference_model(spec, directory)
+    with torch.inference_mode():
+        for text in (SHORT, LONG):
+            r = m.run(text=text)
+            assert r.truncated == (text == LONG)
+            want = stacked(ref(**reference_encoding(directory, ref, text, r.n_tokens), output_attentions=True)
+                           .attentions)
+            assert r.weights.shape == want.shape
+            np.testing.assert_allclose(r.weights, want, rtol=0, atol=1e-6)
+    assert r.n_tokens == m.max_tokens  # the long text fills the limit
+    if m.causal:
+        assert r.causal and np.all(np.triu(r.weights, k=1) == 0)
+
+
+@pytest.mark.parametrize("model_type", ABSOLUTE)
+def test_the_limit_is_what_the_position_table_embeds(text_dir, model_type):
+    """One token more than the limit fails inside the bare model (an IndexError, or a buffer too short), so the
+    limit is exactly what it can embed (RoBERTa: positions start after its padding index; BART: offset 2)."""
+    spec, directory = TEXT[model_type], text_dir(model_type)
+    limit = attnviz.load_model(directory).max_tokens
+    ref = reference_model(spec, directory)
+    extra = {"decoder_input_ids": torch.tensor([[2]])} if spec.auto.endswith("Seq2SeqLM") else {}
+    with torch.inference_mode():
+        ref(input_ids=torch.full((1, limit), 5), **extra)
+        with pytest.raises((IndexError, RuntimeError)):  # BERT: its token type buffer is as long
+            ref(input_ids=torch.full((1, limit + 1), 5), **extra)
+
+
+def test_roberta_limit_comes_from_the_table_not_the_config(text_dir):
+    m = attnviz.load_model(text_dir("roberta"))
+    assert m.model.config.max_position_embeddings == 40 and m.max_tokens == 38  # padding index 1: starts at 2
+    assert m.tokenizer.model_max_length > 10**6  # the tokenizer states no limit
+    assert m.run(text=LONG).n_tokens == 38
+
+
+@pytest.mark.parametrize("model_type", ENCODERS + CAUSAL)
+def test_labels_read_as_the_text(text_dir, model_type):
+    r = attnviz.load_model(text_dir(model_type)).run(text=SHORT)
+    words = [t for t, s in zip(r.tokens, r.special, strict=True) if not s]
+    if TEXT[model_type].scheme == "wp":
+        assert "".join(w.removeprefix("##") for w in words) == SHORT.lower().replace(" ", "")
+    else:
+        assert "".join(words).strip() in (SHORT, SHORT.lower()), words  # ALBERT's tokenizer lower-cases
+
+
+def test_sentencepiece_byte_fallback_labels(text_dir):
+    """A Llama tokenizer spells characters it has no piece for as bytes (<0x0A>): shown as \\n and \\xe2."""
+    r = attnviz.load_model(text_dir("llama")).run(text="two\nlines ☃")
+    assert "\\n" in r.tokens and "\\xe2" in r.tokens and not any(t.startswith("<0x") for t in r.tokens)
+
+
+def test_sliding_window_is_the_mask(text_dir):
+    m = attnviz.load_model(text_dir("mistral"))
+    w = m.run(text=SHORT).weights
+    query, key = np.indices(w.shape[2:])
+    outside = (key > query) | (query - key >= 6)  # sliding_window 6: a query sees itself and the 5 keys before
+    assert np.all(w[..., outside] == 0) and np.all(w[..., ~outside] > 0)
+    assert "sliding window 6" in m.description
+
+
+def test_pair_without_segment_ids(text_dir):
+    """DistilBERT takes no token_type_ids: a pair is read (unmarked) instead of failing in the forward."""
+    r = attnviz.load_model(text_dir("distilbert")).run(text="A first text.", text_pair="A second one.")
+    assert r.tokens.count("[SEP]") == 2 and r.segments is None
+
+
+@pytest.mark.parametrize("model_type", SEQ2SEQ)
+def test_encoder_decoder_gives_eager_encoder_decoder_and_cross_attention(text_dir, model_type):
+    spec, directory = TEXT[model_type], text_dir(model_type)
+    m = attnviz.load_model(directory)
+    assert m.kind == "seq2seq"
+    ref = reference_model(spec, directory)
+    with torch.inference_mode():
+        for text in (SHORT, LONG):
+            r = m.run(text=text)
+            assert r.truncated == (text == LONG)
+            enc = reference_encoding(directory, ref, text, r.n_tokens)
+            written = ref.generate(**enc, do_sample=False, num_beams=1, max_new_tokens=m.max_new_tokens,
+                                   min_new_tokens=1)
+            dec_in = written[:, :len(r.parts["decoder"].keys)]
+            out = ref(**enc, decoder_input_ids=dec_in, output_attentions=True)
+            for got, want in ((r, out.encoder_attentions), (r.parts["decoder"], out.decoder_attentions),
+                              (r.parts["cross"], out.cross_attentions)):
+                np.testing.assert_allclose(got.weights, stacked(want), rtol=0, atol=1e-6)
+    cross, decoder = r.parts["cross"], r.parts["decoder"]
+    assert r.n_tokens == m.max_tokens and cross.keys == r.tokens and cross.tokens == decoder.tokens
+    assert decoder.causal and np.all(np.triu(decoder.weights, k=1) == 0)
+    assert r.extras["output_cut"] == (cross.tokens[-1] == "…")
+    assert isinstance(r.extras["output"], str)
+
+
+def test_local_directory_api_is_the_registry(text_dir):
+    """``attnviz.load_model`` of a directory returns the same loaded model each time (loaded once)."""
+    directory = text_dir("gpt2")
+    assert attnviz.load_model(directory) is attnviz.load_model(str(directory))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,9 @@ class HFTextModel(AttentionModel):
     kind = "text"
 
     def __init__(self, name: str, model: torch.nn.Module, tokenizer, causal: bool = False,
-                 description: str = "", max_tokens: int | None = None) -> None:
+                 description: str = "", max_tokens: int | None = None,
+                 labeller: Callable[[list[int]], list[str]] | None = None) -> None:
+        """``labeller``: token ids to labels (default :func:`token_labels`)."""
         self.name = name
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -38,6 +40,7 @@ class HFTextModel(AttentionModel):
         if tok_limit and tok_limit < 10**6:
             limit = min(limit, tok_limit)
         self.max_tokens = int(max_tokens or limit)
+        self.labels = labeller or (lambda ids: token_labels(tokenizer, ids))
         self.traced: TracedAttentions | None = None
         self.buffered = into_buffer.prepare(model, dict(tokenizer("attnviz", return_tensors="pt")), name)
         """Attention layers written into one buffer per run (:mod:`attnviz.models.into_buffer`); 0: stacked."""
@@ -95,7 +98,7 @@ class HFTextModel(AttentionModel):
         if text_pair is not None and "token_type_ids" in enc:
             segments = enc["token_type_ids"][0].numpy().astype(np.int8)
         return AttentionResult(
-            weights=weights, tokens=token_labels(self.tokenizer, ids), model=self.name, kind="text",
+            weights=weights, tokens=self.labels(ids), model=self.name, kind="text",
             special=special, segments=segments, causal=self.causal, truncated=truncated, n_input_chars=n_chars,
         )
 
@@ -138,24 +141,15 @@ def token_labels(tokenizer, ids: list[int]) -> list[str]:
 
 
 def load_hf_directory(path: Path, name: str | None = None, description: str = "") -> HFTextModel:
-    """Load a local Hugging Face text model directory (no network) with eager attention.
+    """Load a local Hugging Face text model directory (no network) with eager attention
+    (:func:`attnviz.models.hf_dir.load_directory`, which also takes encoder-decoders and vision models).
 
     Raises:
-        ValueError: the directory holds no usable model or tokenizer.
+        ValueError: the directory holds no usable text model or tokenizer.
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+    from attnviz.models.hf_dir import load_directory
 
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise ValueError(f"{path} is not a Hugging Face model directory (no config.json).")
-    try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        archs = " ".join(getattr(config, "architectures", None) or [])
-        causal = "CausalLM" in archs or bool(getattr(config, "is_decoder", False))
-        auto = AutoModelForCausalLM if causal else AutoModel
-        model = auto.from_pretrained(path, local_files_only=True, attn_implementation="eager",
-                                     dtype=torch.float32, use_safetensors=True)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"Could not load a text model from {path}: {e}") from e
-    return HFTextModel(name or path.name, model, tokenizer, causal=causal, description=description)
+    model = load_directory(path, name=name, description=description)
+    if not isinstance(model, HFTextModel):
+        raise ValueError(f"{path} holds a {model.kind} model, not a text encoder or decoder.")
+    return model
