@@ -21,6 +21,34 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
+def text_dir(tmp_path_factory):
+    """``text_dir(model_type)``: a tiny random-weight Hugging Face directory of the family (tests/hf_dirs.py),
+    built once per session; copy it before changing it."""
+    from tests.hf_dirs import TEXT, build_text
+
+    return _built_once(tmp_path_factory.mktemp("hf-text"), lambda t, d: build_text(TEXT[t], d))
+
+
+@pytest.fixture(scope="session")
+def vision_dir(tmp_path_factory):
+    """``vision_dir(model_type)``: as :func:`text_dir`, for the vision families."""
+    from tests.hf_dirs import VISION, build_vision
+
+    return _built_once(tmp_path_factory.mktemp("hf-vision"), lambda t, d: build_vision(VISION[t], d))
+
+
+def _built_once(root: Path, build):
+    built: dict[str, Path] = {}
+
+    def get(model_type: str) -> Path:
+        if model_type not in built:
+            built[model_type] = build(model_type, root / model_type)
+        return built[model_type]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def app_server(tmp_path_factory) -> str:
     """Base URL of ``streamlit run app.py`` on a free loopback port."""
     _require_browser()

@@ -16,7 +16,7 @@ import torch
 import attnviz
 from attnviz.models.hf_families import FAMILIES, supported
 from attnviz.models.hf_text import HFTextModel
-from tests.hf_dirs import LONG, SHORT, TEXT, Spec, build_text
+from tests.hf_dirs import LONG, SHORT, TEXT, Spec
 
 
 def test_contract_names():
@@ -166,19 +166,6 @@ ENCODERS = [t for t in TEXT if FAMILIES[t].kind == "text" and not FAMILIES[t].ca
 SEQ2SEQ = [t for t in TEXT if FAMILIES[t].kind == "seq2seq"]
 ABSOLUTE = ["bert", "roberta", "xlm-roberta", "distilbert", "albert", "electra", "gpt2", "bart", "marian"]
 """Families with a table of absolute positions: their limit is the table's."""
-
-
-@pytest.fixture(scope="session")
-def text_dir(tmp_path_factory):
-    """``text_dir(model_type)``: the family's tiny directory, built once per session."""
-    root, built = tmp_path_factory.mktemp("hf-text"), {}
-
-    def get(model_type: str) -> Path:
-        if model_type not in built:
-            built[model_type] = build_text(TEXT[model_type], root / model_type)
-        return built[model_type]
-
-    return get
 
 
 def reference_model(spec: Spec, directory: Path) -> torch.nn.Module:

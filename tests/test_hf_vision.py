@@ -11,22 +11,9 @@ from PIL import Image
 
 import attnviz
 from attnviz.models.hf_families import FAMILIES, supported
-from tests.hf_dirs import VISION, build_vision
+from tests.hf_dirs import VISION
 
 PREFIX = {"deit": ["[CLS]", "[DIST]"], "dinov2_with_registers": ["[CLS]", "[REG0]", "[REG1]"]}
-
-
-@pytest.fixture(scope="session")
-def vision_dir(tmp_path_factory):
-    """``vision_dir(model_type)``: the family's tiny directory, built once per session."""
-    root, built = tmp_path_factory.mktemp("hf-vision"), {}
-
-    def get(model_type: str) -> Path:
-        if model_type not in built:
-            built[model_type] = build_vision(VISION[model_type], root / model_type)
-        return built[model_type]
-
-    return get
 
 
 @pytest.fixture(scope="module")

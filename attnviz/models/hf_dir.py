@@ -100,9 +100,11 @@ def load_tokenizer(files: DirectoryFiles):
                          "files that came with the model into the folder (tokenizer.save_pretrained(folder)).")
     try:
         return AutoTokenizer.from_pretrained(files.path, **_LOAD)
-    except ImportError as e:
-        raise ValueError(f"The tokenizer of {files.path} cannot be read here: {e}. Save it as tokenizer.json "
-                         "(tokenizer.save_pretrained(folder) with a fast tokenizer) and copy that file in.") from e
+    except ImportError as e:  # a slow tokenizer whose library is not installed (MarianTokenizer: sentencepiece)
+        why = " ".join(str(e).split()).split(". ")[0]
+        package = "sentencepiece" if "sentencepiece" in why.lower() else why
+        raise ValueError(f"The tokenizer of {files.path} cannot be read without {package}, which is not installed "
+                         f"({why}). Install it, or put the tokenizer in the folder as a tokenizer.json.") from e
     except Exception as e:  # transformers raises many kinds for a bad tokenizer; any means it cannot be used
         raise ValueError(f"The tokenizer of {files.path} could not be loaded ({type(e).__name__}: {e}).") from e
 
