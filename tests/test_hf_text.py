@@ -292,3 +292,10 @@ def test_local_directory_api_is_the_registry(text_dir):
     """``attnviz.load_model`` of a directory returns the same loaded model each time (loaded once)."""
     directory = text_dir("gpt2")
     assert attnviz.load_model(directory) is attnviz.load_model(str(directory))
+
+
+def test_the_docs_table_is_the_family_table():
+    from attnviz.models.hf_families import markdown_table
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text(encoding="utf-8")
+    assert markdown_table() in docs  # regenerate with: python -m attnviz.models.hf_families
