@@ -167,6 +167,26 @@ TEXT: dict[str, Spec] = {s.model_type: s for s in (
          "AutoModelForCausalLM"),
     Spec("phi", {"max_position_embeddings": POSITIONS}, _byte_tokenizer("CodeGenTokenizer", ["<|endoftext|>"]),
          "AutoModelForCausalLM", "byte"),
+    Spec("qwen3", {"max_position_embeddings": POSITIONS, "num_key_value_heads": 2, "head_dim": 8},
+         _byte_tokenizer("Qwen2Tokenizer", ["<|endoftext|>"]), "AutoModelForCausalLM", "byte"),
+    Spec("gemma2", {"max_position_embeddings": POSITIONS, "num_key_value_heads": 2, "head_dim": 8, "sliding_window": 6},
+         _sp_bpe_tokenizer("GemmaTokenizer", ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]),
+         "AutoModelForCausalLM"),
+    Spec("gemma3_text", {"max_position_embeddings": POSITIONS, "num_key_value_heads": 2, "head_dim": 8,
+                         "sliding_window": 6},
+         _sp_bpe_tokenizer("GemmaTokenizer", ["<pad>", "<eos>", "<bos>", "<unk>", "<mask>"]),
+         "AutoModelForCausalLM"),
+    Spec("phi3", {"max_position_embeddings": POSITIONS, "num_key_value_heads": 2, "pad_token_id": 0,
+                  "bos_token_id": 1, "eos_token_id": 2},
+         _sp_bpe_tokenizer("LlamaTokenizer", ["<unk>", "<s>", "</s>"]), "AutoModelForCausalLM"),
+    Spec("opt", {"max_position_embeddings": POSITIONS, "ffn_dim": 37, "word_embed_proj_dim": 32, "pad_token_id": 1,
+                 "bos_token_id": 0, "eos_token_id": 2},
+         _byte_tokenizer("GPT2Tokenizer", ROBERTA_SPECIALS), "AutoModelForCausalLM", "byte"),
+    Spec("modernbert", {"max_position_embeddings": POSITIONS, "pad_token_id": 1, "bos_token_id": 0,
+                        "eos_token_id": 2, "cls_token_id": 0, "sep_token_id": 2, "global_attn_every_n_layers": 2,
+                        "local_attention": 6}, _byte_tokenizer("RobertaTokenizer", ROBERTA_SPECIALS), scheme="byte"),
+    Spec("mpnet", {"max_position_embeddings": POSITIONS, "pad_token_id": 1},
+         lambda d: wordpiece(d, "MPNetTokenizer"), scheme="wp"),
     Spec("bart", {**SEQ, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "decoder_start_token_id": 2,
                   "forced_eos_token_id": 2}, _byte_tokenizer("BartTokenizer", ROBERTA_SPECIALS),
          "AutoModelForSeq2SeqLM", "byte", {}),
@@ -190,11 +210,11 @@ def _random(cls_name: str, config) -> torch.nn.Module:
 
 def build_text(spec: Spec, directory: Path) -> Path:
     """Write a tiny random-weight directory of ``spec``'s family (seeded: the same weights every time)."""
-    from transformers import AutoConfig
+    from transformers import AutoConfig, AutoTokenizer
 
     directory.mkdir(parents=True, exist_ok=True)
-    tok = spec.tokenizer(directory)
-    n = len(tok) if tok is not None else 30522
+    spec.tokenizer(directory)
+    n = len(AutoTokenizer.from_pretrained(directory))  # as saved: some classes add their special tokens
     fields = {**spec.sizes, **spec.config, "vocab_size": n}
     if spec.model_type == "marian":
         fields.update(decoder_vocab_size=n, pad_token_id=n - 1, decoder_start_token_id=n - 1)

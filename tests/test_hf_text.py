@@ -164,7 +164,8 @@ def test_concurrent_runs_match_sequential(minilm):
 CAUSAL = [t for t in TEXT if FAMILIES[t].causal]
 ENCODERS = [t for t in TEXT if FAMILIES[t].kind == "text" and not FAMILIES[t].causal]
 SEQ2SEQ = [t for t in TEXT if FAMILIES[t].kind == "seq2seq"]
-ABSOLUTE = ["bert", "roberta", "xlm-roberta", "distilbert", "albert", "electra", "gpt2", "bart", "marian"]
+ABSOLUTE = ["bert", "roberta", "xlm-roberta", "distilbert", "albert", "electra", "mpnet", "gpt2", "opt", "bart",
+            "marian"]
 """Families with a table of absolute positions: their limit is the table's."""
 
 
@@ -299,3 +300,24 @@ def test_the_docs_table_is_the_family_table():
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text(encoding="utf-8")
     assert markdown_table() in docs  # regenerate with: python -m attnviz.models.hf_families
+
+
+@pytest.mark.parametrize(("model_type", "saved_as"), [("bert", "BertForMaskedLM"), ("llama", "LlamaModel"),
+                                                      ("roberta", "RobertaForSequenceClassification")])
+def test_checkpoints_of_task_models_load(text_dir, tmp_path, model_type, saved_as):
+    """A checkpoint saved from a task model (no pooler) or a bare one (no LM head) has every weight attention
+    needs; the attention is the saved model's own."""
+    import shutil
+
+    import transformers
+
+    directory = tmp_path / model_type
+    shutil.copytree(text_dir(model_type), directory)
+    cls = getattr(transformers, saved_as)
+    torch.manual_seed(1)
+    cls(transformers.AutoConfig.from_pretrained(directory)).save_pretrained(directory)
+    r = attnviz.load_model(directory).run(text=SHORT)
+    ref = cls.from_pretrained(directory, attn_implementation="eager").eval()
+    with torch.inference_mode():
+        want = ref(**reference_encoding(directory, ref, SHORT, r.n_tokens), output_attentions=True).attentions
+    np.testing.assert_allclose(r.weights, stacked(want), rtol=0, atol=1e-6)

@@ -56,9 +56,11 @@ def list_models(kind: str | None = None) -> list[str]:
 
 
 def model_info(name: str) -> ModelEntry:
-    """Registry entry of a model name; ``ValueError`` for an unknown name."""
+    """Registry entry of a model name; ``ValueError`` for an unknown name. (The local models folder is looked at
+    again only for a name not known yet: :func:`list_models` keeps it in step.)"""
     _ensure_builtin()
-    _sync_local()
+    if name not in _REGISTRY:
+        _sync_local()
     if name not in _REGISTRY:
         raise ValueError(f"Unknown model {name!r}. Known models: {', '.join(_REGISTRY)}; "
                          "or pass the path of a local Hugging Face model directory.")
