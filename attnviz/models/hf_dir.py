@@ -14,9 +14,11 @@ positions start (RoBERTa numbers positions from its padding index + 1, BART from
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -59,13 +61,14 @@ def load_directory(path: str | Path, name: str | None = None, description: str =
         return load_vision(files, fam, name, description)
     tokenizer = load_tokenizer(files)
     model = load_weights(files, fam)
-    _fit_inputs(tokenizer, model, files.path)
-    if fam.kind == "seq2seq":
-        from attnviz.models.hf_seq2seq import HFSeq2SeqModel
+    with refusing(name):
+        _fit_inputs(tokenizer, model, files.path)
+        if fam.kind == "seq2seq":
+            from attnviz.models.hf_seq2seq import HFSeq2SeqModel
 
-        loaded: AttentionModel = HFSeq2SeqModel(name, model, tokenizer, fam, description)
-    else:
-        loaded = text_model(name, model, tokenizer, fam, description)
+            loaded: AttentionModel = HFSeq2SeqModel(name, model, tokenizer, fam, description)
+        else:
+            loaded = text_model(name, model, tokenizer, fam, description)
     check_run(loaded, text=CHECK_TEXT)
     log.info("loaded %s from %s: %r", fam.label, files.path, loaded)
     return loaded
@@ -176,12 +179,22 @@ def text_limit(model: torch.nn.Module, tokenizer) -> int:
     return limit
 
 
+@contextlib.contextmanager
+def refusing(name: str, what: str = "could not be set up") -> Iterator[None]:
+    """Turn any exception but a ``ValueError`` into one naming the model and the cause (a family that fails this
+    way cannot be shown; the message says how it failed)."""
+    try:
+        yield
+    except ValueError:
+        raise
+    except Exception as e:
+        raise ValueError(f"{name} {what} ({type(e).__name__}: {e}).") from e
+
+
 def check_run(model: AttentionModel, **inputs: object) -> None:
     """Run ``model`` once on ``inputs`` and :func:`check_attention`; any failure is a ``ValueError``."""
-    try:
+    with refusing(model.name, "failed on a check input"):
         result = model.run(**inputs)
-    except Exception as e:  # a family that fails on its first input cannot be shown; say how it failed
-        raise ValueError(f"{model.name} failed on a check input ({type(e).__name__}: {e}).") from e
     check_attention(model, result)
 
 

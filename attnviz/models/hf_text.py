@@ -26,7 +26,10 @@ class HFTextModel(AttentionModel):
     def __init__(self, name: str, model: torch.nn.Module, tokenizer, causal: bool = False,
                  description: str = "", max_tokens: int | None = None,
                  labeller: Callable[[list[int]], list[str]] | None = None) -> None:
-        """``labeller``: token ids to labels (default :func:`token_labels`)."""
+        """``max_tokens``: the input limit (default what the model can embed, :func:`attnviz.models.hf_dir.text_limit`);
+        ``labeller``: token ids to labels (default :func:`token_labels`)."""
+        from attnviz.models.hf_dir import text_limit
+
         self.name = name
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -35,11 +38,7 @@ class HFTextModel(AttentionModel):
         cfg = model.config
         self.n_layers = int(cfg.num_hidden_layers)
         self.n_heads = int(cfg.num_attention_heads)
-        limit = getattr(cfg, "max_position_embeddings", None) or 512
-        tok_limit = getattr(tokenizer, "model_max_length", None)
-        if tok_limit and tok_limit < 10**6:
-            limit = min(limit, tok_limit)
-        self.max_tokens = int(max_tokens or limit)
+        self.max_tokens = int(max_tokens or text_limit(model, tokenizer))
         self.labels = labeller or (lambda ids: token_labels(tokenizer, ids))
         self.traced: TracedAttentions | None = None
         self.buffered = into_buffer.prepare(model, dict(tokenizer("attnviz", return_tensors="pt")), name)

@@ -20,7 +20,7 @@ from PIL import Image
 
 from attnviz.images import Source, as_rgb
 from attnviz.models import into_buffer
-from attnviz.models.hf_dir import check_run, load_weights
+from attnviz.models.hf_dir import check_run, load_weights, refusing
 from attnviz.models.hf_families import Family
 from attnviz.models.hf_files import PROCESSOR_FILE, DirectoryFiles
 from attnviz.models.vision import ImageAttentionModel
@@ -160,7 +160,8 @@ def load_vision(files: DirectoryFiles, fam: Family, name: str, description: str 
     model = load_weights(files, fam)
     registers = int(getattr(model.config, "num_register_tokens", 0) or 0)
     prefix = fam.prefix + tuple(f"[REG{i}]" for i in range(registers))
-    loaded = HFVisionModel(name, model, processor, prefix, description, fam.label)
+    with refusing(name):
+        loaded = HFVisionModel(name, model, processor, prefix, description, fam.label)
     check_run(loaded, image=Image.new("RGB", (64, 48), (120, 90, 60)))
     log.info("loaded %s from %s with %s", fam.label, files.path, type(processor).__name__)
     return loaded
