@@ -285,8 +285,8 @@ def test_encoder_decoder_gives_eager_encoder_decoder_and_cross_attention(text_di
     cross, decoder = r.parts["cross"], r.parts["decoder"]
     assert r.n_tokens == m.max_tokens and cross.keys == r.tokens and cross.tokens == decoder.tokens
     assert decoder.causal and np.all(np.triu(decoder.weights, k=1) == 0)
-    assert r.extras["output_cut"] == (cross.tokens[-1] == "…")
-    assert isinstance(r.extras["output"], str)
+    assert r.extras.output_cut == (cross.tokens[-1] == "…")
+    assert isinstance(r.extras.output, str)
 
 
 def test_local_directory_api_is_the_registry(text_dir):

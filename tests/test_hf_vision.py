@@ -43,7 +43,7 @@ def test_vision_family_gives_eager_weights_on_its_processors_pixels(vision_dir, 
     m = attnviz.load_model(directory)
     r = m.run(image=picture)
     prefix = PREFIX.get(model_type, ["[CLS]"])
-    assert m.kind == r.kind == "image" and r.grid == (6, 5) and r.extras["input_size"] == (48, 40)
+    assert m.kind == r.kind == "image" and r.grid == (6, 5) and r.extras.input_hw == (48, 40)
     assert r.tokens[:len(prefix)] == prefix and r.tokens[len(prefix)] == "p0,0" and r.tokens[-1] == "p5,4"
     assert r.special.tolist() == [True] * len(prefix) + [False] * 30
     interpolate = {} if model_type.startswith("dinov2") else {"interpolate_pos_encoding": True}
@@ -66,7 +66,7 @@ def test_pixels_are_the_processors_resize_and_normalisation_of_the_whole_picture
 def test_image_size_reads_the_picture_larger(vision_dir, picture):
     m = attnviz.load_model(vision_dir("vit"))
     r = m.run(image=picture, image_size=64)
-    assert r.grid == (8, 8) and r.n_tokens == 65 and r.extras["input_size"] == (64, 64)
+    assert r.grid == (8, 8) and r.n_tokens == 65 and r.extras.input_hw == (64, 64)
     np.testing.assert_allclose(r.weights.sum(-1), 1, atol=1e-5)
     for bad in (63, 8, 10_000, "64", True):
         with pytest.raises(ValueError, match="image_size must be a multiple of 8"):

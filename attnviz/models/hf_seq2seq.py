@@ -12,6 +12,7 @@ import logging
 import numpy as np
 import torch
 
+from attnviz.extras import Seq2SeqExtras
 from attnviz.models.base import AttentionModel
 from attnviz.models.hf_dir import text_limit
 from attnviz.models.hf_families import Family
@@ -22,7 +23,7 @@ from attnviz.textinput import bound_text, check_text
 log = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = 64
-"""Longest output the decoder writes (``extras["output_cut"]`` tells when it was stopped there)."""
+"""Longest output the decoder writes (``extras.output_cut`` tells when it was stopped there)."""
 UNFINISHED = "…"
 """Label of the last decoder position when the output stopped before its end token: what it predicts was not
 written."""
@@ -65,8 +66,8 @@ class HFSeq2SeqModel(AttentionModel):
             source]``; ``parts["decoder"]`` = decoder self-attention ``[layer, head, target, target]`` (causal;
             ``tokens`` = the token each position wrote, ``key_tokens`` = the decoder's input: its start token then
             the output shifted by one); ``parts["cross"]`` = cross-attention ``[layer, head, target, source]``;
-            ``extras``: ``output`` (the text written), ``input`` (the text read), ``output_cut`` (stopped at
-            :data:`MAX_NEW_TOKENS` before the end token).
+            ``extras`` (:class:`attnviz.extras.Seq2SeqExtras`): ``output`` (the text written), ``input`` (the text
+            read), ``output_cut`` (stopped at :data:`MAX_NEW_TOKENS` before the end token).
         Raises:
             ValueError: empty text, or text of special or unknown tokens only.
         """
@@ -93,5 +94,5 @@ class HFSeq2SeqModel(AttentionModel):
         decoder = AttentionResult(weights=dec_w, tokens=produced, key_tokens=dec_keys, causal=True, **common)
         cross = AttentionResult(weights=cross_w, tokens=produced, key_tokens=source, **common)
         return AttentionResult(weights=enc_w, tokens=source, special=special, parts={"decoder": decoder,
-                               "cross": cross}, extras={"output": output, "input": text,
-                                                         "output_cut": not ended}, **common)
+                               "cross": cross}, extras=Seq2SeqExtras(output=output, input=text,
+                                                                     output_cut=not ended), **common)

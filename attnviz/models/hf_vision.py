@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from attnviz.extras import ImageExtras
 from attnviz.images import Source, as_rgb
 from attnviz.models import into_buffer
 from attnviz.models.hf_dir import check_run, load_weights, refusing
@@ -82,7 +83,8 @@ class HFVisionModel(ImageAttentionModel):
             image_size: side in pixels of a square input (a multiple of the patch size); default the processor's.
         Returns:
             AttentionResult with ``weights[layer, head, query, key]`` over the prefix tokens and ``rows * cols``
-            patches, ``grid == (rows, cols)``, ``special`` True on the prefix; ``extras["input_size"]`` (h, w).
+            patches, ``grid == (rows, cols)``, ``special`` True on the prefix; ``extras`` (:class:`ImageExtras`):
+            ``input_size``, the ``(height, width)`` the model read.
         Raises:
             ValueError: no image or an unusable one (:func:`attnviz.load_image`), or a bad ``image_size``.
         """
@@ -95,7 +97,7 @@ class HFVisionModel(ImageAttentionModel):
         weights = self.forward_at(as_rgb(image), size)
         tokens = list(self.prefix) + [f"p{r},{c}" for r in range(grid[0]) for c in range(grid[1])]
         return AttentionResult(weights=weights, tokens=tokens, model=self.name, kind="image", grid=grid,
-                               special=np.arange(len(tokens)) < len(self.prefix), extras={"input_size": size})
+                               special=np.arange(len(tokens)) < len(self.prefix), extras=ImageExtras(input_size=size))
 
     def _check_size(self, image_size: object) -> tuple[int, int]:
         top = MAX_SIDE_PATCHES * self.patch
@@ -121,8 +123,8 @@ class HFVisionModel(ImageAttentionModel):
                              f"{len(self.prefix)} prefix tokens and the patches.")
         return layers[:, 0].numpy()
 
-    def forward(self, image: Image.Image) -> tuple[np.ndarray, dict]:
-        return self.forward_at(image, self.size), {"input_size": self.size}
+    def forward(self, image: Image.Image) -> tuple[np.ndarray, ImageExtras]:
+        return self.forward_at(image, self.size), ImageExtras(input_size=self.size)
 
 
 def processor_size(processor) -> tuple[int, int]:

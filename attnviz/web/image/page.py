@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 from PIL import Image
 
-from attnviz.analysis.patches import patch_index, query_maps
+from attnviz.analysis.patches import n_prefix, patch_index, query_maps
 from attnviz.export import tokens_json
 from attnviz.images import LIMITS_TEXT
 from attnviz.render.image_figures import patch_picker_figure, probabilities_figure
@@ -94,11 +94,14 @@ def main() -> None:
     for notice in notices:
         st.info(notice, icon="ℹ️")
     rows, cols = result.grid
+    prefix = n_prefix(result.n_tokens, result.grid)  # [CLS], and DeiT's [DIST] or registers: before the patches
+    before = ", ".join(result.tokens[:prefix])
     extras = result.extras
-    resized = (f" · the whole picture is resized to {extras.input_size}×{extras.input_size} px for the model (no "
+    resized = (f" · the whole picture is resized to {extras.input_hw[1]}×{extras.input_hw[0]} px for the model (no "
                "crop), and the maps are stretched back over it" if extras is not None else "")
-    st.caption(f"**{widgets.md_literal(source)}** ({described}) · **{result.model}**: {result.n_layers} layers × "
-               f"{result.n_heads} heads, {rows}×{cols} patches + [CLS] = {result.n_tokens} tokens{resized}.")
+    st.caption(f"**{widgets.md_literal(source)}** ({described}) · **{widgets.md_literal(result.model)}**: "
+               f"{result.n_layers} layers × {result.n_heads} heads, {rows}×{cols} patches + "
+               f"{widgets.md_literal(before)} = {result.n_tokens} tokens{resized}.")
     if extras is not None and extras.inverted:
         st.info("The picture has a light background, so it was inverted first: this model was trained on light "
                 "objects on black.", icon="🔁")
@@ -129,7 +132,7 @@ def main() -> None:
             st.markdown(f"**Prediction: {extras.prediction}** ({extras.probabilities[extras.prediction]:.1%})")
             st.plotly_chart(probabilities_figure(extras.probabilities, extras.prediction), key="image_probabilities")
     chosen = (int(row), int(col)) if kind == PATCH_LABEL else None
-    query = patch_index(*chosen, result.grid) if chosen else 0
+    query = patch_index(*chosen, result.grid, prefix) if chosen else 0
     who = f"patch ({chosen[0]}, {chosen[1]})" if chosen else "[CLS]"
     with pick:
         st.plotly_chart(patch_picker_figure(shown, result.grid, chosen, picker_source(run.data_digest, run.data)),
@@ -162,7 +165,7 @@ def main() -> None:
         Download("All heads", "png", f"{stem}_grid", lambda: grid_png(run.key, run, query, look)),
         *offered,
         Download("Weights", "npy", f"{file_stem}_weights", lambda: run.result().weights,
-                 help="All heads, [layer, head, query, key], float32; position 0 is [CLS], then the patches row by "
-                      "row."),
+                 help=f"All heads, [layer, head, query, key], float32; positions: {before}, then the patches row "
+                      "by row."),
         Download("Tokens", "json", f"{file_stem}_tokens", lambda: tokens_json(run.result())),
     ], key="dl_image")
