@@ -37,6 +37,38 @@ def vision_dir(tmp_path_factory):
     return _built_once(tmp_path_factory.mktemp("hf-vision"), lambda t, d: build_vision(VISION[t], d))
 
 
+@pytest.fixture(scope="session")
+def models_folder(tmp_path_factory, text_dir, vision_dir) -> Path:
+    """A local models folder as a person would fill it (built once; not yet in use, see :func:`local_models`):
+    ``my-bert`` and ``my-gpt2`` (text), ``my-t5`` (encoder-decoder), ``my-deit`` (image: [CLS] and [DIST] before
+    the patches), ``broken-bert`` (its weights file cut in half) and ``linked-out`` (a link to a model outside the
+    folder)."""
+    import shutil
+
+    from tests.damage import truncate
+
+    base = tmp_path_factory.mktemp("local")
+    root = base / "models"
+    for name, source in (("my-bert", text_dir("bert")), ("my-gpt2", text_dir("gpt2")), ("my-t5", text_dir("t5")),
+                         ("my-deit", vision_dir("deit")), ("broken-bert", text_dir("bert"))):
+        shutil.copytree(source, root / name)
+    truncate(root / "broken-bert" / "model.safetensors")
+    shutil.copytree(text_dir("bert"), base / "outside")
+    (root / "linked-out").symlink_to(base / "outside", target_is_directory=True)
+    return root
+
+
+@pytest.fixture()
+def local_models(models_folder, monkeypatch) -> Iterator[Path]:
+    """:func:`models_folder` as ``$ATTNVIZ_MODELS_DIR`` for one test (its models are forgotten afterwards)."""
+    from attnviz.models import local, registry
+
+    monkeypatch.setenv(local.ENV, str(models_folder))
+    yield models_folder
+    monkeypatch.delenv(local.ENV)
+    registry._sync_local()
+
+
 def _built_once(root: Path, build):
     built: dict[str, Path] = {}
 

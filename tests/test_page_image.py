@@ -195,3 +195,30 @@ def test_image_page_keeps_no_result():
     at.file_uploader(key="image_upload").set_value(("red.png", buf.getvalue(), "image/png"))
     at.run()
     assert results_left(at) == 0
+
+
+# ------------------------------------------------------------------------------------- the local models folder
+
+
+def test_a_local_vision_folder_runs_with_its_prefix_tokens(local_models):
+    """A DeiT folder of $ATTNVIZ_MODELS_DIR is in the image picker (text folders are not); its [CLS] and [DIST]
+    come before the patches, so a chosen patch is the position after both."""
+    at = image_page().run()
+    options = at.selectbox(key="image_model").options
+    assert "my-deit" in options and not {"my-bert", "my-t5", "linked-out"} & set(options)
+    at.selectbox(key="image_model").set_value("my-deit").run()
+    assert not at.exception and not at.error
+    caption = " ".join(c.value for c in at.caption)
+    assert "**my-deit**: 2 layers × 4 heads, 6×5 patches + [CLS], [DIST] = 32 tokens" in caption
+    assert "resized to 40×48 px" in caption
+    at.radio(key="image_query_kind").set_value("A patch").run()
+    at.number_input(key="image_row").set_value(4)
+    at.number_input(key="image_col").set_value(3)
+    at.run()
+    assert not at.exception and not at.error
+    result = ImageRun.of("my-deit", examples()[at.selectbox(key="image_example").value].read_bytes()).result()
+    layer, head = at.selectbox(key="image_layer").value, at.selectbox(key="image_head").value
+    query = patch_index(4, 3, result.grid, prefix=2)
+    assert result.tokens[query] == "p4,3"
+    focused = result.weights[layer, head, query, 2:]
+    assert f"attention of patch (4, 3) (max {focused.max():.3f}" in image_captions(at)

@@ -267,3 +267,49 @@ def test_text_page_keeps_no_result(view):
     at = text_page(text_view=view).run()
     submit(at, "A second sentence, so the first result is no longer the current one.")
     assert results_left(at) == 0
+
+
+# ------------------------------------------------------------------------------------- the local models folder
+
+
+def test_local_text_folders_are_offered_by_name_and_run(local_models):
+    """The folders of $ATTNVIZ_MODELS_DIR holding text models are in the picker (not the encoder-decoder, the
+    image model or the link out of the folder), and one runs on the page with its own tokenizer and weights."""
+    import attnviz
+
+    at = text_page().run()
+    options = at.selectbox(key="text_model").options
+    assert {"minilm", "my-bert", "my-gpt2", "broken-bert"} <= set(options)
+    assert not {"my-t5", "my-deit", "linked-out"} & set(options)
+    at.selectbox(key="text_model").set_value("my-gpt2")
+    submit(at, "A small local model reads this.")
+    ok(at)
+    assert "**my-gpt2** · 2 layers × 4 heads" in captions(at) and "causal (decoder)" in captions(at)
+    want = attnviz.load_model(local_models / "my-gpt2").run(text="A small local model reads this.")
+    got = TextRun("my-gpt2", "A small local model reads this.").result()
+    assert got.tokens == want.tokens
+    np.testing.assert_array_equal(got.weights, want.weights)
+    linked = text_page(text_model="my-gpt2").run()  # a link reopens it
+    ok(linked)
+    assert "**my-gpt2** · 2 layers × 4 heads" in captions(linked)
+
+
+def test_a_broken_local_folder_is_a_message_and_the_page_keeps_working(local_models):
+    at = text_page().run()
+    at.selectbox(key="text_model").set_value("broken-bert")
+    msg = load_error(click(at, "Run"), "broken-bert")
+    assert "the folder 'broken-bert'" in msg and str(local_models) not in msg  # no server path in the page
+    at.selectbox(key="text_model").set_value("my-bert")
+    click(at, "Run")
+    ok(at)
+    assert "**my-bert** · 2 layers × 4 heads" in captions(at)
+
+
+@pytest.mark.parametrize("value", ["path", "linked-out", "../models/my-bert", "my-bert/../my-bert", "."])
+def test_a_link_cannot_open_a_path_or_a_folder_outside_the_models_folder(local_models, text_dir, value):
+    """A model in the URL that is not a listed name (a directory's path, a link out of the folder, ``..``) opens
+    nothing: the picker falls back to the default model."""
+    value = str(text_dir("bert")) if value == "path" else value
+    at = text_page(text_model=value).run()
+    ok(at)
+    assert at.selectbox(key="text_model").value == "minilm" and "**minilm**" in captions(at)

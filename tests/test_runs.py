@@ -51,3 +51,12 @@ def test_a_model_failing_on_an_input_is_a_message_and_the_page_recovers(monkeypa
     at.run()
     assert not at.exception and not at.error
     assert at.selectbox(key=key).value == model and at.get("image")
+
+
+def test_pages_open_registered_names_only(local_models, text_dir):
+    """What a page runs comes from a browser: a directory's path, or a link out of the models folder, is refused
+    even though the Python API opens directories; a folder of the models folder opens by its name."""
+    for name in (str(text_dir("bert")), str(local_models / "my-bert"), "linked-out", "../models/my-bert"):
+        with pytest.raises(runs.ModelLoadError, match="could not be loaded"):
+            runs.get_model(name)
+    assert runs.get_model("my-bert").name == "my-bert"

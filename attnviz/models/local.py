@@ -61,16 +61,27 @@ def scan(root: Path | None = None) -> list[LocalModel]:
             path = resolve(name, root)
             model_type = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
         except (ValueError, OSError, AttributeError) as e:
-            log.warning("models folder %s: %s is skipped (%s)", root, name, e)
+            _skipped(root, name, str(e))
             continue
         fam = FAMILIES.get(model_type) if isinstance(model_type, str) else None
         if fam is None:
-            log.warning("models folder %s: %s is skipped (model_type %r is not one attnviz loads)", root, name,
-                        model_type)
+            _skipped(root, name, f"model_type {model_type!r} is not one attnviz loads")
             continue
         found.append(LocalModel(name, path, fam.kind, f"{fam.label} from the local folder {name}"
                                 + (" (cannot be shown: loading says why)" if fam.refused else "")))
     return found
+
+
+_SKIPPED: set[tuple[str, str, str]] = set()
+
+
+def _skipped(root: Path, name: str, why: str) -> None:
+    """Log that folder ``name`` is not offered, once per folder and reason (the folder is listed on every page
+    run)."""
+    if (str(root), name, why) not in _SKIPPED:
+        if len(_SKIPPED) < 10_000:
+            _SKIPPED.add((str(root), name, why))
+        log.warning("models folder %s: %s is skipped (%s)", root, name, why)
 
 
 def resolve(name: str, root: Path | None = None) -> Path:
@@ -123,8 +134,31 @@ def load(name: str, root: Path | None = None) -> AttentionModel:
     """Load model ``name`` of the models folder (its name in results is the folder's).
 
     Raises:
-        ValueError: an unsafe or unknown name (:func:`resolve`), or a directory that cannot be shown.
+        ValueError: an unsafe or unknown name (:func:`resolve`), or a directory that cannot be shown; the message
+            names the folder, not its path on the server.
     """
     from attnviz.models.hf_dir import load_directory
 
-    return load_directory(resolve(name, root), name=name)
+    root = models_dir() if root is None else Path(root)
+    path = None
+    try:
+        path = resolve(name, root)
+        return load_directory(path, name=name)
+    except ValueError as e:
+        raise ValueError(_without_paths(str(e), name, root, path)) from e
+
+
+def _without_paths(message: str, name: str, root: Path, path: Path | None) -> str:
+    """``message`` with the server's paths of the models folder and of model ``name`` (at ``path``) replaced by
+    words: the message is shown in the browser (the server log keeps the paths)."""
+    roots = {str(root), str(root.absolute())}
+    try:
+        roots.add(str(root.resolve()))
+    except (OSError, RuntimeError):
+        pass
+    folders = {f"{r}{os.sep}{name}" for r in roots} | ({str(path)} if path is not None else set())
+    for f in sorted(folders, key=len, reverse=True):
+        message = message.replace(f, f"the folder {name!r}")
+    for r in sorted(roots, key=len, reverse=True):
+        message = message.replace(f"models folder {r}", "models folder").replace(r, "the models folder")
+    return message[:1].upper() + message[1:]

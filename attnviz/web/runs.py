@@ -1,7 +1,8 @@
 """Model runs for every page: the loaded models, the shared result cache, the run slots and the one input digest.
 
 - Models: the registry keeps every loaded model for the life of the process (:func:`attnviz.models.load_model`),
-  shared read-only by all sessions; :func:`get_model` only turns a failed load into a message for people. There is
+  shared read-only by all sessions; :func:`get_model` takes registered names only (the built-in models and the
+  folders of the local models folder, never a path) and turns a failed load into a message for people. There is
   no second copy in ``st.cache_resource``.
 - Results: :data:`RESULTS`, one process-wide cache bounded by bytes (:class:`attnviz.cache.BoundedCache`), keyed by
   ``(kind, model name, digest of the input)``; results are handed out without copying and never changed.
@@ -76,12 +77,15 @@ def _cause(e: BaseException) -> str:
 def get_model(name: str) -> AttentionModel:
     """The loaded model ``name``, shared by all sessions of this process (the registry keeps it).
 
+    Only registered names are taken: a built-in model or a folder of the local models folder
+    (:mod:`attnviz.models.local`), never a path, so nothing a browser sends opens another directory.
+
     Raises:
-        ModelLoadError: whatever loading raised (missing package, broken file...), with the cause in the message.
-            It is logged with its traceback; nothing failed is kept, so the next call tries again.
+        ModelLoadError: whatever loading raised (unknown name, missing package, broken file...), with the cause in
+            the message. It is logged with its traceback; nothing failed is kept, so the next call tries again.
     """
     try:
-        return load_model(name)
+        return load_model(name, allow_paths=False)
     except Exception as e:
         log.error("loading model %s failed", name, exc_info=True)
         raise ModelLoadError(f"The model {name!r} could not be loaded: {_cause(e)}. The other models still work; "

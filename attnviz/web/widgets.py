@@ -25,17 +25,25 @@ TEXT_LIMIT_NOTICE = ("Limits: a text longer than the model's limit (512 tokens f
 # ------------------------------------------------------------------------------------------------- pickers
 
 
-def model_picker(kind: str, key: str, default: str | None = None, bind: bool = False, label: str = "Model") -> str:
-    """Select box of the registered models of one kind (``"text"``, ``"image"``, ``"seq2seq"``).
+LOCAL_MODELS_HELP = ("Your own models: each sub-folder of the server's models folder (`ATTNVIZ_MODELS_DIR`, "
+                     "default `models`) that holds a Hugging Face model is offered here by its folder name.")
 
+
+def model_picker(kind: str, key: str, default: str | None = None, bind: bool = False, label: str = "Model") -> str:
+    """Select box of the registered models of one kind (``"text"``, ``"image"``, ``"seq2seq"``): the built-in
+    models and the folders of the local models folder of that kind (:mod:`attnviz.models.local`), by name.
+
+    The page runs what is chosen through :func:`attnviz.web.runs.get_model`, which takes these names only: a
+    value a browser sends (a URL parameter) that is not one of them, a path for instance, opens nothing.
     ``bind=True`` keeps the choice in the URL (query parameter ``key``, the model's name), so a link reopens it.
     """
     names = list_models(kind)
     index = names.index(default) if default in names else 0
     if bind:  # the URL holds the formatted option, so keep it short: the name; descriptions go to the tooltip
         return st.selectbox(label, names, index=index, key=key, bind=BIND,
-                            help="\n".join(f"- **{n}**: {model_info(n).description}" for n in names))
-    return st.selectbox(label, names, index=index, key=key,
+                            help="\n".join(f"- **{md_literal(n)}**: {md_literal(model_info(n).description)}"
+                                           for n in names) + "\n\n" + LOCAL_MODELS_HELP)
+    return st.selectbox(label, names, index=index, key=key, help=LOCAL_MODELS_HELP,
                         format_func=lambda n: f"{n} — {model_info(n).description}")
 
 
