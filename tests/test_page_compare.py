@@ -111,3 +111,20 @@ def test_compare_page_shows_a_broken_model_and_others_work(broken):
 def test_compare_page_keeps_no_result():
     at = AppTest.from_file(str(ROOT / "pages/4_Compare.py"), default_timeout=TIMEOUT).run()
     assert results_left(at) == 0
+
+
+def test_a_local_folder_is_a_model_to_compare(local_models):
+    """Two models, one text: a folder of $ATTNVIZ_MODELS_DIR (a tiny BERT) against MiniLM, paired on the tokens
+    they share (the same WordPiece vocabulary: all of them)."""
+    at = compare_page().run()
+    at.radio(key="cmp_mode").set_value("Two models, one text").run()
+    names = {option.split(" — ")[0] for option in at.selectbox(key="cmp_model_a").options}
+    assert "my-bert" in names and not {"my-t5", "my-deit", "linked-out"} & names
+    at.selectbox(key="cmp_model_a").set_value("my-bert")
+    at.selectbox(key="cmp_model_b").set_value("minilm")
+    click(at, "Compare")
+    assert not at.exception and not at.error
+    captions = " ".join(c.value for c in at.caption)
+    assert "**A** · **my-bert** · 2 layers × 4 heads" in captions
+    assert "**B** · **minilm** · 6 layers × 12 heads" in captions
+    difference_spec(at)
