@@ -2,10 +2,12 @@
 bad input, inputs without a year, a broken model, and no result kept by the session."""
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -105,3 +107,41 @@ def test_cross_attention_page_shows_a_broken_model(tmp_path):
 def test_cross_attention_page_keeps_no_result():
     at = AppTest.from_file(str(ROOT / "pages/5_Cross_Attention.py"), default_timeout=TIMEOUT).run()
     assert results_left(at) == 0
+
+
+def test_the_date_model_alone_needs_no_picker():
+    at = cross_page().run()
+    assert not at.exception and not at.error
+    assert "xattn_model" not in {s.key for s in at.selectbox}
+
+
+def test_a_local_encoder_decoder_shows_its_cross_attention(local_models):
+    """An encoder-decoder folder of $ATTNVIZ_MODELS_DIR (a tiny T5) is offered beside the date model; its
+    alignment is its own cross-attention over its tokens, and the date model's notes are not shown."""
+    at = cross_page().run()
+    assert [o.split(" — ")[0] for o in at.selectbox(key="xattn_model").options] == ["date-seq2seq", "my-t5"]
+    at.selectbox(key="xattn_model").set_value("my-t5").run()
+    assert not at.exception and not at.error
+    assert at.text_input(key="xattn_any_text").value == "The animal didn't cross the street because it was too tired."
+    at.text_input(key="xattn_any_text").set_value("The quick brown fox jumps over the lazy dog.")
+    next(b for b in at.button if b.label == "Run").click()
+    at.run()
+    assert not at.exception and not at.error
+    from attnviz.web.runs import TextRun
+
+    result = TextRun("my-t5", "The quick brown fox jumps over the lazy dog.").result()
+    cross = result.parts["cross"]
+    title = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"]
+    assert title.startswith("my-t5 · cross-attention · layer 1 · head 0")
+    assert at.metric[0].value == (result.extras.output or "(nothing)")
+    captions = " ".join(c.value for c in at.caption)
+    assert "**my-t5**: encoder 2 layers, decoder 2 layers, 4 heads" in captions
+    assert "Rows: output tokens" in captions and "no year" not in captions and "calendar" not in captions
+    trace = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert len(trace["x"]) == len(cross.keys) and len(trace["y"]) == len(cross.tokens)
+    z = trace["z"]  # Plotly's typed array: base64 bytes of the matrix
+    shown = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(cross.head(1, 0).shape)
+    np.testing.assert_array_equal(shown, cross.head(1, 0))
+    assert not [s for s in at.selectbox if s.key == "xattn_example"]  # date examples are the date model's
+    at.selectbox(key="xattn_model").set_value("date-seq2seq").run()  # the date model keeps its own date
+    assert not at.exception and not at.error and at.metric[0].value == "2026-11-21"

@@ -29,16 +29,20 @@ LOCAL_MODELS_HELP = ("Your own models: each sub-folder of the server's models fo
                      "default `models`) that holds a Hugging Face model is offered here by its folder name.")
 
 
-def model_picker(kind: str, key: str, default: str | None = None, bind: bool = False, label: str = "Model") -> str:
+def model_picker(kind: str, key: str, default: str | None = None, bind: bool = False, label: str = "Model",
+                 only_if_choice: bool = False) -> str:
     """Select box of the registered models of one kind (``"text"``, ``"image"``, ``"seq2seq"``): the built-in
     models and the folders of the local models folder of that kind (:mod:`attnviz.models.local`), by name.
 
     The page runs what is chosen through :func:`attnviz.web.runs.get_model`, which takes these names only: a
     value a browser sends (a URL parameter) that is not one of them, a path for instance, opens nothing.
     ``bind=True`` keeps the choice in the URL (query parameter ``key``, the model's name), so a link reopens it.
+    ``only_if_choice=True`` shows no select box while there is one model of the kind (it is returned).
     """
     names = list_models(kind)
     index = names.index(default) if default in names else 0
+    if only_if_choice and len(names) == 1:
+        return names[0]
     if bind:  # the URL holds the formatted option, so keep it short: the name; descriptions go to the tooltip
         return st.selectbox(label, names, index=index, key=key, bind=BIND,
                             help="\n".join(f"- **{md_literal(n)}**: {md_literal(model_info(n).description)}"
