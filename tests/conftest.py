@@ -81,11 +81,12 @@ def _built_once(root: Path, build):
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory) -> str:
-    """Base URL of ``streamlit run app.py`` on a free loopback port."""
+def app_server(tmp_path_factory, models_folder) -> str:
+    """Base URL of ``streamlit run app.py`` on a free loopback port, with :func:`models_folder` as its local
+    models folder."""
     _require_browser()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with streamlit_server(log) as url:
+    with streamlit_server(log, extra_env={"ATTNVIZ_MODELS_DIR": str(models_folder)}) as url:
         yield url
 
 

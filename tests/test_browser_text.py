@@ -244,3 +244,23 @@ def test_markup_in_a_long_text_is_literal_in_the_token_list(app_server, browser_
     assert_inert(page, run_hostile(page, app_server, " ".join([HOSTILE] * 10), listed))
     text = page.locator(listed).text_content()
     assert "·<" in text and "·>" in text and "·script" in text
+
+
+def test_a_local_model_runs_and_a_path_in_the_link_opens_nothing(app_server, browser_page, artifacts, text_dir):
+    """A folder of the server's models folder, chosen by a link, runs in the browser; a link naming a directory's
+    path instead shows the default model."""
+    page = browser_page
+    page.goto(f"{app_server}/Text?text_model=my-gpt2&text=A+small+local+model.", wait_until="domcontentloaded")
+    page.get_by_text("2 layers × 4 heads", exact=False).first.wait_for(timeout=120_000)
+    wait_idle(page)
+    grid = page.locator('[data-testid="stImage"] img').first
+    wait_image_loaded(page, grid)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.get_by_text("my-gpt2: all 8 heads").count() == 1
+    page.screenshot(path=str(artifacts / "text_page_local_model.png"), full_page=True)
+
+    page.goto(f"{app_server}/Text?text_model={urllib.request.quote(str(text_dir('bert')), safe='')}",
+              wait_until="domcontentloaded")
+    page.get_by_text("minilm: all 72 heads").wait_for(timeout=120_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert page.locator('[data-testid="stAlert"]').count() == 0
