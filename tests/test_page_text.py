@@ -294,6 +294,14 @@ def test_local_text_folders_are_offered_by_name_and_run(local_models):
     assert "**my-gpt2** · 2 layers × 4 heads" in captions(linked)
 
 
+def test_every_view_shows_a_local_model(local_models):
+    """Each tab of the Text page on a local causal model (byte-level BPE, no [CLS]/[SEP])."""
+    for view in VIEWS:
+        at = text_page(text_model="my-gpt2", text_view=view.LABEL, text="A small local model.").run()
+        ok(at)
+        assert "**my-gpt2** · 2 layers × 4 heads" in captions(at), view.LABEL
+
+
 def test_a_broken_local_folder_is_a_message_and_the_page_keeps_working(local_models):
     at = text_page().run()
     at.selectbox(key="text_model").set_value("broken-bert")
