@@ -4,6 +4,7 @@ text directories of every family attnviz loads (tiny random weights built here),
 attention, the length limit the model can embed, readable labels and the causal mask."""
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -170,10 +171,15 @@ ABSOLUTE = ["bert", "roberta", "xlm-roberta", "distilbert", "albert", "electra",
 
 
 def reference_model(spec: Spec, directory: Path) -> torch.nn.Module:
-    """The family's model loaded separately by transformers with eager attention."""
+    """The family's model loaded separately by transformers with eager attention (once per directory; only read)."""
+    return _reference(spec.auto, directory)
+
+
+@functools.cache
+def _reference(auto: str, directory: Path) -> torch.nn.Module:
     import transformers
 
-    return getattr(transformers, spec.auto).from_pretrained(directory, attn_implementation="eager").eval()
+    return getattr(transformers, auto).from_pretrained(directory, attn_implementation="eager").eval()
 
 
 def reference_encoding(directory: Path, model: torch.nn.Module, text: str, n_tokens: int) -> dict:
