@@ -21,6 +21,8 @@ LONG = " ".join(CORPUS) * 3
 """Far past every tiny model's limit."""
 POSITIONS = 40
 """``max_position_embeddings`` of the tiny text models: a long input is cut near here."""
+SEQ_POSITIONS = 32
+"""The same for the encoder-decoders, shorter: their decoder writes up to the limit, one step at a time."""
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37)
 
 
@@ -135,7 +137,7 @@ def _marian_tokenizer(d: Path):
 
 ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 SEQ = dict(d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
-           encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=POSITIONS)
+           encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=SEQ_POSITIONS)
 TEXT: dict[str, Spec] = {s.model_type: s for s in (
     Spec("bert", {"max_position_embeddings": POSITIONS}, lambda d: wordpiece(d, "BertTokenizer"), scheme="wp"),
     Spec("roberta", {"max_position_embeddings": POSITIONS, "pad_token_id": 1},
@@ -192,7 +194,7 @@ TEXT: dict[str, Spec] = {s.model_type: s for s in (
          "AutoModelForSeq2SeqLM", "byte", {}),
     Spec("t5", {"d_model": 32, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4, "d_kv": 8, "d_ff": 37,
                 "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0},
-         _unigram_tokenizer("T5Tokenizer", ["<pad>", "</s>", "<unk>"], extra={"model_max_length": POSITIONS},
+         _unigram_tokenizer("T5Tokenizer", ["<pad>", "</s>", "<unk>"], extra={"model_max_length": SEQ_POSITIONS},
                             extra_ids=0), "AutoModelForSeq2SeqLM", sizes={}),
     Spec("marian", {**SEQ, "eos_token_id": 0, "forced_eos_token_id": 0}, _marian_tokenizer, "AutoModelForSeq2SeqLM",
          sizes={}),
