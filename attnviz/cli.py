@@ -1,10 +1,12 @@
-"""Command line: ``python -m attnviz export --model minilm --text "..." --out DIR``."""
+"""Command line: ``python -m attnviz export --model minilm --text "..." --out DIR``; ``corpus`` is in
+:mod:`attnviz.corpus.cli`."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 
+from attnviz.corpus import cli as corpus_cli
 from attnviz.models import AttentionModel, list_models, load_model
 from attnviz.render.colors import COLORSCALES, DEFAULT_COLORSCALE
 
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write this head's weights as CSV (repeatable)")
     e.add_argument("--colorscale", default=DEFAULT_COLORSCALE, choices=COLORSCALES)
     e.set_defaults(usage=e)  # flag combinations checked after parsing are reported with export's usage line
+    corpus_cli.add_parser(sub)
     return p
 
 
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in list_models():
             sys.stdout.write(name + "\n")
         return 0
+    if args.command == "corpus":
+        return args.handler(args)
     if args.image is not None and args.text_pair is not None:
         args.usage.error("--text-pair is the second text of a sentence pair: use it with --text, not with --image")
     from attnviz.export import export_result

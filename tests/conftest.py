@@ -21,6 +21,19 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the whole session (2 CPUs, no dashboard), shut down at the end; code under test finds it
+    initialised and uses it."""
+    import logging
+
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
 def text_dir(tmp_path_factory):
     """``text_dir(model_type)``: a tiny random-weight Hugging Face directory of the family (tests/hf_dirs.py),
     built once per session; copy it before changing it."""

@@ -1,0 +1,142 @@
+"""Model runs on a Ray cluster: a proxy with a model's ``run(**inputs) -> AttentionResult``, backed by a pool of
+named Ray actors per model.
+
+Several processes (Streamlit replicas behind a load balancer, notebooks) that connect to the same cluster share one
+pool per model: the actors are named ``attnviz-model:<model>:<i>`` in the namespace :data:`NAMESPACE` and fetched
+with ``get_if_exists=True``; they are detached, so they outlive the process that happened to create them (stop
+them with :func:`shutdown_pool` or ``ray stop``). A dead actor is restarted by Ray and the run it was doing is tried
+again (``max_restarts``, ``max_task_retries``). Each actor holds one loaded model and runs one call at a time; a
+proxy sends each call to the actor it has the fewest calls waiting on.
+
+Nothing here runs at import: Ray is imported when a proxy is made.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from attnviz.models.base import AttentionModel
+from attnviz.result import AttentionResult
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "attnviz"
+ACTOR_PREFIX = "attnviz-model"
+MAX_TASK_RETRIES = 2
+"""Times a call is sent again after its actor died (model runs have no side effects)."""
+_ATTRIBUTE_TYPES = (str, int, float, bool, type(None), tuple, list, dict)
+
+
+class ModelActor:
+    """The remote side: one loaded model (``attnviz.load_model``) in a Ray worker process."""
+
+    def __init__(self, name: str) -> None:
+        from attnviz.models import load_model
+
+        self.model = load_model(name)
+
+    def info(self) -> dict[str, Any]:
+        """The model's public plain attributes (name, kind, n_layers, n_heads, description, causal, limits...)."""
+        attrs = {k: getattr(self.model, k) for k in ("name", "kind", "n_layers", "n_heads", "description", "causal")}
+        attrs.update({k: v for k, v in vars(self.model).items()
+                      if not k.startswith("_") and isinstance(v, _ATTRIBUTE_TYPES)})
+        return attrs
+
+    def call(self, method: str, args: tuple, kwargs: dict) -> Any:
+        """``model.<method>(*args, **kwargs)`` for a public method."""
+        if method.startswith("_") or not callable(getattr(self.model, method, None)):
+            raise ValueError(f"{self.model.name} has no method {method!r}")
+        return getattr(self.model, method)(*args, **kwargs)
+
+
+class RemoteModel(AttentionModel):
+    """A model whose runs happen on a named actor pool of a Ray cluster; the same ``run`` as the model itself.
+
+    Args:
+        name: a model name or a local model directory (the workers load it).
+        size: actors of the pool this proxy uses (``<model>:0`` .. ``<model>:size-1``; created when missing).
+        num_cpus: CPUs each actor reserves (its torch threads follow it).
+    """
+
+    def __init__(self, name: str, size: int = 2, num_cpus: float = 1) -> None:
+        import ray
+
+        if size < 1:
+            raise ValueError(f"the pool needs at least one actor, got size={size}")
+        if not ray.is_initialized():
+            raise ValueError("Ray is not connected: call attnviz.remote.connect(address) first")
+        cls = ray.remote(ModelActor)
+        self.actors = [cls.options(name=actor_name(name, i), namespace=NAMESPACE, get_if_exists=True,
+                                   lifetime="detached", num_cpus=num_cpus, max_restarts=-1,
+                                   max_task_retries=MAX_TASK_RETRIES).remote(name) for i in range(size)]
+        self._waiting = [0] * size
+        self._lock = threading.Lock()
+        self.attributes: dict[str, Any] = _unwrap(lambda: ray.get(self.actors[0].info.remote()))
+        """The model's public plain attributes, also set on this proxy (``kind``, ``n_layers``, limits...)."""
+        for key, value in self.attributes.items():
+            if key not in ("actors", "attributes"):
+                setattr(self, key, value)
+
+    def run(self, **inputs: Any) -> AttentionResult:
+        """``model.run(**inputs)`` on one of the pool's actors.
+
+        Raises:
+            ValueError: what the model raised for the input (the same message as a local run).
+        """
+        return self.call("run", **inputs)
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Any public method of the model, run on one of the pool's actors (arguments and result are pickled)."""
+        import ray
+
+        with self._lock:
+            i = min(range(len(self.actors)), key=self._waiting.__getitem__)
+            self._waiting[i] += 1
+        try:
+            return _unwrap(lambda: ray.get(self.actors[i].call.remote(method, args, kwargs)))
+        finally:
+            with self._lock:
+                self._waiting[i] -= 1
+
+
+def actor_name(model: str, index: int) -> str:
+    """The name of actor ``index`` of ``model``'s pool."""
+    return f"{ACTOR_PREFIX}:{model}:{index}"
+
+
+def connect(address: str) -> None:
+    """Connect this process to the Ray cluster at ``address`` (``auto``, ``ray://host:10001``), in
+    :data:`NAMESPACE`; nothing when Ray is already initialised."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING)
+
+
+def shutdown_pool(model: str, size: int) -> int:
+    """Kill the actors ``0..size-1`` of ``model``'s pool (those that exist); returns how many were killed."""
+    import ray
+
+    killed = 0
+    for i in range(size):
+        try:
+            actor = ray.get_actor(actor_name(model, i), namespace=NAMESPACE)
+        except ValueError:
+            continue
+        ray.kill(actor, no_restart=True)
+        killed += 1
+    return killed
+
+
+def _unwrap(get: Any) -> Any:
+    """``get()``; an error the model raised in the actor is raised here as itself (a ``ValueError`` stays one)."""
+    import ray
+
+    try:
+        return get()
+    except ray.exceptions.RayTaskError as e:
+        cause = e.cause
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise

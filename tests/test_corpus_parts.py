@@ -1,0 +1,218 @@
+"""The corpus pipeline's pieces without Ray: the batched forward, one text's statistics and positions, the
+summary's merge, the input formats, the parts on disk and the results a page may open."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from attnviz.analysis import head_stats
+from attnviz.analysis.stats import token_masks
+from attnviz.cli import main as cli_main
+from attnviz.corpus.batch import head_stats_batch, run_batch
+from attnviz.corpus.inputs import read_corpus
+from attnviz.corpus.per_text import STAT_NAMES, terms, text_stats
+from attnviz.corpus.plan import plan
+from attnviz.corpus.reduce import BINS, empty, merge, summarise
+from attnviz.corpus.results import list_results, open_results
+from attnviz.corpus.store import read_part, write_part, write_results
+from tests.corpus_texts import TEXTS, write_jsonl, write_parquet, write_txt
+
+LONG = "word " * 700  # past MiniLM's 512 tokens: cut, and flagged
+
+
+def test_batched_forward_equals_one_text_at_a_time(minilm):
+    """Texts of many lengths in one batch: each text's tokens and flags are those of ``run`` and its weights equal
+    up to float error (a batch takes other paths through the matrix products: up to 1.1e-6 seen)."""
+    texts = [t for t in TEXTS if t != "\x00\x01"][:12] + [LONG]
+    for text, got in zip(texts, run_batch(minilm, texts), strict=True):
+        want = minilm.run(text=text)
+        assert got.tokens == want.tokens and got.truncated == want.truncated
+        np.testing.assert_array_equal(got.special, want.special)
+        np.testing.assert_allclose(got.weights, want.weights, rtol=0, atol=1e-5)
+    assert run_batch(minilm, [LONG])[0].truncated
+
+
+def test_head_stats_batch_equals_the_api_and_skips_refused_texts(minilm):
+    texts = TEXTS[:8]  # holds "\x00\x01", which run() refuses
+    got = head_stats_batch(minilm, texts, n_positions=2)
+    for text, stats in zip(texts, got, strict=True):
+        try:
+            r = minilm.run(text=text)
+        except ValueError:
+            assert stats is None
+            continue
+        want = head_stats(r.weights, r.tokens, r.special)
+        np.testing.assert_allclose(stats.values, np.stack([want.get(s) for s in STAT_NAMES], -1), rtol=0, atol=1e-5)
+        assert stats.n_tokens == r.n_tokens and stats.positions.shape == (6, 12, len(STAT_NAMES), 2, 2)
+    assert sum(s is None for s in got) == 1
+
+
+def test_terms_add_up_to_each_statistic(minilm):
+    """``value = mean over queries of the row sums of the terms`` (prev/next: over the queries that have one)."""
+    r = minilm.run(text="Hello, world; how are you?")
+    w = r.weights.astype(np.float64)
+    stats = head_stats(w, r.tokens, r.special)
+    masks = token_masks(r.tokens, r.special)
+    n = r.n_tokens
+    for name in STAT_NAMES:
+        for layer in (0, 5):
+            t, q, _ = terms(w[layer], name, masks)
+            rows = np.stack([np.bincount(q, weights=t[h], minlength=n) for h in range(w.shape[1])])
+            n_queries = n - 1 if name in ("prev", "next") else n
+            np.testing.assert_allclose(rows.sum(-1) / n_queries, stats.get(name)[layer], rtol=0, atol=1e-12)
+
+
+def test_positions_of_a_pure_previous_token_head():
+    """A head that puts everything on the previous token: its top cells are (q, q-1); a head with no
+    punctuation key names no punctuation cell."""
+    n = 5
+    w = np.zeros((1, 1, n, n), dtype=np.float32)
+    w[0, 0, 0, 0] = 1
+    w[0, 0, np.arange(1, n), np.arange(n - 1)] = [0.9, 1.0, 0.8, 1.0]
+    w[0, 0, [1, 3], [1, 3]] = [0.1, 0.2]
+    tokens = ["[CLS]", "a", "b", "c", "[SEP]"]
+    s = text_stats(w, tokens, None, n_positions=3)
+    prev = s.positions[0, 0, STAT_NAMES.index("prev")]
+    assert prev.tolist() == [[2, 1], [4, 3], [1, 0]]  # 1.0, 1.0 (ties by cell), 0.9
+    assert (s.positions[0, 0, STAT_NAMES.index("punct")] == -1).all()
+
+
+def _summary_of(values: np.ndarray, ids: list[int], top_k: int = 3):
+    """A batch summary from made-up ``[text, layer, head, stat]`` values."""
+    from attnviz.corpus.per_text import TextStats
+
+    texts = [TextStats(v, np.zeros((*v.shape, 2, 2), np.int32) + i, 4, False) for i, v in zip(ids, values, strict=True)]
+    return summarise(ids, texts, *values.shape[1:3], top_k, 2)
+
+
+def test_merge_is_exact_whatever_the_grouping():
+    rng = np.random.default_rng(0)
+    values = rng.random((40, 2, 3, len(STAT_NAMES)))
+    values[7] = values[3]  # a tie: the smaller id ranks first
+    ids = list(range(100, 140))
+    whole = _summary_of(values, ids)
+    pieces = merge([_summary_of(values[a:b], ids[a:b]) for a, b in ((0, 5), (5, 6), (6, 40))])
+    other = merge([_summary_of(values[a:b], ids[a:b]) for a, b in ((0, 20), (20, 40))] + [empty(2, 3, 3, 2)])
+    for m in (pieces, other):
+        assert m.count == 40
+        for name in ("min", "max", "top_value", "top_id", "top_pos"):
+            np.testing.assert_array_equal(getattr(m, name), getattr(whole, name))
+        for name in STAT_NAMES:
+            np.testing.assert_array_equal(m.hist[name], whole.hist[name])
+        np.testing.assert_allclose(m.sum, whole.sum, rtol=1e-13)
+        np.testing.assert_allclose(m.std(), values.std(0), rtol=1e-9)
+    assert whole.top_id[0, 0, 0].tolist() == list(np.array(ids)[np.lexsort((ids, -values[:, 0, 0, 0]))][:3])
+    assert whole.hist["cls"].sum(-1).tolist() == [[40] * 3] * 2
+    with pytest.raises(ValueError, match="different shapes"):
+        merge([whole, empty(2, 3, 5, 2)])
+
+
+def test_bins_hold_their_edges_and_clip():
+    from attnviz.corpus.reduce import bin_index
+
+    assert bin_index("cls", np.array([0.0, 0.05, 0.999, 1.0, 1.0000001])).tolist() == [0, 1, 19, 19, 19]
+    assert bin_index("distance", np.array([0.1, 9000.0])).tolist() == [0, len(BINS["distance"]) - 2]
+
+
+def test_all_three_formats_read_the_same_ids_and_texts(tmp_path):
+    corpora = [read_corpus(w(tmp_path / f"c.{ext}")) for w, ext in
+               ((write_txt, "txt"), (write_jsonl, "jsonl"), (write_parquet, "parquet"))]
+    for c in corpora:
+        assert c.texts == TEXTS and c.ids.tolist() == [0, 1, 2, *range(4, 37)] and c.n_in_file == 36
+    assert len({c.sha256 for c in corpora}) == 3
+    assert read_corpus(tmp_path / "c.txt", limit=5).texts == TEXTS[:5]
+    assert corpora[0].text(4) == TEXTS[3]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("c.csv", "a\n", "must be a .txt, .jsonl, .parquet"),
+    ("c.txt", "\n \n", "holds no text"),
+    ("c.jsonl", '{"text": "ok"}\n[1, 2]\n', "line 2: expected an object"),
+    ("c.jsonl", '{"text": "ok"}\n{"text": \n', "line 2: not JSON"),
+    ("c.jsonl", '{"body": "ok"}\n', "line 1: no field"),
+])
+def test_unusable_inputs_say_what_is_wrong(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        read_corpus(tmp_path / name)
+
+
+def test_unusable_binary_inputs(tmp_path):
+    (tmp_path / "latin.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8"):
+        read_corpus(tmp_path / "latin.txt")
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "nocol.parquet")
+    with pytest.raises(ValueError, match='no column "text"'):
+        read_corpus(tmp_path / "nocol.parquet")
+    (tmp_path / "fake.parquet").write_text("not parquet")
+    with pytest.raises(ValueError, match="not a Parquet file"):
+        read_corpus(tmp_path / "fake.parquet")
+
+
+def test_plan_groups_similar_lengths_and_is_deterministic(tmp_path):
+    corpus = read_corpus(write_txt(tmp_path / "c.txt"))
+    shards = plan(corpus, 12, 4)
+    assert [(s.start, s.end) for s in shards] == [(0, 12), (12, 24), (24, 36)]
+    for s in shards:
+        places = np.concatenate(s.batches)
+        assert sorted(places.tolist()) == list(range(s.start, s.end))
+        lengths = [len(corpus.texts[i]) for i in places]
+        assert lengths == sorted(lengths)
+    assert all(np.array_equal(a, b) for s, t in zip(shards, plan(corpus, 12, 4), strict=True)
+               for a, b in zip(s.batches, t.batches, strict=True))
+
+
+def test_part_roundtrip_and_results_files(tmp_path):
+    rng = np.random.default_rng(1)
+    s = _summary_of(rng.random((9, 2, 3, len(STAT_NAMES))), list(range(9)))
+    s.skipped = [42]
+    write_part(tmp_path / "p.parquet", s, {"start": 0, "end": 10})
+    back, meta = read_part(tmp_path / "p.parquet")
+    assert meta["start"] == 0 and back.skipped == [42] and back.count == 9
+    for name in ("sum", "sumsq", "min", "max", "top_value", "top_id", "top_pos"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(s, name))
+    write_results(tmp_path, back, lambda i: f"text {i}", {"model": "m"})
+    heads, top = pq.read_table(tmp_path / "heads.parquet"), pq.read_table(tmp_path / "top.parquet")
+    assert len(heads) == 2 * 3 * len(STAT_NAMES) and len(top) == 2 * 3 * len(STAT_NAMES) * 3
+    assert top.column("text")[0].as_py() == f"text {top.column('id')[0].as_py()}"
+    info = json.loads((tmp_path / "corpus.json").read_text())
+    assert info["texts"] == 9 and info["skipped"] == 1 and info["model"] == "m"
+
+
+def test_results_open_only_inside_the_root(tmp_path):
+    root, outside = tmp_path / "corpus", tmp_path / "elsewhere"
+    s = _summary_of(np.random.default_rng(2).random((4, 2, 3, len(STAT_NAMES))), list(range(4)))
+    for folder in (root / "a", root / "deep" / "b", outside / "c"):
+        folder.mkdir(parents=True)
+        write_results(folder, s, str, {"model": "m"})
+    (root / "link").symlink_to(outside / "c")  # a symlinked folder out of the root
+    (root / "d").mkdir()
+    for name in ("corpus.json", "heads.parquet"):
+        (root / "d" / name).write_bytes((root / "a" / name).read_bytes())
+    (root / "d" / "top.parquet").symlink_to(outside / "c" / "top.parquet")  # a symlinked file out of the root
+    assert list_results(root) == ["a", "deep/b"]
+    r = open_results(root, "deep/b")
+    assert r.shape == (2, 3) and r.grid("cls").shape == (2, 3)
+    assert [t["rank"] for t in r.top_texts(1, 2, "sink")] == [0, 1, 2]
+    for bad in ("link", "d", "../elsewhere/c", str(outside / "c"), "a/..", ""):
+        with pytest.raises(ValueError, match="choose one of the listed runs"):
+            open_results(root, bad)
+    assert list_results(tmp_path / "missing") == []
+
+
+def test_cli_usage_errors(tmp_path, capsys):
+    (tmp_path / "c.csv").write_text("a\n")
+    assert cli_main(["corpus", "--input", str(tmp_path / "c.csv"), "--out", str(tmp_path / "o")]) == 2
+    assert "must be a .txt, .jsonl, .parquet" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["corpus", "--input", "x.txt", "--out", "o", "--batch", "0"])
+    assert "must be at least 1" in capsys.readouterr().err
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    write_txt(tmp_path / "c.txt")
+    assert cli_main(["corpus", "--input", str(tmp_path / "c.txt"), "--out", str(tmp_path / "notes")]) == 2
+    assert "not a corpus run folder" in capsys.readouterr().err
