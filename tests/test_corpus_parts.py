@@ -216,3 +216,8 @@ def test_cli_usage_errors(tmp_path, capsys):
     write_txt(tmp_path / "c.txt")
     assert cli_main(["corpus", "--input", str(tmp_path / "c.txt"), "--out", str(tmp_path / "notes")]) == 2
     assert "not a corpus run folder" in capsys.readouterr().err
+    for model, message in (("dinov2-small", "need a text model"), ("nope", "Unknown model")):
+        args = ["corpus", "--model", model, "--input", str(tmp_path / "c.txt"), "--out", str(tmp_path / "o")]
+        assert cli_main(args) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # refused before anything was written

@@ -90,6 +90,7 @@ def run_corpus(job: CorpusJob, progress: Progress | None = None) -> dict:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(job, name)}")
     if job.workers is not None and job.workers < 1:
         raise ValueError(f"workers must be at least 1, got {job.workers}")
+    _check_model(job.model)
     corpus = read_corpus(job.input, job.limit)
     out = Path(job.out)
     open_run(out, job.identity(corpus))
@@ -120,6 +121,18 @@ def run_corpus(job: CorpusJob, progress: Progress | None = None) -> dict:
     write_results(out, summary, corpus.text, info)
     log.info("%d texts (%d computed now) in %.1f s -> %s", summary.count, computed, info["seconds"], out)
     return info | {"texts": summary.count, "skipped": len(summary.skipped)}
+
+
+def _check_model(name: str) -> None:
+    """``ValueError`` for an unknown model name or one that is not a text model, before any worker starts (a local
+    directory is checked by the workers that load it)."""
+    from attnviz.models import model_info
+
+    if Path(name).expanduser().is_dir():
+        return
+    entry = model_info(name)
+    if entry.kind != "text":
+        raise ValueError(f"Corpus statistics need a text model (such as minilm); {name} is a {entry.kind} model.")
 
 
 @contextlib.contextmanager
