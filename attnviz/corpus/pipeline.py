@@ -105,7 +105,9 @@ def run_corpus(job: CorpusJob, progress: Progress | None = None) -> dict:
     workers = None
     if pending:
         with ray_session(job.address) as cpus:
-            workers = job.workers or cpus
+            workers = min(job.workers or cpus, cpus)  # each actor takes a CPU: more would wait for ever
+            if job.workers and job.workers > cpus:
+                log.warning("%d workers asked, the cluster has %d CPUs: running %d", job.workers, cpus, cpus)
             t1 = time.perf_counter()
             _compute(job, corpus, pending, workers, lambda n: progress(n + resumed, len(corpus)))
             compute_s = time.perf_counter() - t1
@@ -118,9 +120,9 @@ def run_corpus(job: CorpusJob, progress: Progress | None = None) -> dict:
         "seconds": round(time.perf_counter() - t0, 3), "compute_seconds": round(compute_s, 3),
         "texts_per_second": round(computed / compute_s, 2) if compute_s else None,
     }
-    write_results(out, summary, corpus.text, info)
+    written = write_results(out, summary, corpus.text, info)
     log.info("%d texts (%d computed now) in %.1f s -> %s", summary.count, computed, info["seconds"], out)
-    return info | {"texts": summary.count, "skipped": len(summary.skipped)}
+    return written
 
 
 def _check_model(name: str) -> None:

@@ -106,8 +106,12 @@ def read_part(path: Path) -> tuple[Summary, dict]:
     return summary, info
 
 
-def write_results(out: Path, summary: Summary, text_of: Callable[[int], str], info: dict) -> None:
-    """Write ``heads.parquet``, ``top.parquet`` and ``corpus.json`` (``info`` plus the counts of ``summary``)."""
+def write_results(out: Path, summary: Summary, text_of: Callable[[int], str], info: dict) -> dict:
+    """Write ``heads.parquet``, ``top.parquet`` and ``corpus.json`` (``info`` plus the counts of ``summary``).
+
+    Returns:
+        the content of ``corpus.json``.
+    """
     cols = _long_columns(summary)
     cols["count"] = pa.array(np.full(len(cols["stat"]), summary.count, dtype=np.int64))
     cols["mean"] = pa.array(summary.mean().ravel())
@@ -118,12 +122,14 @@ def write_results(out: Path, summary: Summary, text_of: Callable[[int], str], in
     write_atomic(out / "heads.parquet", lambda p: pq.write_table(heads, p))
     top = _top_table(summary, text_of)
     write_atomic(out / "top.parquet", lambda p: pq.write_table(top, p))
-    write_json(out / "corpus.json", {
+    content = {
         "format": FORMAT, **info, "texts": summary.count, "tokens": summary.tokens,
         "truncated": summary.truncated, "skipped": len(summary.skipped), "skipped_ids": summary.skipped[:100],
         "layers": summary.shape[0], "heads": summary.shape[1], "stats": list(STAT_NAMES),
         "bins": {name: BINS[name].tolist() for name in STAT_NAMES},
-    })
+    }
+    write_json(out / "corpus.json", content)
+    return content
 
 
 def _long_columns(summary: Summary) -> dict[str, pa.Array]:
