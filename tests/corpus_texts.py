@@ -66,3 +66,20 @@ def write_parquet(path: Path, texts: list[str] = TEXTS) -> Path:
     """Same ids as :func:`write_txt`: a null row where the txt file has a blank line."""
     pq.write_table(pa.table({"text": texts[:3] + [None] + texts[3:]}), path)
     return path
+
+
+def write_result(out: Path, model, texts: list[str] = TEXTS, top_k: int = 3, n_positions: int = 2) -> Path:
+    """A corpus run's results folder made in this process (no Ray): ``texts`` through ``model`` in one batch, the
+    same statistics, summary and files as ``python -m attnviz corpus`` (ids are places in ``texts``)."""
+    import numpy as np
+
+    from attnviz.corpus.batch import head_stats_batch
+    from attnviz.corpus.reduce import summarise
+    from attnviz.corpus.store import write_results
+
+    out.mkdir(parents=True, exist_ok=True)
+    stats = head_stats_batch(model, texts, n_positions)
+    summary = summarise(np.arange(len(texts)), stats, model.n_layers, model.n_heads, top_k, n_positions)
+    write_results(out, summary, lambda i: texts[i], {"model": model.name, "input": {"path": "texts.txt"},
+                                                      "seconds": 1.0, "texts_per_second": float(len(texts))})
+    return out

@@ -204,6 +204,53 @@ def test_results_open_only_inside_the_root(tmp_path):
     assert list_results(tmp_path / "missing") == []
 
 
+def test_results_rows_csv_and_histograms(tmp_path):
+    """What the Corpus page shows and exports, from the numbers the summary was made of."""
+    import csv
+    import io
+
+    rng = np.random.default_rng(3)
+    values = rng.random((6, 2, 3, len(STAT_NAMES)))
+    (tmp_path / "r").mkdir()
+    write_results(tmp_path / "r", _summary_of(values, list(range(6))), lambda i: ["=1+1", "plain"][i % 2],
+                  {"model": "m"})
+    r = open_results(tmp_path, "r")
+    rows = r.rows("std")
+    assert [(x["layer"], x["head"]) for x in rows] == [(la, h) for la in range(2) for h in range(3)]
+    np.testing.assert_allclose([x["self"] for x in rows], values[..., STAT_NAMES.index("self")].std(0).ravel(),
+                               rtol=1e-12)
+    edges, counts = r.histogram(1, 2, "entropy")
+    assert len(edges) == len(counts) + 1 and counts.sum() == 6
+    assert counts[np.searchsorted(edges, values[0, 1, 2, 0], side="right") - 1] >= 1
+    table = list(csv.DictReader(io.StringIO(r.heads_csv())))
+    assert len(table) == 2 * 3 * len(STAT_NAMES)
+    one = next(x for x in table if (x["layer"], x["head"], x["stat"]) == ("1", "0", "sink"))
+    assert float(one["max"]) == pytest.approx(values[:, 1, 0, STAT_NAMES.index("sink")].max(), rel=1e-8)
+    top = list(csv.DictReader(io.StringIO(r.top_csv(0, 1, "cls"))))
+    want = np.argsort(-values[:, 0, 1, STAT_NAMES.index("cls")], kind="stable")[:3]
+    assert [int(x["id"]) for x in top] == want.tolist()
+    assert {x["text"] for x in top} <= {"'=1+1", "plain"}  # a formula-like text is quoted
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        r.grid("nope")
+    with pytest.raises(ValueError, match="measure must be one of"):
+        r.rows("median")
+
+
+def test_damaged_results_do_not_open(tmp_path):
+    s = _summary_of(np.random.default_rng(4).random((3, 2, 3, len(STAT_NAMES))), [0, 1, 2])
+    for name in ("cut", "json", "columns"):
+        (tmp_path / name).mkdir()
+        write_results(tmp_path / name, s, str, {"model": "m"})
+    data = (tmp_path / "cut" / "top.parquet").read_bytes()
+    (tmp_path / "cut" / "top.parquet").write_bytes(data[: len(data) // 2])
+    (tmp_path / "json" / "corpus.json").write_text("[1, 2]")
+    pq.write_table(pq.read_table(tmp_path / "columns" / "heads.parquet").drop(["mean"]),
+                   tmp_path / "columns" / "heads.parquet")
+    for name in ("cut", "json", "columns"):
+        with pytest.raises(ValueError, match=f"The corpus results '{name}' cannot be read"):
+            open_results(tmp_path, name)
+
+
 def test_cli_usage_errors(tmp_path, capsys):
     (tmp_path / "c.csv").write_text("a\n")
     assert cli_main(["corpus", "--input", str(tmp_path / "c.csv"), "--out", str(tmp_path / "o")]) == 2

@@ -90,3 +90,18 @@ def stats_figure(values: np.ndarray, label: str, focus: tuple[int, int] | None =
         plot_bgcolor="white", dragmode=False, clickmode="event+select",
     )
     return fig
+
+
+def histogram_figure(edges: np.ndarray, counts: np.ndarray, label: str, color: str = PROFILE_COLORS[1]) -> go.Figure:
+    """Counts over bins ``[edges[i], edges[i + 1])`` as bars, one per bin from the first to the last non-empty
+    one (bins may differ in width, so each bar is a category labelled with its range)."""
+    edges, counts = np.asarray(edges, dtype=np.float64), np.asarray(counts, dtype=np.int64)
+    filled = np.flatnonzero(counts)
+    lo, hi = (int(filled[0]), int(filled[-1]) + 1) if filled.size else (0, len(counts))
+    names = [f"{edges[i]:.4g}–{edges[i + 1]:.4g}" for i in range(lo, hi)]
+    fig = go.Figure(go.Bar(x=names, y=counts[lo:hi], marker_color=color,
+                           hovertemplate="%{x}: %{y} texts<extra></extra>"))
+    fig.update_layout(height=240, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white", bargap=0.05,
+                      xaxis=dict(title=plotly_text(label), type="category", tickangle=-45, tickfont=dict(size=9)),
+                      yaxis=dict(title="texts", tickformat="d", rangemode="tozero"))
+    return fig

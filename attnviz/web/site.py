@@ -30,5 +30,7 @@ PAGES: tuple[PageInfo, ...] = (
              "two inputs or two models side by side"),
     PageInfo("pages/5_Cross_Attention.py", "Cross-attention", "Cross_Attention", ":material/swap_horiz:",
              "Cross-attention", "an encoder-decoder aligning its output with its input"),
+    PageInfo("pages/6_Corpus.py", "Corpus", "Corpus", ":material/library_books:", "Corpus statistics",
+             "what each head does across a whole corpus (results of python -m attnviz corpus)"),
 )
 """The pages besides Home, in sidebar order."""
