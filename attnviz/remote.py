@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
+from attnviz.models import model_info
 from attnviz.models.base import AttentionModel
 from attnviz.result import AttentionResult
 
@@ -25,6 +27,9 @@ NAMESPACE = "attnviz"
 ACTOR_PREFIX = "attnviz-model"
 MAX_TASK_RETRIES = 2
 """Times a call is sent again after its actor died (model runs have no side effects)."""
+START_TIMEOUT_S = 180.0
+"""Seconds a new proxy waits for its pool's first actor to start and load the model (a first SmolLM2 load takes
+~20 s). An actor the cluster has no free CPU for never starts: the proxy says so instead of waiting for ever."""
 _ATTRIBUTE_TYPES = (str, int, float, bool, type(None), tuple, list, dict)
 
 
@@ -57,22 +62,39 @@ class RemoteModel(AttentionModel):
         name: a model name or a local model directory (the workers load it).
         size: actors of the pool this proxy uses (``<model>:0`` .. ``<model>:size-1``; created when missing).
         num_cpus: CPUs each actor reserves (its torch threads follow it).
+        timeout: seconds to wait for the first actor to be ready (:data:`START_TIMEOUT_S`).
+        env: environment variables of the actors it creates (``ATTNVIZ_MODELS_DIR``, say).
+
+    Raises:
+        ValueError: an unknown model name (a local directory is looked for on the cluster), or what the model
+            raised while loading.
+        RuntimeError: no actor was ready within ``timeout`` (no free CPU on the cluster, say).
     """
 
-    def __init__(self, name: str, size: int = 2, num_cpus: float = 1) -> None:
+    def __init__(self, name: str, size: int = 2, num_cpus: float = 1, timeout: float = START_TIMEOUT_S,
+                 env: dict[str, str] | None = None) -> None:
         import ray
 
         if size < 1:
             raise ValueError(f"the pool needs at least one actor, got size={size}")
+        if not Path(name).expanduser().is_dir():
+            model_info(name)  # an unknown name: the registry's message here, not an actor dying on the cluster
         if not ray.is_initialized():
             raise ValueError("Ray is not connected: call attnviz.remote.connect(address) first")
         cls = ray.remote(ModelActor)
         self.actors = [cls.options(name=actor_name(name, i), namespace=NAMESPACE, get_if_exists=True,
                                    lifetime="detached", num_cpus=num_cpus, max_restarts=-1,
-                                   max_task_retries=MAX_TASK_RETRIES).remote(name) for i in range(size)]
+                                   max_task_retries=MAX_TASK_RETRIES,
+                                   runtime_env={"env_vars": env} if env else None).remote(name)
+                        for i in range(size)]
         self._waiting = [0] * size
         self._lock = threading.Lock()
-        self.attributes: dict[str, Any] = _unwrap(lambda: ray.get(self.actors[0].info.remote()))
+        try:
+            self.attributes: dict[str, Any] = _unwrap(lambda: ray.get(self.actors[0].info.remote(), timeout=timeout))
+        except ray.exceptions.GetTimeoutError:
+            raise RuntimeError(
+                f"no Ray worker for {name} was ready within {timeout:.0f} s: the cluster may have no free CPU for "
+                f"its pool ({size} actor(s) of {num_cpus:g} CPU each, one pool per model)") from None
         """The model's public plain attributes, also set on this proxy (``kind``, ``n_layers``, limits...)."""
         for key, value in self.attributes.items():
             if key not in ("actors", "attributes"):

@@ -2,6 +2,7 @@
 which then recover."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from attnviz.web import runs
@@ -60,3 +61,34 @@ def test_pages_open_registered_names_only(local_models, text_dir):
         with pytest.raises(runs.ModelLoadError, match="could not be loaded"):
             runs.get_model(name)
     assert runs.get_model("my-bert").name == "my-bert"
+
+
+def test_with_a_ray_address_the_pages_run_models_on_ray(ray_local, minilm, monkeypatch):
+    """ATTNVIZ_RAY_ADDRESS set: the Text page's runs go to the model's actor pool (this process's own MiniLM is made
+    to fail, and the page still shows the run, with the same numbers); unset: the model in this process again."""
+    from attnviz.remote import RemoteModel, shutdown_pool
+    from tests.text_app import text_page
+
+    def not_here(**_: object) -> None:
+        raise AssertionError("ran in the server's process")
+
+    monkeypatch.setenv(runs.RAY_ADDRESS_ENV, "auto")  # Ray is connected in this process already: that Ray is used
+    monkeypatch.setattr(runs, "_REMOTE", {})
+    monkeypatch.setattr(minilm, "run", not_here)  # the registry's shared instance
+    runs.RESULTS.clear()
+    text = "Cats chase mice, and dogs chase cats."
+    try:
+        remote = runs.get_model("minilm")
+        assert isinstance(remote, RemoteModel) and runs.get_model("minilm") is remote
+        at = text_page(text=text, text_layer="L2", text_head="H3").run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert "11 tokens" in "\n".join(c.value for c in at.caption)
+        got = runs.TextRun("minilm", text).result()  # cached by the page's run
+        monkeypatch.undo()
+        want = minilm.run(text=text)
+        assert got.tokens == want.tokens
+        np.testing.assert_allclose(got.weights, want.weights, rtol=0, atol=1e-5)  # 1 torch thread there, 2 here
+        assert runs.get_model("minilm") is minilm  # no address: the model in this process
+    finally:
+        runs.RESULTS.clear()
+        shutdown_pool("minilm", 1)

@@ -3,7 +3,9 @@
 - Models: the registry keeps every loaded model for the life of the process (:func:`attnviz.models.load_model`),
   shared read-only by all sessions; :func:`get_model` takes registered names only (the built-in models and the
   folders of the local models folder, never a path) and turns a failed load into a message for people. There is
-  no second copy in ``st.cache_resource``.
+  no second copy in ``st.cache_resource``. With ``ATTNVIZ_RAY_ADDRESS`` set, the models are instead proxies of
+  actor pools on that Ray cluster (:mod:`attnviz.remote`, one pool per model, shared by every server connected to
+  it): :func:`obtain` is the one place that chooses, and nothing else changes.
 - Results: :data:`RESULTS`, one process-wide cache bounded by bytes (:class:`attnviz.cache.BoundedCache`), keyed by
   ``(kind, model name, digest of the input)``; results are handed out without copying and never changed.
 - Run slots: at most :data:`MODEL_RUN_SLOTS` model runs at once (:func:`limited`); the others wait their turn.
@@ -25,7 +27,7 @@ from typing import TypeVar
 import streamlit as st
 
 from attnviz.cache import BoundedCache
-from attnviz.models import AttentionModel, load_model
+from attnviz.models import AttentionModel, load_model, model_info
 from attnviz.result import AttentionResult
 from attnviz.server import allocator
 
@@ -74,18 +76,53 @@ def _cause(e: BaseException) -> str:
     return detail[:300] + "…" if len(detail) > 300 else detail
 
 
+RAY_ADDRESS_ENV = "ATTNVIZ_RAY_ADDRESS"
+"""Environment: a Ray cluster (``auto``, ``ray://host:10001``, ``host:6379``) to run the models on; unset or empty:
+they run in this process."""
+RAY_ACTORS_ENV = "ATTNVIZ_RAY_ACTORS"
+"""Environment: actors in each model's pool on the cluster (default 1; each reserves one CPU)."""
+
+
+def obtain(name: str) -> AttentionModel:
+    """The model ``name`` as this server runs it: loaded in this process (the registry keeps it), or, with
+    ``ATTNVIZ_RAY_ADDRESS`` set, a proxy whose runs go to the model's actor pool on that cluster (kept per process;
+    the pool itself is shared by every process connected to the cluster). The one place the pages get a model."""
+    address = os.environ.get(RAY_ADDRESS_ENV, "").strip()
+    if not address:
+        return load_model(name, allow_paths=False)
+    model_info(name)  # registered names only, as in this process (never a path)
+    with _REMOTE_LOCK:
+        proxy = _REMOTE.get(name)
+    if proxy is None:  # made outside the lock: a first load on the cluster can take a while
+        from attnviz import remote
+        from attnviz.models import local
+
+        remote.connect(address)
+        folder = os.environ.get(local.ENV)  # the actors find this server's local models folder at the same path
+        proxy = remote.RemoteModel(name, size=int(os.environ.get(RAY_ACTORS_ENV) or 1),
+                                   env={local.ENV: folder} if folder else None)
+        with _REMOTE_LOCK:
+            proxy = _REMOTE.setdefault(name, proxy)
+    return proxy
+
+
+_REMOTE: dict[str, AttentionModel] = {}
+_REMOTE_LOCK = threading.Lock()
+
+
 def get_model(name: str) -> AttentionModel:
-    """The loaded model ``name``, shared by all sessions of this process (the registry keeps it).
+    """The model ``name`` (:func:`obtain`), shared by all sessions of this process.
 
     Only registered names are taken: a built-in model or a folder of the local models folder
     (:mod:`attnviz.models.local`), never a path, so nothing a browser sends opens another directory.
 
     Raises:
-        ModelLoadError: whatever loading raised (unknown name, missing package, broken file...), with the cause in
-            the message. It is logged with its traceback; nothing failed is kept, so the next call tries again.
+        ModelLoadError: whatever loading raised (unknown name, missing package, broken file, an unreachable Ray
+            cluster...), with the cause in the message. It is logged with its traceback; nothing failed is kept, so
+            the next call tries again.
     """
     try:
-        return load_model(name, allow_paths=False)
+        return obtain(name)
     except Exception as e:
         log.error("loading model %s failed", name, exc_info=True)
         raise ModelLoadError(f"The model {name!r} could not be loaded: {_cause(e)}. The other models still work; "
@@ -105,7 +142,7 @@ def warm_up(*names: str) -> None:
     def load() -> None:
         for name in names:
             try:
-                load_model(name)
+                obtain(name)
             except Exception:  # the page that needs it will show the error
                 log.exception("warm-up of %s failed", name)
 
