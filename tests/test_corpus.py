@@ -1,6 +1,6 @@
-"""The corpus pipeline on a local Ray (one per session): the numbers equal the Python API's, a .parquet input gives
-the same results as a .txt one (every format reads the same ids and texts: test_corpus_parts), a rerun resumes, and
-a killed worker changes nothing but the time."""
+"""The corpus pipeline on a local Ray (one per session), two runs in all: the numbers equal the Python API's, and a
+rerun resumes where a worker is killed, with the same bits (every input format reads the same ids and texts:
+test_corpus_parts)."""
 from __future__ import annotations
 
 import json
@@ -18,7 +18,7 @@ from attnviz.cli import main as cli_main
 from attnviz.corpus.per_text import STAT_NAMES
 from attnviz.corpus.pipeline import CorpusJob, run_corpus
 from attnviz.corpus.store import part_path
-from tests.corpus_texts import TEXTS, write_jsonl, write_parquet, write_txt
+from tests.corpus_texts import TEXTS, write_jsonl, write_txt
 
 SIZES = {"batch": 4, "shard": 12, "top_k": 3, "positions": 2}
 """36 texts: 3 shards of 3 batches each."""
@@ -31,8 +31,7 @@ ACTOR_TITLE = "StatsWorker"
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("corpus_in")
-    return {"txt": write_txt(d / "c.txt"), "jsonl": write_jsonl(d / "c.jsonl"),
-            "parquet": write_parquet(d / "c.parquet")}
+    return {"txt": write_txt(d / "c.txt"), "jsonl": write_jsonl(d / "c.jsonl")}
 
 
 @pytest.fixture(scope="module")
@@ -123,16 +122,31 @@ def test_the_command_line_reports_counts(baseline):
     assert info["input"]["sha256"] and info["model"] == "minilm" and info["seconds"] > 0
 
 
-def test_rerun_resumes_from_its_parts(baseline, inputs, tmp_path):
+def test_a_rerun_resumes_and_a_killed_worker_costs_only_time(baseline, inputs, tmp_path):
+    """A rerun into a folder that lost its middle shard computes only that shard, on 2 workers one of which is
+    SIGKILLed after the first batch is in (Ray restarts it and reruns its batches): the same bits as the baseline.
+    A rerun with all shards done runs nothing on Ray; one with other settings or input is refused."""
     out = tmp_path / "resumed"
     shutil.copytree(baseline[0], out)
     for name in ("heads.parquet", "top.parquet", "corpus.json"):
         (out / name).unlink()
     part_path(out, 12, 24).unlink()  # the middle shard is lost
-    seen = []
-    info = run_corpus(CorpusJob("minilm", inputs["txt"], out, workers=1, **SIZES), lambda d, t: seen.append(d))
+    seen, killed = [], []
+
+    def kill_one(done: int, total: int) -> None:
+        seen.append(done)
+        if done == seen[0] or killed:
+            return
+        me = psutil.Process()
+        workers = [p for p in me.children(recursive=True) if ACTOR_TITLE in " ".join(_cmdline(p))]
+        assert workers, "no corpus actor process found"
+        os.kill(workers[0].pid, signal.SIGKILL)
+        killed.append(workers[0].pid)
+
+    info = run_corpus(CorpusJob("minilm", inputs["txt"], out, workers=2, **SIZES), kill_one)
+    assert killed
     assert seen[0] == 24 and seen[-1] == 36  # progress starts at the shards already done
-    assert (info["resumed"], info["computed"]) == (24, 12)
+    assert (info["resumed"], info["computed"], info["texts"]) == (24, 12, 35)
     _assert_same_results(out, baseline[0])
     again = run_corpus(CorpusJob("minilm", inputs["txt"], out, **SIZES))  # all done: no Ray work at all
     assert (again["resumed"], again["computed"], again["workers"]) == (36, 0, None)
@@ -141,27 +155,6 @@ def test_rerun_resumes_from_its_parts(baseline, inputs, tmp_path):
         run_corpus(CorpusJob("minilm", inputs["txt"], out, **(SIZES | {"top_k": 5})))
     with pytest.raises(ValueError, match="input_sha256"):
         run_corpus(CorpusJob("minilm", inputs["jsonl"], out, **SIZES))
-
-
-def test_a_killed_worker_costs_only_time(baseline, inputs, tmp_path):
-    """SIGKILL one actor process after the first batch is in: Ray restarts it and reruns its batches (the .parquet
-    input: the same ids and texts as the baseline's .txt)."""
-    killed = []
-
-    def kill_one(done: int, total: int) -> None:
-        if done == 0 or killed:
-            return
-        me = psutil.Process()
-        workers = [p for p in me.children(recursive=True) if ACTOR_TITLE in " ".join(_cmdline(p))]
-        assert workers, "no corpus actor process found"
-        os.kill(workers[0].pid, signal.SIGKILL)
-        killed.append(workers[0].pid)
-
-    out = tmp_path / "killed"
-    info = run_corpus(CorpusJob("minilm", inputs["parquet"], out, workers=2, **SIZES), kill_one)
-    assert killed
-    assert info["texts"] == 35
-    _assert_same_results(out, baseline[0])
 
 
 def _cmdline(p: psutil.Process) -> list[str]:
