@@ -13,6 +13,7 @@ Nothing here runs at import: Ray is imported when a proxy is made.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -129,11 +130,33 @@ def actor_name(model: str, index: int) -> str:
 
 def connect(address: str) -> None:
     """Connect this process to the Ray cluster at ``address`` (``auto``, ``ray://host:10001``), in
-    :data:`NAMESPACE`; nothing when Ray is already initialised."""
+    :data:`NAMESPACE`; nothing when Ray is already initialised.
+
+    Raises:
+        ConnectionError: no cluster answered there, or it refused this process (see :func:`init_cluster`).
+    """
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING)
+        init_cluster(address, namespace=NAMESPACE)
+
+
+def init_cluster(address: str, **kwargs: Any) -> None:
+    """``ray.init(address=address, **kwargs)``, quietly; a refused connection says what to check.
+
+    Raises:
+        ConnectionError: Ray's own, with a hint: a cluster started by ``ray start`` (Ray 2.60) asks every process
+            for its token, which Ray sends only with ``RAY_AUTH_MODE=token`` set (docs/deploy.md).
+    """
+    import ray
+
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, **kwargs)
+    except ConnectionError as e:
+        hint = ("" if os.environ.get("RAY_AUTH_MODE") else
+                " If the cluster was started with `ray start`, it asks for its token: set RAY_AUTH_MODE=token, "
+                "with the token in ~/.ray/auth_token or RAY_AUTH_TOKEN.")
+        raise ConnectionError(f"Cannot connect to the Ray cluster at {address}: {e}.{hint}") from e
 
 
 def shutdown_pool(model: str, size: int) -> int:

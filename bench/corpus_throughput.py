@@ -120,7 +120,7 @@ def compare(n: int, workers: int, batch: int, shard: int, tmp: Path) -> None:
     path = write_sentences(tmp / "compare.txt", n)
     import ray
 
-    ray.init(num_cpus=workers, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level="WARNING")
     try:
         r = on_ray(path, tmp / "ray", batch, shard, workers)
     finally:

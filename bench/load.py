@@ -33,6 +33,12 @@ The server's own share of each action is logged by ``bench/server_probe`` (put o
 ``PYTHONPATH`` only): per script run, from receiving the browser's request to handing over the run's last message,
 reported per page. ``--profile`` samples the server with py-spy ``--gil`` during the last phase.
 
+Several replicas (``--replicas N``): N servers with the same settings, each session on one of them (session ``i``
+on replica ``i mod N``, as a load balancer with sticky sessions places them; the warm-up has one session per
+replica). With ``--server-env ATTNVIZ_RAY_ADDRESS=HOST:PORT`` the servers run their models on that Ray cluster's
+actors (docs/deploy.md), whose CPU and memory are not in the server figures: the machine's CPU time is.
+Server CPU is summed over the replicas; peak RSS is the largest of any one replica.
+
 Usage::
 
     .venv/bin/python bench/load.py                         # 8 sessions x 3 rounds, after 1 x 8 (~6 min)
@@ -40,6 +46,7 @@ Usage::
     .venv/bin/python bench/load.py --sessions 1            # the single-session figures only
     .venv/bin/python bench/load.py --think 5               # people pausing ~5 s (0-10 s) before each action
     .venv/bin/python bench/load.py --think 5 --seed 2      # ... with another pattern of pauses
+    .venv/bin/python bench/load.py --replicas 2 --server-env ATTNVIZ_RAY_ADDRESS=127.0.0.1:6379   # 2 servers, Ray
 
 The pauses are drawn from a seed per session, the same on every run of one ``--seed``: one pattern of collisions
 (with the default seed, three sessions press their first Run within 0.11 s). The report's overlap table gives each
@@ -384,10 +391,10 @@ def lower_browser_priority(nice: int) -> list[str]:
     return changed
 
 
-def client_cpu(server: int) -> dict[int, float]:
+def client_cpu(servers: list[int]) -> dict[int, float]:
     """CPU seconds of each process of this script's tree (Playwright's driver, Chromium, this script), without
-    the server's."""
-    skip = set(process_tree(server))
+    the servers'."""
+    skip = {p for server in servers for p in process_tree(server)}
     return {p: cpu_seconds(p) or 0.0 for p in process_tree(os.getpid()) if p not in skip}
 
 
@@ -401,25 +408,26 @@ async def launch(pw, nice: int) -> object:
     return browser
 
 
-async def run_phase(pw, shared, url: str, sids: list[int], reps: int, inputs: Inputs, args,
-                    server: int) -> tuple[list[dict], float]:
+async def run_phase(pw, shared, urls: list[str], sids: list[int], reps: int, inputs: Inputs, args,
+                    servers: list[int]) -> tuple[list[dict], float]:
     """Sessions ``sids`` at once, each in its own browser context: of the ``shared`` browser, or (``shared`` None)
-    of a browser of its own; all start their rounds together. Returns the records and the CPU seconds the clients
-    used (measured before the contexts, and their renderers, close)."""
+    of a browser of its own; all start their rounds together. Session ``sid`` uses the server ``urls[sid % n]``.
+    Returns the records and the CPU seconds the clients used (measured before the contexts, and their renderers,
+    close)."""
     own = [] if shared is not None else [await launch(pw, args.client_nice) for _ in sids]
-    cpu0 = client_cpu(server)
+    cpu0 = client_cpu(servers)
     go = asyncio.Event()
     sessions = []
     for i, sid in enumerate(sids):
         ctx = await (shared or own[i]).new_context(viewport=VIEWPORT)
         await ctx.add_init_script(PAGE_INIT)
-        sessions.append(Session(sid, ctx, url, inputs, args))
+        sessions.append(Session(sid, ctx, urls[sid % len(urls)], inputs, args))
     tasks = [asyncio.create_task(s.rounds(reps, go)) for s in sessions]
     for s in sessions:  # every session has its first page (or gave up), then all start together
         await s.opened.wait()
     go.set()
     await asyncio.gather(*tasks)
-    cpu = sum(t - cpu0.get(p, 0.0) for p, t in client_cpu(server).items())  # processes that ended are not counted
+    cpu = sum(t - cpu0.get(p, 0.0) for p, t in client_cpu(servers).items())  # processes that ended are not counted
     for s in sessions:
         await s.ctx.close()
     for browser in own:
@@ -631,31 +639,40 @@ async def bench(args, inputs: Inputs, phases: dict[str, list[int]]) -> dict:
     out: dict = {"phases": {}}
     RUNLOG.unlink(missing_ok=True)
     probe_env = {"ATTNVIZ_BENCH_RUNLOG": str(RUNLOG), "PYTHONPATH": str(SERVER_PROBE)}
-    with streamlit_server(LOG, extra_env={**args.server_env, **probe_env}) as url:
-        pid = server_pid(url)
-        if pid is None:
-            raise RuntimeError("could not find the server's process id")
+    logs = [LOG] + [LOG.with_name(f"{LOG.stem}_{i}{LOG.suffix}") for i in range(1, args.replicas)]
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(streamlit_server(log, extra_env={**args.server_env, **probe_env},
+                                                     port=args.ports[i] if args.ports else None))
+                for i, log in enumerate(logs)]
+        pids = [server_pid(url) for url in urls]
+        if None in pids:
+            raise RuntimeError("could not find a server's process id")
         if args.client_nice:
-            os.nice(args.client_nice)  # this script, Playwright's driver and Chromium; the server keeps its own
-        sampler = RssSampler(pid)
-        sampler.start()
+            os.nice(args.client_nice)  # this script, Playwright's driver and Chromium; the servers keep their own
+        samplers = [RssSampler(pid) for pid in pids]
+        for sampler in samplers:
+            sampler.start()
+
+        def server_cpu() -> float:
+            return sum(cpu_seconds(pid) or 0.0 for pid in pids)
+
         try:
             async with async_playwright() as pw:
                 browser = await launch(pw, args.client_nice) if args.browsers == "shared" else None
                 for phase, sids in phases.items():
                     reps = {"warm-up": 1, "single": args.single_reps}.get(phase, args.reps)
                     print(f"{phase}: {len(sids)} session(s) × {reps} round(s)", flush=True)
-                    t0, cpu0, load0, all0 = time.time(), cpu_seconds(pid), os.getloadavg()[0], machine_cpu_seconds()
-                    spy = (py_spy(pid, RESULTS / "load.pyspy.txt", PROFILE_RATE, gil=True)
+                    t0, cpu0, load0, all0 = time.time(), server_cpu(), os.getloadavg()[0], machine_cpu_seconds()
+                    spy = (py_spy(pids[0], RESULTS / "load.pyspy.txt", PROFILE_RATE, gil=True)
                            if args.profile and phase == list(phases)[-1] else contextlib.nullcontext())
                     with spy as raw:
-                        records, client_cpu = await run_phase(pw, browser, url, sids, reps, inputs, args, pid)
-                    t1, cpu1, all1 = time.time(), cpu_seconds(pid), machine_cpu_seconds()
+                        records, client_cpu = await run_phase(pw, browser, urls, sids, reps, inputs, args, pids)
+                    t1, cpu1, all1 = time.time(), server_cpu(), machine_cpu_seconds()
                     out["phases"][phase] = {
                         "sessions": len(sids), "reps": reps, "wall_s": t1 - t0,
-                        "server_cpu_s": (cpu1 or 0.0) - (cpu0 or 0.0), "client_cpu_s": client_cpu,
+                        "server_cpu_s": cpu1 - cpu0, "client_cpu_s": client_cpu,
                         "machine_cpu_s": all1 - all0,
-                        "peak_rss": sampler.peak(t0, t1),
+                        "peak_rss": max(s.peak(t0, t1) for s in samplers),
                         "loadavg_start": load0, "loadavg_end": os.getloadavg()[0],
                         "summary": summarize_phase(records), "records": records,
                         "server_runs": server_runs(t0, t1)}
@@ -670,11 +687,13 @@ async def bench(args, inputs: Inputs, phases: dict[str, list[int]]) -> dict:
                 if browser is not None:
                     await browser.close()
         finally:
-            sampler.stop.set()
-            sampler.join()
-        out["peak_rss"] = sampler.peak()
-        out["rss_samples"] = sampler.samples[::5]  # one a second
-    out["server_log_errors"] = server_errors(LOG)
+            for sampler in samplers:
+                sampler.stop.set()
+                sampler.join()
+        out["peak_rss"] = max(s.peak() for s in samplers)
+        out["peak_rss_each"] = [s.peak() for s in samplers]
+        out["rss_samples"] = samplers[0].samples[::5]  # one a second (the first replica)
+    out["server_log_errors"] = [line for log in logs for line in server_errors(log)][:50]
     return out
 
 
@@ -709,6 +728,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true",
                     help="sample the server with py-spy --gil during the last phase: how much of the time one thread "
                          "held Python's GIL, and in what")
+    ap.add_argument("--replicas", type=int, default=1,
+                    help="servers with the same settings; session i uses replica i mod N (sticky sessions)")
+    ap.add_argument("--ports", type=lambda v: [int(p) for p in v.split(",")], default=None, metavar="P,P,...",
+                    help="the servers' ports, one per replica (default: free ports)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every action's latency")
     ap.add_argument("--out", type=Path, default=RESULTS / "load.json")
     args = ap.parse_args(argv)
@@ -720,7 +743,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     RESULTS.mkdir(parents=True, exist_ok=True)
 
-    sizes = {"warm-up": 1}
+    if args.replicas < 1 or (args.ports and len(args.ports) != args.replicas):
+        ap.error("--replicas must be at least 1, and --ports must give one port per replica")
+    sizes = {"warm-up": args.replicas}  # one warm-up session per replica: it loads that server's models
     if args.baseline and args.sessions > 1:
         sizes["single"] = 1
     sizes["load" if args.sessions > 1 else "single"] = args.sessions

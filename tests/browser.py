@@ -37,11 +37,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(log_path: Path | None = None, extra_env: dict | None = None,
-                     app: Path = ROOT / "app.py") -> Iterator[str]:
-    """Start ``streamlit run app`` (the project's ``app.py`` by default) on a free loopback port, from the project
-    root (its ``.streamlit/config.toml`` applies); yield its base URL; stop it afterwards. A ``PYTHONPATH`` in
-    ``extra_env`` goes after the project root."""
-    port = free_port()
+                     app: Path = ROOT / "app.py", port: int | None = None) -> Iterator[str]:
+    """Start ``streamlit run app`` (the project's ``app.py`` by default) on loopback port ``port`` (a free one by
+    default), from the project root (its ``.streamlit/config.toml`` applies); yield its base URL; stop it
+    afterwards. A ``PYTHONPATH`` in ``extra_env`` goes after the project root."""
+    port = port or free_port()
     log = open(log_path or os.devnull, "w")
     extra_env = dict(extra_env or {})
     paths = (str(ROOT), extra_env.pop("PYTHONPATH", ""), os.environ.get("PYTHONPATH", ""))

@@ -43,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--positions", type=_positive, default=3,
                    help="(query, key) token positions kept per top text (default: 3)")
     c.add_argument("--workers", type=_positive, default=None,
-                   help="model actors (default: one per CPU of the cluster)")
+                   help="model actors (default: one per free CPU of the cluster)")
     c.set_defaults(handler=main)
 
 

@@ -1,8 +1,13 @@
 """A corpus run: read, plan, compute the missing shards on Ray Data, merge the parts, write the results.
 
-Without an address a local Ray is started (``ray.init(num_cpus=..., include_dashboard=False)``) and shut down at
-the end; with one (``auto``, ``ray://host:10001``) the same code runs on that cluster. If Ray is already initialised
+Without an address a new local Ray is started (``ray.init(address="local", num_cpus=...)``: never a cluster that
+happens to run on the machine) and shut down at the end; with one (``auto``, ``ray://host:10001``) the same code runs
+on that cluster. If Ray is already initialised
 in this process (a notebook, the tests), that Ray is used and left running.
+
+The Ray Data pipeline is driven by an actor on the cluster (:class:`~attnviz.corpus.worker.PipelineDriver`), which
+hands the summaries to this process through plain actor calls: a Ray Client (``ray://host:10001``) cannot drive Ray
+Data itself, and so every address runs the same code.
 
 Fault tolerance: the actors are created with ``max_restarts``/``max_task_retries``, so a killed worker process is
 restarted and its batches run again; each batch's summary depends only on its texts and the driver merges batches
@@ -48,7 +53,7 @@ class CorpusJob:
         shard: texts per shard (the unit written as one part and skipped on a rerun).
         top_k: texts kept per head and statistic.
         positions: (query, key) cells kept per top text.
-        workers: actors in the pool; None: one per CPU of the cluster.
+        workers: actors in the pool; None: one per free CPU of the cluster (at most that many in any case).
     """
 
     model: str
@@ -105,9 +110,14 @@ def run_corpus(job: CorpusJob, progress: Progress | None = None) -> dict:
     workers = None
     if pending:
         with ray_session(job.address) as cpus:
-            workers = min(job.workers or cpus, cpus)  # each actor takes a CPU: more would wait for ever
-            if job.workers and job.workers > cpus:
-                log.warning("%d workers asked, the cluster has %d CPUs: running %d", job.workers, cpus, cpus)
+            free = _free_cpus()
+            if free < 1:
+                raise ValueError(f"The Ray cluster has no free CPU: all {cpus} are held by other actors (the app's "
+                                 "model pools, another run). Free some, or add a node, and run the command again.")
+            workers = min(job.workers or free, free)  # each actor takes a CPU: more would wait for ever
+            if job.workers and job.workers > free:
+                log.warning("%d workers asked, the cluster has %d free CPUs (of %d): running %d", job.workers, free,
+                            cpus, free)
             t1 = time.perf_counter()
             _compute(job, corpus, pending, workers, lambda n: progress(n + resumed, len(corpus)))
             compute_s = time.perf_counter() - t1
@@ -137,6 +147,13 @@ def _check_model(name: str) -> None:
         raise ValueError(f"Corpus statistics need a text model (such as minilm); {name} is a {entry.kind} model.")
 
 
+def _free_cpus() -> int:
+    """CPUs of the connected cluster that no actor or task holds now."""
+    import ray
+
+    return int(ray.available_resources().get("CPU", 0))
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None) -> Iterator[int]:
     """A connected Ray for the block; yields the cluster's CPU count. Starts (and stops) a local Ray when Ray is
@@ -146,9 +163,12 @@ def ray_session(address: str | None) -> Iterator[int]:
     started = not ray.is_initialized()
     if started:
         if address:
-            ray.init(address=address, logging_level=logging.WARNING)
+            from attnviz.remote import init_cluster
+
+            init_cluster(address)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+                     logging_level=logging.WARNING)
     try:
         yield max(1, int(ray.cluster_resources().get("CPU", 1)))
     finally:
@@ -175,15 +195,64 @@ def _compute(job: CorpusJob, corpus: Corpus, pending: list[Shard], workers: int,
              progress: Callable[[int], None]) -> None:
     """Run the batches of ``pending`` shards on an actor pool of ``workers`` and write each shard's part as soon as
     all its batches are in (merged in batch order)."""
-    import ray
-
-    from attnviz.corpus.worker import StatsWorker, summary_of_row
+    from attnviz.corpus.worker import summary_of_row
 
     rows = [{"shard": s.start, "batch": j, "ids": corpus.ids[b], "texts": [corpus.texts[i] for i in b]}
             for s in pending for j, b in enumerate(s.batches)]
     by_start = {s.start: s for s in pending}
     got: dict[int, dict[int, Summary]] = {}
     done = 0
+    t_start = time.perf_counter()
+    for row in _rows_on_cluster(rows, job, workers):
+        shard = by_start[int(row["shard"])]
+        batches = got.setdefault(shard.start, {})
+        index = int(row["batch"])
+        if index in batches:
+            continue
+        batches[index] = summary = summary_of_row(row)
+        done += summary.count + len(summary.skipped)
+        progress(done)
+        if len(batches) == len(shard.batches):
+            part = merge(batches[j] for j in range(len(shard.batches)))
+            write_part(part_path(job.out, shard.start, shard.end), part,
+                       {"start": shard.start, "end": shard.end, "batch": job.batch,
+                        "written_after_s": round(time.perf_counter() - t_start, 3)})
+            del got[shard.start]
+    missing = [s.start for s in pending if not part_path(job.out, s.start, s.end).is_file()]
+    if missing:
+        raise RuntimeError(f"the run ended without the shards starting at {missing}")
+
+
+def _rows_on_cluster(rows: list[dict], job: CorpusJob, workers: int) -> Iterator[dict]:
+    """The summary rows of ``rows``' batches, as they come, from :func:`result_rows` run by a
+    :class:`~attnviz.corpus.worker.PipelineDriver` actor on the cluster (no CPU of its own). A Ray Client
+    (``ray://``) cannot drive Ray Data itself, so the run is driven there whatever the address: the same code on a
+    local Ray and on a cluster. The actor is killed at the end (its pool with it)."""
+    import ray
+
+    from attnviz.corpus.worker import PipelineDriver
+
+    driver = ray.remote(PipelineDriver).options(num_cpus=0, runtime_env={"env_vars": WORKER_ENV}).remote()
+    try:
+        ray.get(driver.start.remote(rows, job, workers))
+        finished = False
+        while not finished:
+            try:
+                batch, finished = ray.get(driver.take.remote())
+            except ray.exceptions.RayTaskError as e:  # the pipeline's own error, as itself
+                raise (e.cause if isinstance(e.cause, Exception) else e) from None
+            yield from batch
+    finally:
+        ray.kill(driver)
+
+
+def result_rows(rows: list[dict], job: CorpusJob, workers: int) -> Iterator[dict]:
+    """The Ray Data pipeline in this process (a Ray driver or worker): ``rows`` (one per batch) through a pool of
+    ``workers`` :class:`~attnviz.corpus.worker.StatsWorker` actors, one summary row per batch as each is ready."""
+    import ray
+
+    from attnviz.corpus.worker import StatsWorker
+
     with _quiet_data_context():
         ds = ray.data.from_items(rows, override_num_blocks=len(rows))
         with warnings.catch_warnings():  # Ray 2.60 takes max_restarts/max_task_retries only as ray_remote_args
@@ -193,22 +262,4 @@ def _compute(job: CorpusJob, corpus: Corpus, pending: list[Shard], workers: int,
                 fn_constructor_kwargs={"model": job.model, "top_k": job.top_k, "n_positions": job.positions},
                 compute=ray.data.ActorPoolStrategy(size=workers), runtime_env={"env_vars": WORKER_ENV},
                 max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)
-        t_start = time.perf_counter()
-        for row in results.iter_rows():
-            shard = by_start[int(row["shard"])]
-            batches = got.setdefault(shard.start, {})
-            index = int(row["batch"])
-            if index in batches:
-                continue
-            batches[index] = summary = summary_of_row(row)
-            done += summary.count + len(summary.skipped)
-            progress(done)
-            if len(batches) == len(shard.batches):
-                part = merge(batches[j] for j in range(len(shard.batches)))
-                write_part(part_path(job.out, shard.start, shard.end), part,
-                           {"start": shard.start, "end": shard.end, "batch": job.batch,
-                            "written_after_s": round(time.perf_counter() - t_start, 3)})
-                del got[shard.start]
-    missing = [s.start for s in pending if not part_path(job.out, s.start, s.end).is_file()]
-    if missing:
-        raise RuntimeError(f"the run ended without the shards starting at {missing}")
+        yield from results.iter_rows()

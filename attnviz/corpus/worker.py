@@ -1,13 +1,15 @@
-"""The Ray actor of the corpus pipeline: one loaded model per actor, one summary per batch.
+"""The Ray actors of the corpus pipeline: :class:`StatsWorker` (one loaded model per actor, one summary per batch)
+and :class:`PipelineDriver` (runs the Ray Data pipeline inside the cluster and hands its rows to the command).
 
-Ray Data calls an instance with a block of planned batches (:mod:`attnviz.corpus.plan`), one row each, and gets
-one row per batch back: its :class:`~attnviz.corpus.reduce.Summary` as flat arrays, with the shard and batch it
-belongs to. A batch's summary depends only on its texts, so a retry after a lost worker gives the same bits.
+Ray Data calls a :class:`StatsWorker` with a block of planned batches (:mod:`attnviz.corpus.plan`), one row each,
+and gets one row per batch back: its :class:`~attnviz.corpus.reduce.Summary` as flat arrays, with the shard and batch
+it belongs to. A batch's summary depends only on its texts, so a retry after a lost worker gives the same bits.
 """
 from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import numpy as np
 
@@ -54,3 +56,50 @@ def summary_of_row(row: dict) -> Summary:
     arrays = {name: np.asarray(value) for name, value in row.items()}
     arrays["skipped"] = np.array(json.loads(str(row["skipped"])), dtype=np.int64)
     return Summary.from_arrays(arrays)
+
+
+class PipelineDriver:
+    """An actor that runs :func:`attnviz.corpus.pipeline.result_rows` in a thread of its own and keeps the rows
+    until :meth:`take` hands them over: the command reads the results through plain actor calls, which work over a
+    Ray Client (``ray://``) too, where Ray Data cannot be driven."""
+
+    def __init__(self) -> None:
+        self._rows: list[dict] = []
+        self._finished = False
+        self._error: BaseException | None = None
+        self._ready = threading.Condition()
+
+    def start(self, rows: list[dict], job: object, workers: int) -> None:
+        """Start the pipeline on ``rows`` (returns at once)."""
+        threading.Thread(target=self._run, args=(rows, job, workers), name="corpus-pipeline", daemon=True).start()
+
+    def _run(self, rows: list[dict], job: object, workers: int) -> None:
+        from attnviz.corpus.pipeline import result_rows
+
+        try:
+            for row in result_rows(rows, job, workers):
+                with self._ready:
+                    self._rows.append(row)
+                    self._ready.notify_all()
+        except BaseException as e:  # handed to the command by take()
+            log.exception("corpus pipeline failed")
+            self._error = e
+        finally:
+            with self._ready:
+                self._finished = True
+                self._ready.notify_all()
+
+    def take(self, wait_s: float = 1.0) -> tuple[list[dict], bool]:
+        """The rows that came since the last call (waiting up to ``wait_s`` for one), and whether that was all.
+
+        Raises:
+            the pipeline's error, once its rows are handed over.
+        """
+        with self._ready:
+            if not self._rows and not self._finished:
+                self._ready.wait(wait_s)
+            rows, self._rows = self._rows, []
+            finished = self._finished
+        if finished and not rows and self._error is not None:
+            raise self._error
+        return rows, finished and self._error is None  # an error comes at the next call, after these rows
