@@ -162,3 +162,13 @@ def _cmdline(p: psutil.Process) -> list[str]:
         return p.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return []
+
+
+def test_a_cluster_without_a_free_cpu_is_refused(ray_local, inputs, tmp_path, monkeypatch):
+    """Every CPU held (by the app's model pools, say): a message, not a pool that waits for ever."""
+    from attnviz.corpus import pipeline
+
+    monkeypatch.setattr(pipeline, "_free_cpus", lambda: 0)
+    with pytest.raises(ValueError, match="no free CPU: all 2 are held"):
+        run_corpus(CorpusJob("minilm", inputs["txt"], tmp_path / "o", **SIZES))
+    assert not list((tmp_path / "o" / "parts").iterdir())
