@@ -94,12 +94,19 @@ def _built_once(root: Path, build):
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory, models_folder) -> str:
+def corpus_root(tmp_path_factory) -> Path:
+    """The app server's ``ATTNVIZ_CORPUS_DIR`` (empty at first: a test writes the results it opens)."""
+    return tmp_path_factory.mktemp("corpus_root")
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory, models_folder, corpus_root) -> str:
     """Base URL of ``streamlit run app.py`` on a free loopback port, with :func:`models_folder` as its local
-    models folder."""
+    models folder and :func:`corpus_root` as its corpus folder."""
     _require_browser()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    with streamlit_server(log, extra_env={"ATTNVIZ_MODELS_DIR": str(models_folder)}) as url:
+    with streamlit_server(log, extra_env={"ATTNVIZ_MODELS_DIR": str(models_folder),
+                                          "ATTNVIZ_CORPUS_DIR": str(corpus_root)}) as url:
         yield url
 
 
