@@ -71,9 +71,15 @@ def write_sentences(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-def in_process(path: Path, out: Path, batch: int, shard: int) -> dict:
-    """The pipeline's batch loop in this process: plan, forward + statistics per batch, parts, results."""
+def in_process(path: Path, out: Path, batch: int, shard: int, threads: int | None = None) -> dict:
+    """The pipeline's batch loop in this process: plan, forward + statistics per batch, parts, results; on
+    ``threads`` torch threads (None: torch's default, one per core)."""
+    import torch
+
     import attnviz
+
+    if threads:
+        torch.set_num_threads(threads)
     from attnviz.corpus.batch import head_stats_batch
     from attnviz.corpus.inputs import read_corpus
     from attnviz.corpus.plan import plan
@@ -116,7 +122,7 @@ def on_ray(path: Path, out: Path, batch: int, shard: int, workers: int) -> dict:
             "steady_tps": (marks[-1][1] - first[1]) / (marks[-1][0] - first[0])}
 
 
-def compare(n: int, workers: int, batch: int, shard: int, tmp: Path) -> None:
+def compare(n: int, workers: int, batch: int, shard: int, tmp: Path, loop_threads: int | None = None) -> None:
     path = write_sentences(tmp / "compare.txt", n)
     import ray
 
@@ -125,11 +131,12 @@ def compare(n: int, workers: int, batch: int, shard: int, tmp: Path) -> None:
         r = on_ray(path, tmp / "ray", batch, shard, workers)
     finally:
         ray.shutdown()
-    p = in_process(path, tmp / "loop", batch, shard)
+    p = in_process(path, tmp / "loop", batch, shard, loop_threads)
     print(f"\n{n} texts, batch {batch}, shard {shard}")
-    print(f"{'':24}{'total s':>9}{'start s':>9}{'texts/s':>9}{'steady texts/s':>16}")
-    for name, x in ((f"Ray, {workers} actors", r), ("one process", p)):
-        print(f"{name:24}{x['total_s']:9.1f}{x['load_s']:9.1f}{x['texts'] / x['total_s']:9.1f}"
+    print(f"{'':32}{'total s':>9}{'start s':>9}{'texts/s':>9}{'steady texts/s':>16}")
+    loop = f"one process, {loop_threads or 'default'} thread(s)"
+    for name, x in ((f"Ray, {workers} actors", r), (loop, p)):
+        print(f"{name:32}{x['total_s']:9.1f}{x['load_s']:9.1f}{x['texts'] / x['total_s']:9.1f}"
               f"{x['steady_tps']:16.1f}")
     print(f"Ray / one process: end to end {p['total_s'] / r['total_s']:.2f}x, "
           f"steady {r['steady_tps'] / p['steady_tps']:.2f}x (target >= 0.8x)")
@@ -154,6 +161,9 @@ def main() -> None:
     ap.add_argument("--compare", type=int, default=2000, help="texts for Ray vs one process (0: skip)")
     ap.add_argument("--large", type=int, default=100_000, help="texts for the large run (0: skip)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--loop-threads", type=int, default=None,
+                    help="torch threads of the one-process loop (default: torch's, one per core). On a busy machine "
+                         "OpenMP's threads wait on each other: 1 thread can be the faster loop")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--shard", type=int, default=1024)
     ap.add_argument("--max-load", type=float, default=1.5, help="skip the large run above this 1-min load")
@@ -163,7 +173,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="attnviz-corpus-bench-") as d:
         tmp = Path(d)
         if args.compare:
-            compare(args.compare, args.workers, args.batch, args.shard, tmp)
+            compare(args.compare, args.workers, args.batch, args.shard, tmp, args.loop_threads)
         if args.large:
             load = os.getloadavg()[0]
             if load >= args.max_load and not args.force:

@@ -76,6 +76,7 @@ class PipelineDriver:
     def _run(self, rows: list[dict], job: object, workers: int) -> None:
         from attnviz.corpus.pipeline import result_rows
 
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # its notices would reach the command's terminal
         try:
             for row in result_rows(rows, job, workers):
                 with self._ready:
