@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -145,11 +146,13 @@ def init_cluster(address: str, **kwargs: Any) -> None:
     """``ray.init(address=address, **kwargs)``, quietly; a refused connection says what to check.
 
     Raises:
-        ConnectionError: Ray's own, with a hint: a cluster started by ``ray start`` (Ray 2.60) asks every process
-            for its token, which Ray sends only with ``RAY_AUTH_MODE=token`` set (docs/deploy.md).
+        ConnectionError: nothing answers at the address (checked within :data:`CONNECT_TIMEOUT_S` first, as Ray
+            itself keeps retrying for minutes); or Ray's own, with a hint: a cluster started by ``ray start``
+            (Ray 2.60) asks every process for its token, which Ray sends only with ``RAY_AUTH_MODE=token`` set.
     """
     import ray
 
+    _check_reachable(address)
     try:
         ray.init(address=address, logging_level=logging.WARNING, **kwargs)
     except ConnectionError as e:
@@ -157,6 +160,24 @@ def init_cluster(address: str, **kwargs: Any) -> None:
                 " If the cluster was started with `ray start`, it asks for its token: set RAY_AUTH_MODE=token, "
                 "with the token in ~/.ray/auth_token or RAY_AUTH_TOKEN.")
         raise ConnectionError(f"Cannot connect to the Ray cluster at {address}: {e}.{hint}") from e
+
+
+CONNECT_TIMEOUT_S = 5.0
+"""Seconds to wait for a cluster's port to answer before Ray is asked to connect (Ray itself retries for minutes)."""
+
+
+def _check_reachable(address: str) -> None:
+    """``ConnectionError`` at once when nothing answers at ``host:port`` (``ray://host:port`` too); ``auto`` and
+    addresses without a port are left to Ray."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise ConnectionError(f"Cannot connect to the Ray cluster at {address}: nothing answers there ({e}). Is the "
+                              "cluster running (ray start), and is the address right?") from e
 
 
 def shutdown_pool(model: str, size: int) -> int:

@@ -39,3 +39,14 @@ def test_proxies_share_one_named_pool(remote_minilm, ray_local):
     assert other.actors[0]._actor_id == remote_minilm.actors[0]._actor_id
     assert ray_local.get_actor(actor_name("minilm", 0), namespace="attnviz")._actor_id == other.actors[0]._actor_id
     assert other.run(text="Hello there.").tokens == ["[CLS]", "hello", "there", ".", "[SEP]"]
+
+
+def test_an_address_where_nothing_answers_is_refused_at_once():
+    """Ray would retry for minutes; this is refused before Ray is asked (no Ray started here)."""
+    from attnviz.remote import init_cluster
+    from tests.browser import free_port
+
+    port = free_port()  # nothing listens there
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(ConnectionError, match="nothing answers there"):
+            init_cluster(address)
