@@ -92,3 +92,25 @@ def test_with_a_ray_address_the_pages_run_models_on_ray(ray_local, minilm, monke
     finally:
         runs.RESULTS.clear()
         shutdown_pool("minilm", 1)
+
+
+def test_with_a_ray_address_pages_take_registered_names_only(ray_local, local_models, text_dir, monkeypatch):
+    """On Ray too, a path or a link out of the models folder is refused (before any actor starts), and a folder of
+    the local models folder runs on an actor, which is given this server's ATTNVIZ_MODELS_DIR to find it."""
+    from attnviz.remote import RemoteModel, shutdown_pool
+
+    monkeypatch.setenv(runs.RAY_ADDRESS_ENV, "auto")
+    monkeypatch.setattr(runs, "_REMOTE", {})
+    for name in (str(text_dir("bert")), "linked-out", "../models/my-bert"):
+        with pytest.raises(runs.ModelLoadError, match="could not be loaded"):
+            runs.get_model(name)
+    assert runs._REMOTE == {}
+    try:
+        model = runs.get_model("my-bert")
+        assert isinstance(model, RemoteModel)
+        want = runs.load_model("my-bert").run(text="Hello there, world.")
+        got = model.run(text="Hello there, world.")
+        assert got.tokens == want.tokens
+        np.testing.assert_allclose(got.weights, want.weights, rtol=0, atol=1e-5)
+    finally:
+        shutdown_pool("my-bert", 1)
