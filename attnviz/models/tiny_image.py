@@ -2,7 +2,8 @@
 
 Each model is ``{name}.safetensors`` (weights of :class:`attnviz.models.tiny_vit.TinyViT`) plus ``{name}.json``
 (``config``, ``classes``, normalisation ``mean``/``std``, ``test_accuracy``, ...), written by ``attnviz.train``.
-Attention is captured by an :class:`AttentionRecorder` registered once at load time (thread-safe).
+What attention is made of (queries, keys, values) is recorded by a :class:`PartsRecorder` registered once at load
+time (thread-safe); heads are recomputed from it on demand.
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from PIL import Image, ImageOps
 from safetensors.torch import load_file
 
 from attnviz.extras import ImageExtras
-from attnviz.models.recorder import AttentionRecorder
+from attnviz.models.recorder import PartsRecorder
 from attnviz.models.tiny_vit import TinyViT, TinyViTConfig
 from attnviz.models.vision import ImageAttentionModel, to_tensor
+from attnviz.result import HeadSource
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "models"
 TRAIN_COMMANDS = {"vit-fashion": "python -m attnviz.train.vit_fashion", "shapes-vit": "python -m attnviz.train.shapes"}
@@ -34,11 +36,12 @@ class TinyViTImageModel(ImageAttentionModel):
         self.cfg = model.cfg
         self.classes: list[str] = list(meta["classes"])
         self.n_layers, self.n_heads, self.grid = self.cfg.depth, self.cfg.heads, self.cfg.grid
+        self.image_size = self.cfg.image_size
         self.description = description
-        self.recorder = AttentionRecorder(model)
+        self.recorder = PartsRecorder(model)
 
     @torch.inference_mode()
-    def forward(self, image: Image.Image) -> tuple[np.ndarray, ImageExtras]:
+    def forward(self, image: Image.Image, size: int) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
         cfg = self.cfg
         inverted = bool(self.meta.get("invert_light_background")) and light_background(image)
         if inverted:  # trained on light objects on black: a photo on white is inverted first
@@ -48,11 +51,10 @@ class TinyViTImageModel(ImageAttentionModel):
             logits = self.model(x)  # [1, n_classes]
         if len(store) != cfg.depth:
             raise RuntimeError(f"recorded {len(store)} attention maps for {cfg.depth} layers")
-        weights = torch.stack(store)[:, 0].float().numpy()  # [layer, head, query, key]
         probs = torch.softmax(logits[0], -1).tolist()
-        extras = ImageExtras(input_size=cfg.image_size, prediction=self.classes[int(np.argmax(probs))],
+        extras = ImageExtras(input_size=size, prediction=self.classes[int(np.argmax(probs))],
                              probabilities=dict(zip(self.classes, probs, strict=True)), inverted=inverted)
-        return weights, extras
+        return self.recorder.heads(store), extras, self.grid
 
 
 def light_background(image: Image.Image, threshold: float = 0.5) -> bool:

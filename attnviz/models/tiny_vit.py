@@ -1,9 +1,10 @@
 """A small Vision Transformer classifier, the architecture of attnviz's own image models (vit-fashion, shapes-vit).
 
 Pre-norm blocks as in ViT (Dosovitskiy et al. 2021) and vit-pytorch: patch embedding, a CLS token, learned positions,
-``depth`` blocks of multi-head self-attention and MLP, a linear head on the CLS token. The post-softmax, pre-dropout
-attention passes through the named module ``attend`` (``nn.Softmax``) so that
-:class:`attnviz.models.recorder.AttentionRecorder` can record it without the model knowing about visualisation.
+``depth`` blocks of multi-head self-attention and MLP, a linear head on the CLS token. The queries, keys and values
+pass through the named module ``parts`` (:class:`attnviz.models.recorder.AttentionParts`) and the post-softmax,
+pre-dropout weights through ``attend`` (``nn.Softmax``), so that a recorder can keep either without the model knowing
+about visualisation.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+from attnviz.models.recorder import AttentionParts
 
 
 @dataclass
@@ -82,10 +85,21 @@ class Attention(nn.Module):
         self.attend = nn.Softmax(dim=-1)
         self.drop = nn.Dropout(dropout)
         self.proj = nn.Linear(dim, dim)
+        self.parts = AttentionParts()
+
+    @property
+    def n_heads(self) -> int:
+        return self.heads
+
+    @property
+    def out_proj(self) -> nn.Linear:
+        """The output projection (for the value norms of :mod:`attnviz.models.recorder`)."""
+        return self.proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, C = x.shape  # batch, tokens, dim
         q, k, v = self.qkv(x).view(B, T, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)  # 3 x (B, nh, T, hs)
+        q, k, v, _ = self.parts(q, k, v)
         attn = self.attend((q @ k.transpose(-2, -1)) * self.scale)  # (B, nh, T, T), rows sum to 1
         y = (self.drop(attn) @ v).transpose(1, 2).reshape(B, T, C)
         return self.proj(y)

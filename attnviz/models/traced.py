@@ -1,4 +1,4 @@
-"""A model's attention forward traced once with TorchScript, so that one call runs the whole graph in C++.
+"""A model's forward traced once with TorchScript, so that one call runs the whole graph in C++.
 
 Why: an eager forward calls a few hundred torch ops from Python and takes Python's GIL back after each one. In the
 Streamlit server, other sessions' script threads (building figures, tables, messages) hold the GIL for up to the
@@ -7,10 +7,11 @@ with ``bench/forward_contention.py`` (median of 7): beside one busy Python threa
 0.96-0.98 s eager and 0.31-0.33 s traced, a DINOv2-S run 1.6-1.7 s eager and 0.21-0.23 s traced (beside two:
 3.3 s vs 0.50 s, 7.2 s vs 0.44 s). Alone the two are within noise of each other (MiniLM ~0.17 s, DINOv2-S ~0.09 s).
 
-A trace records the path of one example input. :func:`trace_attentions` checks the traced graph against the eager
-module on a second input (of another length, for text) and returns None (callers then run eager) when the two
-differ or tracing fails. The traced module is never changed after it is built, so sessions may call it from several
-threads at once.
+The traced forward writes into buffers it is given (the capture of :mod:`attnviz.models.capture`) and returns
+them. A trace records the path of one example input. :func:`trace_forward` checks the traced graph against the
+eager forward on a second input (of another length, for text) and returns None (callers then run eager) when the
+two differ or tracing fails. The traced module is never changed after it is built, so sessions may call it from
+several threads at once.
 """
 from __future__ import annotations
 
@@ -20,37 +21,33 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from attnviz.models import into_buffer
-
 log = logging.getLogger(__name__)
 
+Forward = Callable[[torch.nn.Module, dict[str, torch.Tensor], tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]]
+"""``forward(model, inputs, buffers)``: the eager forward of ``inputs``, writing into ``buffers``; returns tensors
+(the buffers, or the model's attention)."""
+Buffers = Callable[[Mapping[str, torch.Tensor]], tuple[torch.Tensor, ...]]
+"""Makes new buffers for an input."""
 
-class _Attentions(torch.nn.Module):
-    """``model(**inputs, output_attentions=True).attentions`` with the inputs as positional tensors (tracing
-    needs positional tensors and a tuple of tensors out); with ``buffered``, the last tensor is the
-    ``[layer, batch, head, query, key]`` buffer the weights are written into (:mod:`attnviz.models.into_buffer`)."""
 
-    def __init__(self, model: torch.nn.Module, names: Sequence[str], buffered: bool = False) -> None:
+class _Forward(torch.nn.Module):
+    """``forward(model, inputs, buffers)`` with the inputs and buffers as positional tensors (tracing needs
+    positional tensors in and a tuple of tensors out)."""
+
+    def __init__(self, model: torch.nn.Module, names: Sequence[str], forward: Forward) -> None:
         super().__init__()
-        self.model, self.names, self.buffered = model, tuple(names), buffered
+        self.model, self.names, self.fn = model, tuple(names), forward
 
     def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        extra = {into_buffer.KWARG: tensors[-1]} if self.buffered else {}
-        inputs = tensors[:-1] if self.buffered else tensors
-        out = self.model(**dict(zip(self.names, inputs, strict=True)), output_attentions=True, **extra)
-        return tuple(out.attentions)
+        n = len(self.names)
+        return tuple(self.fn(self.model, dict(zip(self.names, tensors[:n], strict=True)), tensors[n:]))
 
 
-Buffer = Callable[[Mapping[str, torch.Tensor]], torch.Tensor]
-"""Makes the ``[layer, batch, head, query, key]`` buffer of an input (:func:`attnviz.models.into_buffer.new_buffer`)."""
+class TracedForward:
+    """A traced :data:`Forward`: ``traced(inputs, buffers)`` returns what the eager forward returns."""
 
-
-class TracedAttentions:
-    """The per-layer attention tensors (``[batch, head, query, key]`` each) of a traced forward; with a buffer, views
-    of its slots."""
-
-    def __init__(self, module: torch.jit.ScriptModule, names: Sequence[str], buffered: bool = False) -> None:
-        self.module, self.names, self.buffered = module, tuple(names), buffered
+    def __init__(self, module: torch.jit.ScriptModule, names: Sequence[str]) -> None:
+        self.module, self.names = module, tuple(names)
 
     def accepts(self, inputs: Mapping[str, torch.Tensor]) -> bool:
         """Whether ``inputs`` take the traced path: the same tensors by name and, where there is one, an attention
@@ -58,36 +55,28 @@ class TracedAttentions:
         mask = inputs.get("attention_mask")
         return tuple(inputs) == self.names and (mask is None or bool(mask.all()))
 
-    def __call__(self, inputs: Mapping[str, torch.Tensor],
-                 buffer: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        """The attention of ``inputs``, written into ``buffer`` (required when traced with one)."""
-        if self.buffered != (buffer is not None):
-            raise ValueError("a buffered trace needs a buffer, an unbuffered one takes none")
+    def __call__(self, inputs: Mapping[str, torch.Tensor], buffers: tuple[torch.Tensor, ...] = ()
+                 ) -> tuple[torch.Tensor, ...]:
         with torch.inference_mode():
-            return tuple(self.module(*(inputs[n] for n in self.names), *(() if buffer is None else (buffer,))))
+            return tuple(self.module(*(inputs[n] for n in self.names), *buffers))
 
 
-def trace_attentions(model: torch.nn.Module, example: Mapping[str, torch.Tensor],
-                     check: Mapping[str, torch.Tensor], name: str,
-                     buffer: Buffer | None = None) -> TracedAttentions | None:
-    """Trace ``model``'s attention forward on ``example``; None (with a logged warning) unless the trace gives
-    exactly the eager attention on ``check`` (another input; of another shape, e.g. length, where shapes vary).
-    ``buffer``: the model writes its weights into a buffer (:func:`attnviz.models.into_buffer.prepare`), which this
-    makes for an input."""
+def trace_forward(model: torch.nn.Module, forward: Forward, example: Mapping[str, torch.Tensor],
+                  check: Mapping[str, torch.Tensor], name: str, buffers: Buffers = lambda _: ()
+                  ) -> TracedForward | None:
+    """Trace ``forward(model, inputs, buffers)`` on ``example``; None (with a logged warning) unless the trace gives
+    exactly what the eager forward gives on ``check`` (another input; of another shape, e.g. length, where shapes
+    vary). ``buffers`` makes the buffers of an input."""
     if tuple(example) != tuple(check):
         raise ValueError(f"example and check inputs differ: {tuple(example)} vs {tuple(check)}")
-    wrapper = _Attentions(model, tuple(example), buffered=buffer is not None).eval()
-
-    def args(inputs: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        return (*inputs.values(), *(() if buffer is None else (buffer(inputs),)))
-
+    wrapper = _Forward(model, tuple(example), forward).eval()
     try:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TracerWarnings name the Python-side branches the check below covers
-            module = torch.jit.trace(wrapper, args(example), check_trace=False)
-            traced = TracedAttentions(module, tuple(example), buffered=buffer is not None)
-            got = traced(check, None if buffer is None else buffer(check))
-            want = wrapper(*args(check))
+            module = torch.jit.trace(wrapper, (*example.values(), *buffers(example)), check_trace=False)
+            traced = TracedForward(module, tuple(example))
+            got = traced(check, buffers(check))
+            want = wrapper(*check.values(), *buffers(check))
         same = len(got) == len(want) and all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
     except Exception:  # tracing is an optimisation: any failure means eager
         log.warning("%s: tracing its forward failed; it runs eager", name, exc_info=True)

@@ -10,7 +10,7 @@ from PIL import Image
 from attnviz.extras import ImageExtras
 from attnviz.images import Source, as_rgb
 from attnviz.models.base import AttentionModel
-from attnviz.result import AttentionResult
+from attnviz.result import AttentionResult, HeadSource
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -45,28 +45,43 @@ def to_tensor(image: Image.Image, size: int, mean: Sequence[float], std: Sequenc
 class ImageAttentionModel(AttentionModel):
     """Base of the image models: ``run(image=...)`` takes a PIL image or anything :func:`attnviz.load_image` reads.
 
-    Subclasses set ``grid`` (patch rows, cols) and implement :meth:`forward`.
+    Subclasses set ``grid`` (patch rows, cols at the default size) and ``image_size`` (side in pixels) and
+    implement :meth:`forward`; a model that reads several sizes overrides :meth:`input_size`.
     """
 
     kind = "image"
     grid: tuple[int, int]
+    image_size: int
 
-    def run(self, image: Image.Image | Source | None = None, **_: object) -> AttentionResult:
+    def input_size(self, image_size: int | None) -> int:
+        """The side the model reads an image at: its own size (``None`` or that size; any other is a
+        ``ValueError``)."""
+        if image_size is None or image_size == self.image_size:
+            return self.image_size
+        raise ValueError(f"{self.name} reads images at {self.image_size} px only, not {image_size!r}.")
+
+    def run(self, image: Image.Image | Source | None = None, image_size: int | None = None,
+            **_: object) -> AttentionResult:
         """Attention of the model on one image.
 
+        Args:
+            image_size: side in pixels the image is resized to (models that read several sizes: DINOv2).
         Returns:
-            AttentionResult with ``weights[layer, head, query, key]`` over ``1 + rows*cols`` positions
-            (``tokens[0] == "[CLS]"``), ``grid == (rows, cols)``; ``extras`` (:class:`ImageExtras`) as the
-            model reports.
+            AttentionResult over ``1 + rows*cols`` positions (``tokens[0] == "[CLS]"``), ``grid == (rows, cols)``;
+            ``extras`` (:class:`ImageExtras`) as the model reports, ``input_size`` the side read.
         Raises:
-            ValueError: no image, or one that cannot be used (see :func:`attnviz.load_image`).
+            ValueError: no image, one that cannot be used (see :func:`attnviz.load_image`), or an image size the
+                model does not read.
         """
+        size = self.input_size(image_size)
         if image is None:
             raise ValueError("No image given: upload a picture or choose an example.")
-        weights, extras = self.forward(as_rgb(image))
-        return AttentionResult(weights=weights, tokens=patch_tokens(self.grid), model=self.name, kind="image",
-                               special=np.arange(weights.shape[2]) == 0, grid=self.grid, extras=extras)
+        source, extras, grid = self.forward(as_rgb(image), size)
+        n = source.shape[2]
+        return AttentionResult(source, tokens=patch_tokens(grid), model=self.name, kind="image",
+                               special=np.arange(n) == 0, grid=grid, extras=extras)
 
-    def forward(self, image: Image.Image) -> tuple[np.ndarray, ImageExtras]:
-        """Run on an RGB image; return ``weights[layer, head, query, key]`` float32 and what the model adds."""
+    def forward(self, image: Image.Image, size: int) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
+        """Run on an RGB image resized to ``size`` px; return the head source (positions: [CLS], then the patches),
+        what the model adds (``input_size == size``) and the patch grid ``(rows, cols)``."""
         raise NotImplementedError

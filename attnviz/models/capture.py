@@ -1,0 +1,360 @@
+"""Capture, in a transformers model's forward, what its attention weights are made of; or, where that is not
+exact, the weights themselves.
+
+How: :func:`prepare` switches a model to an attention implementation registered with transformers
+(``AttentionInterface``, with eager attention's masks), :func:`attention`. Called with a :class:`Run` (the keyword
+:data:`KWARG`, which transformers passes down to every attention call, so concurrent runs each fill their own), it
+either
+
+- **captures** (``plan.mode == "capture"``): copies the layer's queries and keys (after RoPE; keys before
+  grouped-query repeats), the allowed key interval of each query read off the mask, and the value norms into the
+  run's buffers, and computes the attention output as eager attention does, in blocks of queries over the keys each
+  block may see (:mod:`attnviz.models.heads`): the ``[head, query, key]`` weights of a long input never exist.
+  Heads are recomputed later from the capture (:class:`attnviz.models.heads.CapturedHeads`);
+- or **stores** (``"store"``): calls the family's own ``eager_attention_forward`` and copies its weights into the
+  run's ``[layer, batch, head, query, key]`` buffer (bounded by :data:`STORED_MAX_BYTES`).
+
+At load, :func:`prepare` numbers the attention modules in call order, finds each one's output projection (for the
+value norms of :meth:`attnviz.result.AttentionResult.contribution`) and runs a probe input twice: through the
+family's eager attention, and captured. It captures only when every recomputed head equals the eager weights
+(≤ 1e-6) and every layer's output equals eager's; otherwise (an attention function with terms the capture does not
+know, e.g. relative-position biases or attention sinks) the model stores. A model whose attention does not go
+through the interface at all keeps its own implementation and returns ``output_attentions`` (``"stack"``).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from attnviz.models.heads import (
+    MIN,
+    CapturedHeads,
+    attention_weights,
+    block_rows,
+    blocks,
+    key_range,
+    weighted_values,
+)
+from attnviz.result import HeadSource, StoredWeights
+
+log = logging.getLogger(__name__)
+
+KWARG = "attnviz_run"
+"""Keyword that carries a :class:`Run` (the buffers of one forward) to every attention call."""
+IMPLEMENTATION = "attnviz"
+FULL_MAX_KEYS = 512
+"""Up to this many keys a layer's attention is one block, the very operations of eager attention (and a traced
+forward covers it); longer inputs go in blocks of queries."""
+STORED_MAX_BYTES = 1 << 30
+"""Largest ``[layer, batch, head, query, key]`` float32 buffer a storing model fills (1 GiB)."""
+EXACT = 1e-6
+"""Largest difference between a recomputed head and the eager weights on the probe for a model to capture."""
+_PROBE = "attnviz_probe"
+_LAYER = "attnviz_layer"
+_GRAM = "attnviz_gram"
+
+
+@dataclass
+class Plan:
+    """What :func:`prepare` found about a model's attention.
+
+    ``mode``: ``"capture"``, ``"store"`` or ``"stack"`` (see the module docstring). The rest describes the
+    layers (``n_heads`` query heads, ``n_kv`` key/value heads of ``head_dim`` each, per-layer ``scaling`` and
+    ``softcap``); ``norms``: whether the value norms are captured (every output projection found).
+    """
+
+    mode: str
+    n_layers: int = 0
+    n_heads: int = 0
+    n_kv: int = 0
+    head_dim: int = 0
+    scaling: list[float] = field(default_factory=list)
+    softcap: list[float | None] = field(default_factory=list)
+    norms: bool = False
+
+
+class Run:
+    """The buffers one forward fills (every one ``[layer, batch, ...]``): ``q``, ``k``, ``lo``, ``hi``, ``ok`` when
+    capturing, ``weights`` when storing, ``norms`` when the value norms are captured."""
+
+    def __init__(self, plan: Plan, tensors: tuple[torch.Tensor, ...]) -> None:
+        self.plan = plan
+        self.q = self.k = self.lo = self.hi = self.ok = self.weights = self.norms = None
+        for name, t in zip(self.names(plan), tensors, strict=True):
+            setattr(self, name, t)
+        self._masks: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    @staticmethod
+    def names(plan: Plan) -> tuple[str, ...]:
+        """The buffers a run of ``plan`` has, in the order of :meth:`tensors`."""
+        return (("q", "k", "lo", "hi", "ok") if plan.mode == "capture" else ("weights",)) + (
+            ("norms",) if plan.norms else ())
+
+    @classmethod
+    def new(cls, plan: Plan, batch: int, n_query: int, n_key: int) -> Run:
+        """A run with new (uninitialised) buffers for ``batch`` inputs of ``n_query`` x ``n_key`` positions."""
+        L, B, H, D = plan.n_layers, batch, plan.n_heads, plan.head_dim
+        shapes = {"q": (L, B, H, n_query, D), "k": (L, B, plan.n_kv, n_key, D), "lo": (L, B, n_query),
+                  "hi": (L, B, n_query), "ok": (L,), "weights": (L, B, H, n_query, n_key), "norms": (L, B, H, n_key)}
+        types = {"lo": torch.int32, "hi": torch.int32, "ok": torch.bool}
+        return cls(plan, tuple(torch.empty(shapes[n], dtype=types.get(n, torch.float32)) for n in cls.names(plan)))
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """The buffers, in a fixed order (a traced forward takes them as positional inputs)."""
+        return tuple(getattr(self, n) for n in self.names(self.plan))
+
+    def intervals(self, mask: torch.Tensor | None, n_query: int,
+                  n_key: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(lo, hi, ok)``: the allowed keys ``lo <= key < hi`` of each query, ``[batch, query]``, read off an
+        eager mask ``[batch, 1, query, key]`` (0 allowed, float32's minimum not), and whether that interval is
+        exactly the mask. Computed once per mask tensor of the forward (layers share it)."""
+        cached = self._masks.get(id(mask))
+        if cached is None:
+            cached = self._masks[id(mask)] = mask_intervals(mask, self.q.shape[1], n_query, n_key)
+        return cached
+
+
+def mask_intervals(mask: torch.Tensor | None, batch: int, n_query: int,
+                   n_key: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """See :meth:`Run.intervals`; a boolean mask (True = allowed) is read as well. A row with no allowed key gets
+    ``lo = hi = 0`` (eager then spreads it evenly; so does the recomputation)."""
+    if mask is None:
+        lo = torch.zeros((batch, n_query), dtype=torch.int64)
+        return lo, torch.full((batch, n_query), n_key, dtype=torch.int64), torch.tensor(True)
+    if mask.dim() != 4 or mask.shape[1] != 1:  # a mask per head: a bias the capture does not keep
+        return (torch.zeros((batch, n_query), dtype=torch.int64),) * 2 + (torch.tensor(False),)
+    m = mask[:, 0].expand(batch, n_query, n_key)
+    if m.dtype == torch.bool:
+        allowed, values_ok = m, torch.tensor(True)
+    else:
+        allowed = m == 0
+        values_ok = (allowed | (m == MIN)).all()
+    seen = allowed.any(-1)
+    lo = torch.where(seen, allowed.to(torch.uint8).argmax(-1), 0)
+    hi = torch.where(seen, n_key - allowed.flip(-1).to(torch.uint8).argmax(-1), 0)
+    return lo, hi, values_ok & (allowed.sum(-1) == hi - lo).all()
+
+
+def _eager(module: torch.nn.Module) -> Callable:
+    return sys.modules[type(module).__module__].eager_attention_forward
+
+
+def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+              attention_mask: torch.Tensor | None, **kwargs: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The attention implementation attnviz registers: the family's eager attention when no :class:`Run` is
+    given; else it captures or stores into the run (see the module docstring).
+
+    Args:
+        query: ``[batch, head, query, dim]``; key, value: ``[batch, kv_head, key, dim]``.
+    Returns:
+        (output ``[batch, query, head, dim]``, weights ``[batch, head, query, key]`` or None when captured).
+    """
+    run, probe = kwargs.pop(KWARG, None), kwargs.pop(_PROBE, None)
+    if run is None or run.weights is not None:
+        out, weights = _eager(module)(module, query, key, value, attention_mask, **kwargs)
+        if probe is not None:
+            probe.append(Call(module, query, key, out, weights, kwargs.get("scaling"), kwargs.get("softcap")))
+        if run is not None:
+            layer = getattr(module, _LAYER)
+            weights = run.weights[layer].copy_(weights)
+            if run.norms is not None:
+                run.norms[layer].copy_(value_norms(value, getattr(module, _GRAM)))
+        return out, weights
+    layer = getattr(module, _LAYER)
+    scaling = kwargs.get("scaling")
+    scaling = query.shape[-1] ** -0.5 if scaling is None else scaling
+    softcap = kwargs.get("softcap")
+    lo, hi, ok = run.intervals(attention_mask, query.shape[2], key.shape[2])
+    run.q[layer].copy_(query)
+    run.k[layer].copy_(key)
+    run.lo[layer].copy_(lo)
+    run.hi[layer].copy_(hi)
+    run.ok[layer].copy_(ok)
+    if run.norms is not None:
+        run.norms[layer].copy_(value_norms(value, getattr(module, _GRAM)))
+    out = blocked_attention(query, key, value, attention_mask, lo, hi, scaling, softcap)
+    out = out.transpose(1, 2).contiguous()
+    if probe is not None:
+        probe.append(Call(module, query, key, out, None, scaling, softcap))
+    return out, None
+
+
+def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                      lo: torch.Tensor, hi: torch.Tensor, scaling: float, softcap: float | None) -> torch.Tensor:
+    """Eager attention's output ``[batch, head, query, dim]``, bit for bit: in one block up to
+    :data:`FULL_MAX_KEYS` keys; beyond, in blocks of queries, each block's scores and softmax over only the keys
+    ``lo..hi`` (``[batch, query]``) it may see (a causal layer computes half its scores), its weights then
+    multiplied with the values over all keys, zeros included. Found on this machine (torch 2.13, CPU): scores and
+    softmax of a block of keys equal eager's bit for bit, but the product with the values over fewer keys does
+    not at every length (some inner lengths take another kernel), and 1-ulp differences grow to ~4e-6 in the
+    weights of SmolLM2's last layers at 3,500 tokens."""
+    n_query, n_key = q.shape[2], k.shape[2]
+    if n_key <= FULL_MAX_KEYS:
+        return weighted_values(attention_weights(q, k, scaling, softcap, mask), v)
+    out = q.new_empty((*q.shape[:3], v.shape[-1]))
+    rows = block_rows(q.shape[0] * q.shape[1], n_key)
+    padded = q.new_zeros((*q.shape[:2], min(rows, n_query), n_key))  # one block's weights over every key
+    written = (0, 0)
+    for a, b in blocks(n_query, rows):
+        k0, k1 = key_range(lo[:, a:b], hi[:, a:b], n_key)
+        m = None if mask is None else mask[:, :, a:b, k0:k1]
+        w = padded[:, :, : b - a]
+        w[..., k0:k1] = attention_weights(q[:, :, a:b], k[:, :, k0:k1], scaling, softcap, m)
+        w[..., written[0]:min(k0, written[1])] = 0  # what the last block wrote outside this one's keys
+        w[..., max(k1, written[0]):written[1]] = 0
+        written = (k0, k1)
+        out[:, :, a:b] = weighted_values(w, v)
+    return out
+
+
+def value_norms(value: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """``‖v_j W_O^h‖`` for every query head ``h`` and key ``j``, ``[batch, head, key]``, from ``value``
+    ``[batch, kv_head, key, dim]`` and the Gram matrices ``W_O^hᵀ W_O^h`` ``[head, dim, dim]`` (a quadratic form in
+    ``dim`` instead of a projection to the model width)."""
+    v = value.repeat_interleave(gram.shape[0] // value.shape[1], dim=1)  # [batch, head, key, dim]
+    return (torch.matmul(v, gram) * v).sum(-1).clamp_min(0).sqrt()
+
+
+@dataclass
+class Call:
+    """One attention call of a probe forward."""
+
+    module: torch.nn.Module
+    query: torch.Tensor
+    key: torch.Tensor
+    out: torch.Tensor
+    weights: torch.Tensor | None
+    scaling: float | None
+    softcap: float | None
+
+
+def prepare(model: torch.nn.Module, example: Mapping[str, torch.Tensor], name: str) -> Plan:
+    """Route ``model``'s attention through :func:`attention` and decide how it is read (once, at load, before the
+    model is shared; see the module docstring). ``example``: a probe input, batch 1, without padding."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+
+    AttentionInterface.register(IMPLEMENTATION, attention)
+    AttentionMaskInterface.register(IMPLEMENTATION, eager_mask)  # the masks eager attention gets (causal, padding)
+    before = model.config._attn_implementation
+    try:
+        model.set_attn_implementation(IMPLEMENTATION)
+        inputs: dict[int, torch.Tensor] = {}  # what each linear layer read: to find the output projections
+        hooks = [m.register_forward_pre_hook(lambda mod, args: inputs.__setitem__(id(mod), args[0]))
+                 for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        try:
+            eager = _probe(model, example, None)
+        finally:
+            for h in hooks:
+                h.remove()
+        modules = [c.module for c in eager]
+        if not eager or len(set(map(id, modules))) != len(modules) or any(c.weights is None for c in eager):
+            raise ValueError(f"{len(eager)} attention calls, not one per distinct module with weights")
+    except Exception:  # an architecture without the attention interface: as it was, its weights stacked
+        log.warning("%s: attention does not go through the attention interface; its weights are stacked", name,
+                    exc_info=True)
+        model.set_attn_implementation(before)
+        return Plan("stack")
+    for layer, module in enumerate(modules):
+        setattr(module, _LAYER, layer)
+    shapes = {(c.query.shape[1], c.key.shape[1], c.query.shape[-1]) for c in eager}
+    heads, kv, dim = next(iter(shapes))
+    plan = Plan("store", len(eager), heads, kv, dim, norms=_find_projections(model, inputs, eager, name))
+    if len(shapes) != 1 or heads % kv:
+        log.warning("%s: layers of different shapes %s; its weights are stored", name, shapes)
+        return plan
+    plan.scaling = [dim ** -0.5 if c.scaling is None else float(c.scaling) for c in eager]
+    plan.softcap = [None if c.softcap is None else float(c.softcap) for c in eager]
+    why = _capture_differs(model, example, plan, eager)
+    if why:
+        log.warning("%s: its attention is stored, not recomputed: %s", name, why)
+        return plan
+    plan.mode = "capture"
+    log.info("%s: attention captured (%d layers x %d heads, %d kv heads of %d)", name, plan.n_layers, heads, kv, dim)
+    return plan
+
+
+def _probe(model: torch.nn.Module, example: Mapping[str, torch.Tensor], run: Run | None) -> list[Call]:
+    calls: list[Call] = []
+    with torch.inference_mode():
+        model(**example, output_attentions=run is None, **{_PROBE: calls}, **({} if run is None else {KWARG: run}))
+    return calls
+
+
+def _capture_differs(model: torch.nn.Module, example: Mapping[str, torch.Tensor], plan: Plan,
+                     eager: list[Call]) -> str | None:
+    """Why the capture of ``example`` is not the eager attention (None when it is)."""
+    plan.mode = "capture"
+    try:
+        n = eager[0].query.shape[2]
+        run = Run.new(plan, 1, n, eager[0].key.shape[2])
+        captured = _probe(model, example, run)
+        (source,) = sources(run, [(0, n)])
+    finally:
+        plan.mode = "store"
+    if len(captured) != len(eager) or not bool(run.ok.all()):
+        return "its masks are not one interval of keys per query"
+    for layer, (a, b) in enumerate(zip(eager, captured, strict=True)):
+        if a.softcap != b.softcap or not torch.allclose(a.out, b.out, rtol=0, atol=1e-5):
+            return f"layer {layer}'s output differs from eager attention's"
+        for head in range(plan.n_heads):
+            diff = np.abs(source.rows(layer, head, 0, n) - a.weights[0, head].numpy()).max()
+            if not diff <= EXACT:
+                return f"layer {layer} head {head} recomputed differs from the eager weights by {diff:.2g}"
+    return None
+
+
+def _find_projections(model: torch.nn.Module, inputs: dict[int, torch.Tensor], eager: list[Call], name: str) -> bool:
+    """Find each attention module's output projection, the linear layer that read its output (``inputs``: by
+    ``id`` of each linear layer, what it read in the probe), on the module (e.g. ``o_proj``) or beside it (e.g.
+    BERT's ``output.dense``), and keep the Gram matrices ``W_O^hᵀ W_O^h`` of its heads on the module. True if
+    found for every layer."""
+    parents = {id(child): parent for parent in model.modules() for child in parent.children()}
+    for c in eager:
+        flat = c.out.reshape(*c.out.shape[:2], -1)  # [batch, query, head * dim]
+        around = (c.module, parents.get(id(c.module), c.module))
+        found = {id(m): m for owner in around for m in owner.modules() if isinstance(m, torch.nn.Linear)
+                 and id(m) in inputs and inputs[id(m)].shape == flat.shape and torch.equal(inputs[id(m)], flat)}
+        if len(found) != 1:
+            log.warning("%s: no output projection found for %s; contributions are not available", name,
+                        type(c.module).__name__)
+            return False
+        (proj,) = found.values()
+        setattr(c.module, _GRAM, gram(proj.weight, c.query.shape[1]))
+    return True
+
+
+def gram(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """``W_O^hᵀ W_O^h`` of each head's slice of an output projection ``weight [width, head * dim]``:
+    ``[head, dim, dim]``."""
+    w = weight.detach().float().reshape(weight.shape[0], n_heads, -1).transpose(0, 1)  # [head, width, dim]
+    return torch.matmul(w.transpose(1, 2), w)
+
+
+def sources(run: Run, spans: list[tuple[int, int]]) -> list[HeadSource]:
+    """One head source per batch item, over its positions ``start..stop-1`` (padding left out). A single input's
+    arrays are views of the run's buffers; a batch item's are copies (it must not hold the whole batch)."""
+    if run.ok is not None and not bool(run.ok.all()):
+        raise ValueError("This input's attention mask is not one interval of keys per query; attnviz cannot "
+                         "recompute its heads.")
+    out: list[HeadSource] = []
+    for i, (a, b) in enumerate(spans):
+        def part(t: torch.Tensor | None, *index: slice, item: int = i) -> np.ndarray | None:
+            if t is None:
+                return None
+            x = t[(slice(None), item, *index)].numpy()
+            return x if len(spans) == 1 else np.ascontiguousarray(x)
+        norms = part(run.norms, slice(None), slice(a, b))
+        if run.weights is not None:
+            out.append(StoredWeights(part(run.weights, slice(None), slice(a, b), slice(a, b)), norms))
+            continue
+        lo = np.clip(part(run.lo, slice(a, b)) - a, 0, b - a).astype(np.int32)
+        hi = np.clip(part(run.hi, slice(a, b)) - a, 0, b - a).astype(np.int32)
+        out.append(CapturedHeads(part(run.q, slice(None), slice(a, b)), part(run.k, slice(None), slice(a, b)),
+                                 run.plan.scaling, lo, hi, run.plan.softcap, norms))
+    return out
