@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="input text (text models)")
     src.add_argument("--image", help="input image file (image models)")
+    e.add_argument("--image-size", type=int, default=None, metavar="PX",
+                   help="side in pixels the image is read at (with --image; DINOv2: 224 to 518 in steps of 14)")
     e.add_argument("--text-pair", default=None, help="second text of a sentence pair (with --text; text encoders)")
     e.add_argument("--out", required=True, help="output directory")
     e.add_argument("--csv", action="append", type=_head, default=[], metavar="LAYER,HEAD",
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     if args.image is not None and args.text_pair is not None:
         args.usage.error("--text-pair is the second text of a sentence pair: use it with --text, not with --image")
+    if args.image is None and args.image_size is not None:
+        args.usage.error("--image-size is the side an image is read at: use it with --image")
     from attnviz.export import export_result
 
     try:
@@ -72,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.image is not None:
             from attnviz.images import load_image
 
-            result = model.run(image=load_image(args.image))
+            result = model.run(image=load_image(args.image), image_size=args.image_size)
         else:
             result = model.run(text=args.text, text_pair=args.text_pair)
         if result.truncated:
             log.warning("input truncated to %d tokens", result.n_tokens)
-        export_result(result, args.out, args.colorscale, tuple(args.csv))
+        export_result(result, args.out, args.colorscale, tuple(args.csv),
+                      skipped=lambda why: sys.stderr.write(f"attnviz: {why}\n"))
     except ValueError as e:
         sys.stderr.write(f"attnviz: {e}\n")
         return 2

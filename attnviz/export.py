@@ -21,7 +21,7 @@ from PIL import Image
 
 from attnviz.render import grid_image, labelled_heatmap, png_bytes
 from attnviz.render.colors import DEFAULT_COLORSCALE
-from attnviz.result import AttentionResult
+from attnviz.result import WEIGHTS_MAX_BYTES, AttentionResult
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def tokens_json(result: AttentionResult) -> str:
         "segments": None if result.segments is None else [int(s) for s in result.segments],
         "causal": result.causal, "grid": list(result.grid) if result.grid else None,
         "shape": {"layer": result.n_layers, "head": result.n_heads, "query": result.n_tokens,
-                  "key": int(result.weights.shape[3])},
+                  "key": result.n_keys},
     }
     return json.dumps(doc, ensure_ascii=False, indent=1)
 
@@ -130,11 +130,23 @@ def head_title(result: AttentionResult, layer: int, head: int) -> str:
     return f"{result.model} · layer {layer} · head {head}"
 
 
+GRID_CELL = 96
+"""Side of each head's thumbnail in ``grid.png``."""
+HEAD_PNG_MAX_TOKENS = 2048
+"""Longest input whose every head :func:`export_result` writes as a PNG (each 1,024 px at most): past it, 270
+heads of SmolLM2 take minutes to compute and draw; the grid and the heads asked for as CSV are still written."""
+
+
 def export_result(result: AttentionResult, out: Path, colorscale: str = DEFAULT_COLORSCALE,
-                  csv_heads: tuple[tuple[int, int], ...] = ()) -> list[Path]:
+                  csv_heads: tuple[tuple[int, int], ...] = (),
+                  skipped: Callable[[str], None] | None = None) -> list[Path]:
     """Write ``weights.npy``, ``tokens.json``, ``grid.png``, ``layer{L}_head{H}.png`` for every head and
     ``layer{L}_head{H}.csv`` for each head in ``csv_heads``; the same files for each of the result's parts (e.g.
     an encoder-decoder's ``cross`` and ``decoder`` attention) in a folder named after it (``out/cross/``...).
+
+    A long input writes what fits: ``weights.npy`` only under the bound of ``AttentionResult.weights``
+    (:data:`attnviz.result.WEIGHTS_MAX_BYTES`), the per-head PNGs only up to :data:`HEAD_PNG_MAX_TOKENS` tokens;
+    ``skipped`` (a logged warning by default) is told, in a sentence, each file left out and why.
 
     Returns:
         The paths written.
@@ -144,6 +156,7 @@ def export_result(result: AttentionResult, out: Path, colorscale: str = DEFAULT_
     """
     for layer, head in csv_heads:
         result.head(layer, head)
+    say = skipped or log.warning
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -153,17 +166,27 @@ def export_result(result: AttentionResult, out: Path, colorscale: str = DEFAULT_
         p.write_bytes(FORMATS[fmt].write(payload))
         written.append(p)
 
-    put("weights", "npy", result.weights)
+    where = f" ({out.name})" if result.kind == "seq2seq" else ""
+    if result.weights_nbytes <= WEIGHTS_MAX_BYTES:
+        put("weights", "npy", result.weights)
+    else:
+        say(f"skipped weights.npy{where}: all {result.n_layers * result.n_heads} heads of {result.n_tokens} tokens "
+            f"would take {result.weights_nbytes / 2**30:.1f} GiB (over {WEIGHTS_MAX_BYTES / 2**30:.0f} GiB); "
+            "write chosen heads with --csv LAYER,HEAD, or read them in Python with result.head(layer, head)")
     put("tokens", "json", tokens_json(result))
-    put("grid", "png", grid_image(result.weights, colorscale=colorscale))
-    for layer in range(result.n_layers):
-        for head in range(result.n_heads):
-            img = labelled_heatmap(result.head(layer, head), result.tokens, result.keys,
-                                   head_title(result, layer, head), colorscale)
-            put(f"layer{layer}_head{head}", "png", img)
+    put("grid", "png", grid_image(result.overview(GRID_CELL), cell=GRID_CELL, colorscale=colorscale))
+    if result.n_tokens <= HEAD_PNG_MAX_TOKENS:
+        for layer in range(result.n_layers):
+            for head in range(result.n_heads):
+                img = labelled_heatmap(result.head(layer, head), result.tokens, result.keys,
+                                       head_title(result, layer, head), colorscale)
+                put(f"layer{layer}_head{head}", "png", img)
+    else:
+        say(f"skipped the {result.n_layers * result.n_heads} per-head PNGs{where}: {result.n_tokens} tokens is over "
+            f"{HEAD_PNG_MAX_TOKENS}; grid.png shows every head (block maxima), and --csv LAYER,HEAD writes a head")
     for layer, head in csv_heads:
         put(f"layer{layer}_head{head}", "csv", head_csv(result, layer, head))
     log.info("wrote %d files to %s", len(written), out)
     for name, part in result.parts.items():
-        written += export_result(part, out / name, colorscale)
+        written += export_result(part, out / name, colorscale, skipped=skipped)
     return written

@@ -76,6 +76,9 @@ class HeadSource(Protocol):
     def rows(self, layer: int, head: int, start: int, stop: int) -> np.ndarray:
         """float32 ``[stop - start, key]``: rows ``start..stop-1`` of one head."""
 
+    def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
+        """float32 ``[head, stop - start, key]``: rows ``start..stop-1`` of every head of one layer."""
+
     def overview(self, size: int) -> np.ndarray:
         """float32 ``[layer, head, s, s']``: block maxima of every head (:func:`block_max`)."""
 
@@ -106,6 +109,9 @@ class StoredWeights:
 
     def rows(self, layer: int, head: int, start: int, stop: int) -> np.ndarray:
         return self.weights[layer, head, start:stop]
+
+    def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
+        return self.weights[layer, :, start:stop]
 
     def overview(self, size: int) -> np.ndarray:
         return np.ascontiguousarray(block_max(self.weights, size))
@@ -228,12 +234,35 @@ class AttentionResult:
         self._check_query(query)
         return self.source.rows(layer, head, query, query + 1)[0]
 
+    def query_rows(self, query: int) -> np.ndarray:
+        """What one query attends to in every head, float32 ``[layer, head, key]`` (an image model's maps of one
+        patch)."""
+        self._check_query(query)
+        if isinstance(self.source, StoredWeights):
+            return self.source.weights[:, :, query, :].copy()
+        return np.stack([np.stack([self.source.rows(layer, head, query, query + 1)[0]
+                                   for head in range(self.n_heads)]) for layer in range(self.n_layers)])
+
     def rows(self, layer: int, head: int, start: int, stop: int) -> np.ndarray:
         """Rows ``start..stop-1`` of one head, float32 ``[stop - start, key]`` (a long input read in slices)."""
         self._check(layer, head)
         if not 0 <= start < stop <= self.n_tokens:
             raise ValueError(f"rows {start}..{stop - 1} are not within 0..{self.n_tokens - 1}")
         return self.source.rows(layer, head, start, stop)
+
+    def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
+        """Rows ``start..stop-1`` of every head of one layer, float32 ``[head, stop - start, key]``: how analyses
+        stream a long input (a block of rows of all heads at a time)."""
+        self._check(layer, 0)
+        if not 0 <= start < stop <= self.n_tokens:
+            raise ValueError(f"rows {start}..{stop - 1} are not within 0..{self.n_tokens - 1}")
+        return self.source.layer_rows(layer, start, stop)
+
+    def row_blocks(self, max_bytes: int = 32 << 20) -> list[tuple[int, int]]:
+        """Blocks of rows ``(start, stop)`` covering every query, each block of one layer's heads at most about
+        ``max_bytes`` as float32 (at least one row): the steps to stream a layer with :meth:`layer_rows`."""
+        step = max(1, max_bytes // (4 * self.n_heads * max(self.n_keys, 1)))
+        return [(a, min(a + step, self.n_tokens)) for a in range(0, self.n_tokens, step)]
 
     def layer(self, layer: int) -> np.ndarray:
         """All heads of one layer, float32 ``[head, query, key]``.

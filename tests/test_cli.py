@@ -91,3 +91,36 @@ def test_cli_flags_the_model_would_ignore_are_usage_errors(tmp_path, capsys, fla
     usage = any(line.startswith("usage: attnviz export") for line in err.splitlines())  # after any load progress
     assert e.value.code == 2 and usage and message in err, err
     assert not out.exists()
+
+
+def test_export_of_a_long_input_writes_what_fits_and_says_what_it_skipped(tmp_path, capsys, monkeypatch, minilm):
+    """Past the bound of result.weights there is no weights.npy, and past HEAD_PNG_MAX_TOKENS no per-head PNGs;
+    each is named on stderr with the reason and what to use instead; the grid, tokens and asked-for CSV are
+    written (bounds lowered here so that a short text crosses them, as SmolLM2 at 4,096 tokens does)."""
+    from attnviz import export
+    from attnviz.cli import main
+
+    monkeypatch.setattr(export, "WEIGHTS_MAX_BYTES", 1000)
+    monkeypatch.setattr(export, "HEAD_PNG_MAX_TOKENS", 4)
+    out = tmp_path / "out"
+    assert main(["export", "--text", TEXT, "--out", str(out), "--csv", "1,2"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped weights.npy" in err and "--csv LAYER,HEAD" in err and "skipped the 72 per-head PNGs" in err
+    assert sorted(p.name for p in out.iterdir()) == ["grid.png", "layer1_head2.csv", "tokens.json"]
+    r = minilm.run(text=TEXT)
+    rows = (out / "layer1_head2.csv").read_text().strip().splitlines()
+    np.testing.assert_allclose([float(v) for v in rows[-1].split(",")[1:]], r.head(1, 2)[-1], atol=1e-5)
+
+
+def test_cli_image_size(tmp_path, capsys):
+    from attnviz.cli import main
+
+    out = tmp_path / "out"
+    assert main(["export", "--image", CAT, "--image-size", "308", "--out", str(out)]) == 0
+    meta = json.loads((out / "tokens.json").read_text())
+    assert meta["grid"] == [22, 22] and meta["shape"]["query"] == 1 + 22 * 22
+    assert main(["export", "--image", CAT, "--image-size", "300", "--out", str(tmp_path / "bad")]) == 2
+    assert "in steps of its 14 px patch" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["export", "--text", "hi", "--image-size", "448", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2 and "use it with --image" in capsys.readouterr().err

@@ -64,3 +64,36 @@ def test_rollout_on_real_model_is_row_stochastic(minilm):
     roll = attnviz.rollout(r.weights)
     np.testing.assert_allclose(roll.sum(-1), 1, atol=1e-5)
     assert (roll >= 0).all()
+
+
+def test_rollout_row_is_a_row_of_the_full_rollout():
+    from attnviz.analysis.rollout import rollout_row
+
+    w = random_attention(layers=4, heads=3, n=9, seed=4)
+    for fusion, discard in (("mean", 0.0), ("max", 0.0), ("min", 0.3), ("mean", 0.5)):
+        full = attnviz.rollout(w, fusion, discard)
+        for query in (0, 4, 8):
+            np.testing.assert_allclose(rollout_row(w, query, fusion, discard), full[query], atol=1e-6)
+    with pytest.raises(ValueError, match="query must be a position in 0..8"):
+        rollout_row(w, 9)
+
+
+def test_rollout_of_a_result_reads_it_a_layer_at_a_time(minilm, monkeypatch):
+    """A captured result (heads computed on demand) gives the rollout of its weights, whole and by row; past
+    ROLLOUT_MAX_TOKENS the whole rollout says to take one token's, which still works."""
+    import importlib
+
+    rollout_module = importlib.import_module("attnviz.analysis.rollout")
+
+    r = minilm.run(text="Rollout of a result reads one fused layer at a time, never the whole tensor.")
+    assert r.n_tokens > 10
+    np.testing.assert_allclose(attnviz.rollout(r, "max", 0.2), attnviz.rollout(r.weights, "max", 0.2), atol=1e-6)
+    want = attnviz.rollout(r.weights)
+    np.testing.assert_allclose(rollout_module.rollout_row(r, 3), want[3], atol=1e-6)
+    monkeypatch.setattr(rollout_module, "ROLLOUT_MAX_TOKENS", 10)
+    with pytest.raises(ValueError, match="rollout_row"):
+        attnviz.rollout(r)
+    done = []
+    row = rollout_module.rollout_row(r, 0, progress=lambda i, n: done.append((i, n)))
+    np.testing.assert_allclose(row, want[0], atol=1e-6)
+    assert done == [(i, r.n_layers) for i in range(1, r.n_layers + 1)]

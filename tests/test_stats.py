@@ -106,3 +106,26 @@ def test_real_model_statistics_and_csv(minilm):
     assert (s.cls + s.sep + s.punct <= 1 + 1e-5).all()  # disjoint token sets
     rows = list(csv.reader(io.StringIO(s.csv())))
     assert rows[0] == ["layer", "head", *STATS] and len(rows) == 1 + r.n_layers * r.n_heads
+
+
+def test_statistics_of_a_result_stream_its_heads(minilm, monkeypatch):
+    """On a result (heads computed on demand, read a block of rows at a time) the statistics equal those of its
+    full weights; so they do for a causal model, whose rows are read only up to their query."""
+    from attnviz.result import AttentionResult
+
+    r = minilm.run(text="Statistics of a result, read a few rows of every head at a time, match the full tensor.")
+    monkeypatch.setattr(AttentionResult, "row_blocks", lambda self, max_bytes=0: [(0, 5), (5, 11),
+                                                                                   (11, self.n_tokens)])
+    done = []
+    got = head_stats(r, r.tokens, r.special, progress=lambda i, n: done.append(i))
+    want = head_stats(r.weights, r.tokens, r.special)
+    for name in STATS:
+        np.testing.assert_allclose(got.get(name), want.get(name), atol=1e-9, err_msg=name)
+    assert done == list(range(1, r.n_layers + 1))
+    w = np.tril(np.random.default_rng(2).random((2, 3, 14, 14))).astype(np.float32)
+    w /= w.sum(-1, keepdims=True)
+    causal = AttentionResult(w, [str(i) for i in range(14)], "m", "text", causal=True)
+    got = head_stats(causal, causal.tokens)
+    want = head_stats(w, causal.tokens)
+    for name in STATS:
+        np.testing.assert_allclose(got.get(name), want.get(name), atol=1e-9, err_msg=name)

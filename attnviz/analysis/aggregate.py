@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnviz.result import AttentionResult
+
 FUSIONS = ("mean", "max", "min")
+
+Attention = np.ndarray | AttentionResult
+"""What analyses read: the full ``[layer, head, query, key]`` weights, or a result (read a block of rows at a time,
+so a long input never needs the full tensor)."""
 
 
 def fuse_heads(weights: np.ndarray, how: str = "mean") -> np.ndarray:
@@ -14,6 +20,28 @@ def fuse_heads(weights: np.ndarray, how: str = "mean") -> np.ndarray:
     if how not in FUSIONS:
         raise ValueError(f"head fusion must be one of {FUSIONS}, got {how!r}")
     return getattr(np, how)(weights, axis=-3).astype(np.float32)
+
+
+def attention_shape(attention: Attention) -> tuple[int, int, int, int]:
+    """``(layer, head, query, key)`` of weights or of a result."""
+    if isinstance(attention, AttentionResult):
+        return attention.n_layers, attention.n_heads, attention.n_tokens, attention.n_keys
+    if np.ndim(attention) != 4:
+        raise ValueError(f"attention must be [layer, head, query, key], got shape {np.shape(attention)}")
+    return tuple(int(n) for n in np.shape(attention))  # type: ignore[return-value]
+
+
+def fused_layer(attention: Attention, layer: int, how: str = "mean") -> np.ndarray:
+    """One layer's heads fused (:func:`fuse_heads`), float32 ``[query, key]``; a result's layer is read a block of
+    rows at a time (only the fused layer is ever whole)."""
+    if how not in FUSIONS:
+        raise ValueError(f"head fusion must be one of {FUSIONS}, got {how!r}")
+    if not isinstance(attention, AttentionResult):
+        return fuse_heads(np.asarray(attention)[layer], how)
+    out = np.empty((attention.n_tokens, attention.n_keys), dtype=np.float32)
+    for a, b in attention.row_blocks():
+        out[a:b] = fuse_heads(attention.layer_rows(layer, a, b), how)
+    return out
 
 
 def renormalise_rows(matrix: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnviz.analysis.aggregate import fuse_heads
-from attnviz.analysis.rollout import rollout
+from attnviz.analysis.aggregate import Attention, attention_shape, fuse_heads
+from attnviz.analysis.rollout import rollout, rollout_row
+from attnviz.result import AttentionResult
 
 
 def n_prefix(n_tokens: int, grid: tuple[int, int]) -> int:
@@ -38,21 +39,23 @@ def to_grid(attention: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return a[..., prefix:].reshape(*a.shape[:-1], *grid)
 
 
-def query_maps(weights: np.ndarray, grid: tuple[int, int], query: int = 0) -> np.ndarray:
+def query_maps(weights: Attention, grid: tuple[int, int], query: int = 0) -> np.ndarray:
     """What one query attends to, in every head, as patch maps.
 
     Args:
-        weights: ``[layer, head, query, key]``.
+        weights: ``[layer, head, query, key]``, or a result (only the query's rows are computed).
         query: position of the attending token (0 = CLS; see :func:`patch_index`).
     Returns:
         ``[layer, head, rows, cols]`` float32.
     """
-    if not 0 <= query < weights.shape[2]:
-        raise ValueError(f"query must be in 0..{weights.shape[2] - 1}, got {query}")
-    return to_grid(weights[:, :, query, :], grid).astype(np.float32)
+    n = attention_shape(weights)[2]
+    if not 0 <= query < n:
+        raise ValueError(f"query must be in 0..{n - 1}, got {query}")
+    rows = weights.query_rows(query) if isinstance(weights, AttentionResult) else weights[:, :, query, :]
+    return to_grid(rows, grid).astype(np.float32)
 
 
-def layer_maps(weights: np.ndarray, grid: tuple[int, int], query: int = 0,
+def layer_maps(weights: Attention, grid: tuple[int, int], query: int = 0,
                hows: tuple[str, ...] = ("mean", "max")) -> np.ndarray:
     """Heads of each layer fused (mean, max or min), for one query.
 
@@ -63,7 +66,10 @@ def layer_maps(weights: np.ndarray, grid: tuple[int, int], query: int = 0,
     return np.stack([fuse_heads(maps, how) for how in hows]).astype(np.float32)  # head is axis -3
 
 
-def rollout_map(weights: np.ndarray, grid: tuple[int, int], query: int = 0, head_fusion: str = "mean",
-                discard_ratio: float = 0.0) -> np.ndarray:
-    """Attention rollout (:func:`attnviz.rollout`) of one query over the patches, ``[rows, cols]``."""
+def rollout_map(weights: Attention, grid: tuple[int, int], query: int = 0, head_fusion: str = "mean",
+                discard_ratio: float = 0.0, progress=None) -> np.ndarray:
+    """Attention rollout (:func:`attnviz.rollout`) of one query over the patches, ``[rows, cols]``; of a result,
+    the query's row alone (:func:`attnviz.analysis.rollout.rollout_row`), pushed through the layers."""
+    if isinstance(weights, AttentionResult):
+        return to_grid(rollout_row(weights, query, head_fusion, discard_ratio, progress=progress), grid)
     return to_grid(rollout(weights, head_fusion, discard_ratio)[query], grid)

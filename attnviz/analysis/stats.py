@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from attnviz.analysis.aggregate import Attention, attention_shape
+from attnviz.result import AttentionResult
+
 CLS_TOKENS = frozenset({"[CLS]", "<s>", "<cls>", "<|begin_of_text|>", "<|im_start|>", "<bos>"})
 SEP_TOKENS = frozenset({"[SEP]", "</s>", "<sep>", "<|end_of_text|>", "<|im_end|>", "<|endoftext|>", "<eos>"})
 
@@ -97,40 +100,74 @@ def token_masks(tokens: list[str], special: np.ndarray | None = None) -> dict[st
     return {"cls": cls, "sep": sep, "punct": punct & ~cls & ~sep}
 
 
-def head_stats(weights: np.ndarray, tokens: list[str], special: np.ndarray | None = None) -> HeadStats:
+def head_stats(weights: Attention, tokens: list[str], special: np.ndarray | None = None,
+               progress=None) -> HeadStats:
     """Statistics of every head of a self-attention stack.
 
     Args:
-        weights: ``[layer, head, query, key]``, rows summing to 1.
+        weights: ``[layer, head, query, key]``, rows summing to 1; or a result, read a block of rows of one layer
+            at a time (a long input never needs the full tensor).
         tokens: one label per position (to find [CLS], [SEP] and punctuation).
         special: optional bool ``[query]`` of special tokens.
+        progress: optional ``progress(done, total)`` called after each layer of a result.
     Returns:
         :class:`HeadStats`, each field ``[layer, head]``.
     Raises:
         ValueError: not ``[layer, head, query, key]`` self-attention, a token count that differs, NaN or inf.
     """
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
-        raise ValueError(f"head statistics need self-attention [layer, head, query, key], got shape {w.shape}")
-    n = w.shape[-1]
+    n_layers, n_heads, n_query, n = attention_shape(weights)
+    if n != n_query or (isinstance(weights, AttentionResult) and weights.key_tokens is not None):
+        raise ValueError("head statistics need self-attention [layer, head, query, key], got shape "
+                         f"{(n_layers, n_heads, n_query, n)}")
     if len(tokens) != n:
         raise ValueError(f"{len(tokens)} tokens for {n} positions")
+    masks = token_masks(tokens, special)
+    if not isinstance(weights, AttentionResult):
+        sums = _row_sums(np.asarray(weights), 0, masks)
+    else:
+        sums = {name: np.zeros((n_layers, n_heads)) for name in _SUMS}
+        causal = weights.causal
+        for layer in range(n_layers):
+            for a, b in weights.row_blocks():
+                rows = weights.layer_rows(layer, a, b)  # [head, rows, key]
+                if causal:  # a causal row has no weight past its query: the keys b.. add 0 to every statistic
+                    rows = rows[..., : min(n, b + 1)]
+                for name, value in _row_sums(rows, a, masks, n).items():
+                    sums[name][layer] += value
+            if progress is not None:
+                progress(layer + 1, n_layers)
+    zeros = np.zeros((n_layers, n_heads))
+    return HeadStats(
+        entropy=sums["entropy"] / n, distance=sums["distance"] / n, cls=sums["cls"] / n, sep=sums["sep"] / n,
+        punct=sums["punct"] / n, self=sums["self"] / n,
+        prev=sums["prev"] / (n - 1) if n > 1 else zeros, next=sums["next"] / (n - 1) if n > 1 else zeros,
+        sink=sums["sink"] / n,
+    )
+
+
+_SUMS = ("entropy", "distance", "cls", "sep", "punct", "self", "prev", "next", "sink")
+
+
+def _row_sums(w: np.ndarray, start: int, masks: dict[str, np.ndarray], n: int | None = None) -> dict[str, np.ndarray]:
+    """Per statistic, the sum over rows ``start..start+rows-1`` of ``w [..., rows, key']`` (``key'`` the first keys
+    of ``n``, the rest being 0) of each row's value: float64 ``[...]``."""
+    w = np.asarray(w, dtype=np.float64)
+    n = w.shape[-1] if n is None else n
+    rows, width = w.shape[-2], w.shape[-1]
     if not np.isfinite(w).all():  # else NaN counts as 0 in the entropy and inf gives -inf
         raise ValueError("weights are not finite (NaN or inf): head statistics need finite attention weights")
     with np.errstate(divide="ignore", invalid="ignore"):
         plogp = np.where(w > 0, w * np.log(w), 0.0)
-    entropy = -plogp.sum(-1).mean(-1)
-    pos = np.arange(n)
-    dist = np.abs(pos[:, None] - pos[None, :])  # [query, key]
-    distance = (w * dist).sum(-1).mean(-1)
-    masks = token_masks(tokens, special)
-    share = {name: w[..., mask].sum(-1).mean(-1) for name, mask in masks.items()}
-    diag = np.diagonal(w, axis1=-2, axis2=-1)  # [layer, head, query]
-    prev = np.diagonal(w, offset=-1, axis1=-2, axis2=-1)  # w[q, q-1] for q = 1..n-1
-    nxt = np.diagonal(w, offset=1, axis1=-2, axis2=-1)  # w[q, q+1] for q = 0..n-2
-    zeros = np.zeros(w.shape[:2])
-    return HeadStats(
-        entropy=entropy, distance=distance, cls=share["cls"], sep=share["sep"], punct=share["punct"],
-        self=diag.mean(-1), prev=prev.mean(-1) if n > 1 else zeros, next=nxt.mean(-1) if n > 1 else zeros,
-        sink=w[..., 0].mean(-1),
-    )
+    queries = np.arange(start, start + rows)
+    dist = np.abs(queries[:, None] - np.arange(width)[None, :])  # [rows, key']
+    out = {"entropy": -plogp.sum((-1, -2)), "distance": (w * dist).sum((-1, -2))}
+    for name, mask in masks.items():
+        out[name] = w[..., mask[:width]].sum((-1, -2))
+    inside = queries < width
+    out["self"] = w[..., np.flatnonzero(inside), queries[inside]].sum(-1)
+    prev = (queries >= 1) & (queries - 1 < width)
+    out["prev"] = w[..., np.flatnonzero(prev), queries[prev] - 1].sum(-1)
+    nxt = (queries + 1 < n) & (queries + 1 < width)
+    out["next"] = w[..., np.flatnonzero(nxt), queries[nxt] + 1].sum(-1)
+    out["sink"] = w[..., 0].sum(-1)
+    return out

@@ -48,8 +48,12 @@ KWARG = "attnviz_run"
 """Keyword that carries a :class:`Run` (the buffers of one forward) to every attention call."""
 IMPLEMENTATION = "attnviz"
 FULL_MAX_KEYS = 512
-"""Up to this many keys a layer's attention is one block, the very operations of eager attention (and a traced
-forward covers it); longer inputs go in blocks of queries."""
+"""Inputs up to this many positions may take the traced forward (:mod:`attnviz.models.traced`)."""
+FULL_MAX_BYTES = 256 << 20
+"""Up to this size of a layer's ``[batch, head, query, key]`` weights (256 MiB: SmolLM2 up to 2,730 tokens, DINOv2
+at every size) its attention is one block, the very operations of eager attention, so the forward is eager's bit
+for bit; larger layers go in blocks of queries (:func:`blocked_attention`), whose products round differently in
+the last bit and drift from eager's by up to a few 1e-6 in the last layers."""
 STORED_MAX_BYTES = 1 << 30
 """Largest ``[layer, batch, head, query, key]`` float32 buffer a storing model fills (1 GiB)."""
 EXACT = 1e-6
@@ -85,6 +89,8 @@ class Run:
     def __init__(self, plan: Plan, tensors: tuple[torch.Tensor, ...]) -> None:
         self.plan = plan
         self.q = self.k = self.lo = self.hi = self.ok = self.weights = self.norms = None
+        self.progress: Callable[[int, int], None] | None = None
+        """Called with ``(layers done, layers)`` after each layer of an eager forward (a traced one calls nothing)."""
         for name, t in zip(self.names(plan), tensors, strict=True):
             setattr(self, name, t)
         self._masks: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
@@ -164,6 +170,8 @@ def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, v
             weights = run.weights[layer].copy_(weights)
             if run.norms is not None:
                 run.norms[layer].copy_(value_norms(value, getattr(module, _GRAM)))
+            if run.progress is not None:
+                run.progress(layer + 1, run.plan.n_layers)
         return out, weights
     layer = getattr(module, _LAYER)
     scaling = kwargs.get("scaling")
@@ -181,20 +189,22 @@ def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, v
     out = out.transpose(1, 2).contiguous()
     if probe is not None:
         probe.append(Call(module, query, key, out, None, scaling, softcap))
+    if run.progress is not None:
+        run.progress(layer + 1, run.plan.n_layers)
     return out, None
 
 
 def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
                       lo: torch.Tensor, hi: torch.Tensor, scaling: float, softcap: float | None) -> torch.Tensor:
-    """Eager attention's output ``[batch, head, query, dim]``, bit for bit: in one block up to
-    :data:`FULL_MAX_KEYS` keys; beyond, in blocks of queries, each block's scores and softmax over only the keys
+    """Eager attention's output ``[batch, head, query, dim]``: bit for bit in one block up to
+    :data:`FULL_MAX_BYTES` of weights; beyond, in blocks of queries, each block's scores and softmax over only the keys
     ``lo..hi`` (``[batch, query]``) it may see (a causal layer computes half its scores), its weights then
     multiplied with the values over all keys, zeros included. Found on this machine (torch 2.13, CPU): scores and
     softmax of a block of keys equal eager's bit for bit, but the product with the values over fewer keys does
     not at every length (some inner lengths take another kernel), and 1-ulp differences grow to ~4e-6 in the
     weights of SmolLM2's last layers at 3,500 tokens."""
     n_query, n_key = q.shape[2], k.shape[2]
-    if n_key <= FULL_MAX_KEYS:
+    if n_key <= FULL_MAX_KEYS or 4 * q.shape[0] * q.shape[1] * n_query * n_key <= FULL_MAX_BYTES:
         return weighted_values(attention_weights(q, k, scaling, softcap, mask), v)
     out = q.new_empty((*q.shape[:3], v.shape[-1]))
     rows = block_rows(q.shape[0] * q.shape[1], n_key)

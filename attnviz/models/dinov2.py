@@ -157,6 +157,11 @@ class Dinov2ImageModel(ImageAttentionModel):
         probe = torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(1))
         self.reader = AttentionReader(model, {"pixel_values": probe}, self.name, positions=self.positions)
 
+    @property
+    def image_sizes(self) -> tuple[int, ...]:
+        """224 (the default) to 518 px in steps of the 14 px patch."""
+        return tuple(range(SIZES[0], SIZES[-1] + 1, self.patch))
+
     def positions(self, inputs) -> int:
         """[CLS] and the patches of ``inputs["pixel_values"]`` ``[batch, 3, height, width]``."""
         height, width = inputs["pixel_values"].shape[-2:]
@@ -187,10 +192,11 @@ class Dinov2ImageModel(ImageAttentionModel):
         example, check = (torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=gen) for _ in range(2))
         self.reader.trace({"pixel_values": example}, {"pixel_values": check})
 
-    def forward(self, image, size: int) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
+    def forward(self, image, size: int, progress=None) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
         x = to_tensor(image, size, IMAGENET_MEAN, IMAGENET_STD)  # [1, 3, size, size]
         side = size // self.patch
-        (source,) = self.reader({"pixel_values": x}, 1 + side * side, traced=size == IMAGE_SIZE)
+        (source,) = self.reader({"pixel_values": x}, 1 + side * side, traced=size == IMAGE_SIZE,
+                                 progress=progress)
         return source, ImageExtras(input_size=size), (side, side)
 
 

@@ -158,6 +158,18 @@ class CapturedHeads:
         return out
 
     @torch.inference_mode()
+    def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
+        """float32 ``[head, stop - start, key]`` of every head of a layer (in blocks of rows)."""
+        n_heads, n_keys = self.shape[1], self.shape[3]
+        step = block_rows(n_heads, n_keys)
+        if stop - start <= step:
+            return self._weights(layer, slice(0, n_heads), start, stop).numpy()
+        out = np.empty((n_heads, stop - start, n_keys), dtype=np.float32)
+        for a, b in blocks(stop - start, step):
+            out[:, a:b] = self._weights(layer, slice(0, n_heads), start + a, start + b).numpy()
+        return out
+
+    @torch.inference_mode()
     def overview(self, size: int) -> np.ndarray:
         """float32 ``[layer, head, s, s']`` block maxima (:func:`attnviz.result.block_starts`), every layer's heads
         computed together in blocks of queries and reduced at once: nothing of ``[query, key]`` size is kept."""

@@ -82,9 +82,13 @@ class HFTextModel(AttentionModel):
                              return_tensors="pt", verbose=False)
         return enc, cut or over, n_chars
 
-    def run(self, text: str | None = None, text_pair: str | None = None, **_: object) -> AttentionResult:
+    def run(self, text: str | None = None, text_pair: str | None = None,
+            progress: Callable[[int, int], None] | None = None, **_: object) -> AttentionResult:
         """Attention of the model on ``text`` (and ``text_pair``, a second segment, for encoders).
 
+        Args:
+            progress: called with ``(layers done, layers)`` after each layer of a long input (past 512 tokens);
+                it may raise to stop the run.
         Returns:
             AttentionResult over the input's tokens.
         Raises:
@@ -99,7 +103,7 @@ class HFTextModel(AttentionModel):
         enc, truncated, n_chars = self.encode(text, text_pair)
         ids = enc["input_ids"][0].tolist()
         self._check_readable(ids)
-        (source,) = self.reader(dict(enc), len(ids))
+        (source,) = self.reader(dict(enc), len(ids), progress=progress)
         segments = None
         if text_pair is not None and "token_type_ids" in enc:
             segments = enc["token_type_ids"][0].numpy().astype(np.int8)

@@ -69,7 +69,7 @@ class AttentionReader:
         return Run.new(self.plan, first.shape[0], n, n)
 
     def __call__(self, inputs: Mapping[str, torch.Tensor], n: int, spans: list[tuple[int, int]] | None = None,
-                 traced: bool = True) -> list[HeadSource]:
+                 traced: bool = True, progress: Callable[[int, int], None] | None = None) -> list[HeadSource]:
         """One head source per input of the batch.
 
         Args:
@@ -77,6 +77,8 @@ class AttentionReader:
             n: positions of the padded batch.
             spans: each input's positions ``(start, stop)``; all ``n`` by default.
             traced: take the traced forward when it accepts the inputs.
+            progress: called with ``(layers done, layers)`` after each layer of an eager forward (a traced one,
+                up to 512 positions and well under a second, calls nothing); it may raise to stop the run.
         Raises:
             ValueError: a model that stores its weights, over :data:`STORED_MAX_BYTES`; a model that returns no
                 attention weights.
@@ -88,6 +90,7 @@ class AttentionReader:
         if self.plan.mode == "stack":
             return self._stacked(inputs, spans)
         run = self._new_run(inputs, n)
+        run.progress = progress
         with torch.inference_mode():
             if traced and self.traced is not None and n <= FULL_MAX_KEYS and self.traced.accepts(inputs):
                 run = Run(self.plan, self.traced(inputs, run.tensors()))

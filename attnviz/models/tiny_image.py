@@ -41,7 +41,7 @@ class TinyViTImageModel(ImageAttentionModel):
         self.recorder = PartsRecorder(model)
 
     @torch.inference_mode()
-    def forward(self, image: Image.Image, size: int) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
+    def forward(self, image: Image.Image, size: int, progress=None) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
         cfg = self.cfg
         inverted = bool(self.meta.get("invert_light_background")) and light_background(image)
         if inverted:  # trained on light objects on black: a photo on white is inverted first

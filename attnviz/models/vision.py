@@ -1,7 +1,7 @@
 """What every image model of attnviz shares: input checking, preprocessing to a tensor and patch labels."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -53,6 +53,11 @@ class ImageAttentionModel(AttentionModel):
     grid: tuple[int, int]
     image_size: int
 
+    @property
+    def image_sizes(self) -> tuple[int, ...]:
+        """Every side in pixels the model reads (the first is its default)."""
+        return (self.image_size,)
+
     def input_size(self, image_size: int | None) -> int:
         """The side the model reads an image at: its own size (``None`` or that size; any other is a
         ``ValueError``)."""
@@ -61,11 +66,12 @@ class ImageAttentionModel(AttentionModel):
         raise ValueError(f"{self.name} reads images at {self.image_size} px only, not {image_size!r}.")
 
     def run(self, image: Image.Image | Source | None = None, image_size: int | None = None,
-            **_: object) -> AttentionResult:
+            progress: Callable[[int, int], None] | None = None, **_: object) -> AttentionResult:
         """Attention of the model on one image.
 
         Args:
             image_size: side in pixels the image is resized to (models that read several sizes: DINOv2).
+            progress: called with ``(layers done, layers)`` as a long run goes (DINOv2 past 224 px).
         Returns:
             AttentionResult over ``1 + rows*cols`` positions (``tokens[0] == "[CLS]"``), ``grid == (rows, cols)``;
             ``extras`` (:class:`ImageExtras`) as the model reports, ``input_size`` the side read.
@@ -76,12 +82,13 @@ class ImageAttentionModel(AttentionModel):
         size = self.input_size(image_size)
         if image is None:
             raise ValueError("No image given: upload a picture or choose an example.")
-        source, extras, grid = self.forward(as_rgb(image), size)
+        source, extras, grid = self.forward(as_rgb(image), size, progress)
         n = source.shape[2]
         return AttentionResult(source, tokens=patch_tokens(grid), model=self.name, kind="image",
                                special=np.arange(n) == 0, grid=grid, extras=extras)
 
-    def forward(self, image: Image.Image, size: int) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
+    def forward(self, image: Image.Image, size: int, progress: Callable[[int, int], None] | None = None
+                ) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
         """Run on an RGB image resized to ``size`` px; return the head source (positions: [CLS], then the patches),
         what the model adds (``input_size == size``) and the patch grid ``(rows, cols)``."""
         raise NotImplementedError

@@ -12,16 +12,19 @@ def plotly_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def position_labels(tokens: list[str]) -> list[str]:
-    """Unique axis labels ``"{position}·{token}"``: repeated tokens must not merge on a categorical axis.
-    Tokens are escaped so that user text never becomes markup."""
-    return [f"{i}·{plotly_text(t)}" for i, t in enumerate(tokens)]
+def position_labels(tokens: list[str], start: int = 0) -> list[str]:
+    """Unique axis labels ``"{position}·{token}"`` (positions from ``start``): repeated tokens must not merge on a
+    categorical axis. Tokens are escaped so that user text never becomes markup."""
+    return [f"{start + i}·{plotly_text(t)}" for i, t in enumerate(tokens)]
 
 
 def heatmap_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[str], title: str = "",
                    colorscale: str = DEFAULT_COLORSCALE, zmax: float | None = None,
-                   row_title: str = "query", col_title: str = "key", masked: np.ndarray | None = None) -> go.Figure:
+                   row_title: str = "query", col_title: str = "key", masked: np.ndarray | None = None,
+                   row_start: int = 0, col_start: int = 0) -> go.Figure:
     """Heatmap of one ``[query, key]`` matrix: rows are queries (top to bottom), columns are keys.
+
+    ``row_start``, ``col_start``: position of the first row and column (a region of a larger matrix).
 
     Hover shows the query token, the key token and the weight. Values go as float32 typed arrays.
     ``masked``: bool ``[query, key]``, True where attention is impossible (a causal model's later keys,
@@ -32,7 +35,7 @@ def heatmap_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[s
         raise ValueError(f"matrix {m.shape} does not match {len(row_tokens)} x {len(col_tokens)} labels")
     if masked is not None:
         m = np.where(masked, np.float32(np.nan), m)
-    y, x = position_labels(row_tokens), position_labels(col_tokens)
+    y, x = position_labels(row_tokens, row_start), position_labels(col_tokens, col_start)
     n = max(m.shape)
     side = int(min(900, max(360, 22 * n + 160)))
     fig = go.Figure(go.Heatmap(

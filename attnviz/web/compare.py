@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from attnviz.analysis import fuse_heads
+from attnviz.analysis.aggregate import fused_layer
 from attnviz.analysis.compare import (
     align_tokens,
     aligned_difference,
@@ -33,7 +33,7 @@ HEAD, MEAN = "One head", "Mean over heads"
 
 def matrix(r: AttentionResult, layer: int, head: int, view: str) -> np.ndarray:
     """``[query, key]`` of the chosen view."""
-    return r.head(layer, head) if view == HEAD else fuse_heads(r.weights[layer], "mean")
+    return r.head(layer, head) if view == HEAD else fused_layer(r, layer, "mean")
 
 
 def what(r: AttentionResult, layer: int, head: int, view: str) -> str:

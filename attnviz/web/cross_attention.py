@@ -114,7 +114,7 @@ def main() -> None:
         st.plotly_chart(alignment_figure(cross.head(layer, head), cross.tokens, cross.keys, title, colorscale),
                         key="xattn_fig", width="content")
         ga, gb = st.columns([1, 2])
-        ga.image(png_bytes(grid_image(cross.weights, cell=110, colorscale=colorscale)),
+        ga.image(png_bytes(grid_image(cross.overview(110), cell=110, colorscale=colorscale)),
                  caption="All cross-attention heads: rows are decoder layers, columns heads (output down, input "
                          "across, stretched to squares).")
         # Downloads are made on click, from these arrays (not from the result, which a session must not keep).

@@ -13,8 +13,10 @@ from collections.abc import Hashable
 import numpy as np
 import streamlit as st
 
+from attnviz.analysis.aggregate import Attention, attention_shape
 from attnviz.analysis.flow import estimate_seconds, flow_row
 from attnviz.cache import BoundedCache
+from attnviz.result import AttentionResult
 
 ROW_AUTO_S = 1.0
 """One token's flow is computed without asking up to this estimate; above, after a click."""
@@ -25,9 +27,10 @@ ROWS: BoundedCache[np.ndarray] = BoundedCache(16 * 2**20, 1800, lambda row: row.
 """Flow rows ``[key]`` by (input, output position): 16 MB holds thousands of 512-token rows."""
 
 
-def row_seconds(weights: np.ndarray) -> float:
-    """Estimated seconds for one output token's flow of ``[layer, head, query, key]`` weights."""
-    return estimate_seconds(weights.shape[0], weights.shape[-1], 1)
+def row_seconds(weights: Attention) -> float:
+    """Estimated seconds for one output token's flow of ``[layer, head, query, key]`` weights (or a result)."""
+    shape = attention_shape(weights)
+    return estimate_seconds(shape[0], shape[-1], 1)
 
 
 def duration(seconds: float) -> str:
@@ -37,21 +40,22 @@ def duration(seconds: float) -> str:
     return f"about {seconds:.0f} s" if seconds < 90 else f"about {seconds / 60:.0f} min"
 
 
-def flow_row_view(input_key: Hashable, weights: np.ndarray, query: int, label: str,
+def flow_row_view(input_key: Hashable, weights: Attention, query: int, label: str,
                   button_key: str) -> np.ndarray | None:
     """Attention flow of output ``query`` with a progress bar, or None when it is not practical or waits for a
     click (the page then says why, or shows the button).
 
     Args:
         input_key: names the input (e.g. model name and input digest): the cache key, and what a click confirms.
-        weights: ``[layer, head, query, key]`` self-attention of that input.
+        weights: ``[layer, head, query, key]`` self-attention of that input, or its result (whose full weights
+            are built only for a flow that is practical, far under their bound).
         query: the output position.
         label: the output token as the page calls it, e.g. ``"token 5: cat"`` or ``"patch (3, 4)"``.
         button_key: widget key of the "compute" button (unique on the page).
     Returns:
         ``[key]`` float32 summing to 1, or None.
     """
-    n_layers, n = weights.shape[0], weights.shape[-1]
+    n_layers, n = attention_shape(weights)[0], attention_shape(weights)[-1]
     seconds = row_seconds(weights)
     if seconds > ROW_MAX_S:
         st.info(f"Attention flow is not practical here: {n} tokens through {n_layers} layers is one max-flow per "
@@ -75,6 +79,10 @@ def flow_row_view(input_key: Hashable, weights: np.ndarray, query: int, label: s
         if done == total or done % max(1, total // 50) == 0:
             slot.progress(done / total, text=f"Attention flow of {label}: {done} of {total} input tokens")
 
-    row = ROWS.get_or_compute(key, lambda: flow_row(weights, int(query), progress=report))
+    def compute() -> np.ndarray:
+        full = weights.weights if isinstance(weights, AttentionResult) else weights
+        return flow_row(full, int(query), progress=report)
+
+    row = ROWS.get_or_compute(key, compute)
     slot.empty()
     return row

@@ -41,13 +41,44 @@ def token_positions(key: str, lists: dict[str, list[str]]) -> None:
             st.text((f"{label}: " if label else "") + "   ".join(f"{i}·{t}" for i, t in enumerate(tokens)))
 
 
+def zoom_region(n: int, key: str) -> tuple[slice, slice]:
+    """Range sliders for the rows (queries) and columns (keys) of an ``n`` x ``n`` matrix: the region shown at
+    full resolution (whole by default)."""
+    c = st.container(horizontal=True, gap="large")
+    rows = c.slider("Zoom: query positions", 0, n - 1, (0, n - 1), key=f"{key}_rows",
+                    help=f"Show a region at full resolution, one cell per weight; up to {INTERACTIVE_UP_TO} "
+                         "positions a side it is an interactive chart with each cell's tokens and weight on hover.")
+    cols = c.slider("Zoom: key positions", 0, n - 1, (0, n - 1), key=f"{key}_cols")
+    return slice(rows[0], rows[1] + 1), slice(cols[0], cols[1] + 1)
+
+
 def matrix_view(matrix: np.ndarray, tokens: list[str], title: str, colorscale: str, masked: np.ndarray | None,
                 key: str) -> None:
     """A ``[query, key]`` matrix as an interactive heatmap (hover, zoom); beyond :data:`INTERACTIVE_UP_TO` tokens
-    as an image, one to three pixels per cell, unless the session turns "Interactive chart" on (``text_interactive``,
-    shared by the Text page's views)."""
-    if interactive(len(tokens), "text_interactive"):
+    as an image (a long input's matrix shrunk by block maxima to at most 1,024 px), unless the session turns
+    "Interactive chart" on (``text_interactive``, shared by the Text page's views), with range sliders to zoom into
+    a region at full resolution, interactive once the region is at most :data:`INTERACTIVE_UP_TO` a side."""
+    n = len(tokens)
+    if n <= INTERACTIVE_UP_TO:
         st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=masked), key=key)
         return
-    matrix_image(labelled_heatmap(matrix, tokens, tokens, title, colorscale, masked=masked), len(tokens))
+    rows, cols = zoom_region(n, "text_zoom")
+    region = f"queries {rows.start}–{rows.stop - 1}, keys {cols.start}–{cols.stop - 1}"
+    whole = (rows.stop - rows.start, cols.stop - cols.start) == (n, n)
+    small = max(rows.stop - rows.start, cols.stop - cols.start) <= INTERACTIVE_UP_TO
+    if small or interactive(n, "text_interactive"):
+        st.plotly_chart(heatmap_figure(matrix[rows, cols], tokens[rows], tokens[cols],
+                                       title if whole else f"{title} · {region}", colorscale,
+                                       masked=None if masked is None else masked[rows, cols], row_start=rows.start,
+                                       col_start=cols.start), key=key)
+        return
+    if whole:
+        matrix_image(labelled_heatmap(matrix, tokens, tokens, title, colorscale, masked=masked), n)
+    else:
+        side = max(rows.stop - rows.start, cols.stop - cols.start)
+        matrix_image(labelled_heatmap(matrix[rows, cols], tokens[rows], tokens[cols], f"{title} · {region}",
+                                      colorscale, max_side=min(max(1024, side), 2048),
+                                      masked=None if masked is None else masked[rows, cols]), side,
+                     caption=f"Queries {rows.start}–{rows.stop - 1} down, keys {cols.start}–{cols.stop - 1} across, "
+                             "one cell per weight. Narrow the region to 256 positions or fewer for hover values.")
     token_positions("text_token_positions", {"": tokens})

@@ -159,8 +159,8 @@ _RUN_SLOTS = threading.BoundedSemaphore(MODEL_RUN_SLOTS)
 
 
 def result_bytes(result: AttentionResult) -> int:
-    """Memory held by a result's weights (its own and its parts')."""
-    return result.weights.nbytes + sum(result_bytes(p) for p in result.parts.values())
+    """Memory a result holds (its own and its parts': what its heads are computed from, or stored weights)."""
+    return result.nbytes
 
 
 RESULTS: BoundedCache[AttentionResult] = BoundedCache(RESULT_CACHE_BYTES, RESULT_TTL_S, result_bytes)
@@ -199,34 +199,62 @@ class TextRun:
         """The run's key in :data:`RESULTS` (and of whatever is derived from it)."""
         return ("text", self.model, digest(self.text, self.pair))
 
-    def result(self) -> AttentionResult:
-        """The cached result, or the model's run (``ValueError`` for unusable text is raised, not cached)."""
+    def result(self, progress: Callable[[int, int], None] | None = None) -> AttentionResult:
+        """The cached result, or the model's run (``ValueError`` for unusable text is raised, not cached);
+        ``progress(layers done, layers)`` is called as a long run goes (see :meth:`AttentionModel.run`)."""
         return RESULTS.get_or_compute(self.key, lambda: limited(get_model(self.model).run, text=self.text,
-                                                                text_pair=self.pair))
+                                                                text_pair=self.pair, progress=progress))
 
 
 @dataclass(frozen=True)
 class ImageRun:
-    """An image run by name: the model and the file's bytes (named by their digest)."""
+    """An image run by name: the model, the file's bytes (named by their digest) and the side the model reads it
+    at (None: the model's default)."""
 
     model: str
     data: bytes = field(repr=False)
     data_digest: str
+    image_size: int | None = None
 
     @classmethod
-    def of(cls, model: str, data: bytes) -> ImageRun:
-        """The run of ``model`` on the file ``data``."""
-        return cls(model, data, digest(data))
+    def of(cls, model: str, data: bytes, image_size: int | None = None) -> ImageRun:
+        """The run of ``model`` on the file ``data`` (at ``image_size`` px, for models that read several)."""
+        return cls(model, data, digest(data), image_size)
 
     @property
     def key(self) -> tuple[str, str, str]:
         """The run's key in :data:`RESULTS` (and of whatever is derived from it)."""
-        return ("image", self.model, self.data_digest)
+        size = "" if self.image_size is None else f"@{self.image_size}"
+        return ("image", self.model, self.data_digest + size)
 
-    def result(self) -> AttentionResult:
+    def result(self, progress: Callable[[int, int], None] | None = None) -> AttentionResult:
         """The cached result, or the model's run on the full-resolution file (``ValueError`` raised, not cached).
-        One DINOv2 result holds 12*6*257*257*4 B = 19 MB of weights."""
-        return RESULTS.get_or_compute(self.key, lambda: limited(get_model(self.model).run, image=self.data))
+        A DINOv2 result holds its queries and keys: 12*6*2*257*64*4 B = 9.5 MB at 224 px."""
+        return RESULTS.get_or_compute(self.key, lambda: limited(get_model(self.model).run, image=self.data,
+                                                                image_size=self.image_size, progress=progress))
+
+
+def result_with_progress(run: TextRun | ImageRun) -> AttentionResult:
+    """The run's result under a spinner; a progress bar by layer once the model reports layers (long inputs: text
+    past 512 tokens, images past 224 px). A new Run stops this one between two layers: the bar's update is where
+    Streamlit stops a script that is replaced.
+
+    Raises:
+        ValueError: as ``run.result()``.
+    """
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = st.progress(0.0)
+        bar.progress(done / total, text=f"Running {run.model}: layer {done} of {total}")
+
+    with st.spinner(f"Running {run.model}…"):
+        result = run.result(progress=progress)
+    if bar is not None:
+        bar.empty()
+    return result
 
 
 def run_text(model: str, text: str, pair: str | None = None) -> AttentionResult:

@@ -19,8 +19,8 @@ from attnviz.export import FORMATS
 from attnviz.models import list_models, model_info
 from attnviz.render import COLORSCALES, DEFAULT_COLORSCALE
 
-TEXT_LIMIT_NOTICE = ("Limits: a text longer than the model's limit (512 tokens for MiniLM and SmolLM2, about "
-                     "2,000 characters of English) is cut to it, and the page says so.")
+TEXT_LIMIT_NOTICE = ("Limits: a text longer than the model's limit (512 tokens for MiniLM, about 2,000 characters "
+                     "of English; 4,096 for SmolLM2, about 16,000) is cut to it, and the page says so.")
 
 # ------------------------------------------------------------------------------------------------- pickers
 

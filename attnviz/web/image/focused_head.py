@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from attnviz.analysis.patches import query_maps
+from attnviz.analysis.patches import to_grid
 from attnviz.render.overlay import heatmap_image, mark_patch, overlay
 from attnviz.render.raster import jpeg_bytes
 from attnviz.web.image.context import ImageContext
@@ -18,7 +18,7 @@ def show(ctx: ImageContext) -> list[Download]:
     """The overlay and the raw heatmap side by side; offers both as PNG."""
     result, layer, head, look, chosen = ctx.result, ctx.layer, ctx.head, ctx.look, ctx.chosen
     rows, cols = result.grid
-    head_map = query_maps(result.weights[layer:layer + 1, head:head + 1], result.grid, ctx.query)[0, 0]  # [rows, cols]
+    head_map = to_grid(result.row(layer, head, ctx.query), result.grid)  # [rows, cols]
     focus = overlay(ctx.shown, head_map, look.opacity, look.colorscale, smooth=look.smooth, ceiling=look.ceiling)
     raw = heatmap_image(head_map, ctx.shown.size, look.colorscale, smooth=look.smooth, ceiling=look.ceiling)
     if chosen:

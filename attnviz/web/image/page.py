@@ -15,7 +15,8 @@ from attnviz.images import LIMITS_TEXT
 from attnviz.render.image_figures import patch_picker_figure, probabilities_figure
 from attnviz.render.overlay import overlay_grid
 from attnviz.render.raster import jpeg_bytes, png_bytes
-from attnviz.web import widgets
+from attnviz.result import WEIGHTS_MAX_BYTES
+from attnviz.web import runs, widgets
 from attnviz.web.image import VIEWS
 from attnviz.web.image.context import ImageContext, Look
 from attnviz.web.image.picture import examples, on_patch_click, picker_source, read_image
@@ -33,7 +34,7 @@ def _grid(run: ImageRun, query: int, look: Look) -> Image.Image:
     """Every layer x head: what ``query`` attends to, over the picture."""
     result = run.result()
     shown = read_image(run.data_digest, run.data)[0]
-    maps = query_maps(result.weights, result.grid, query)  # [layer, head, rows, cols]
+    maps = query_maps(result, result.grid, query)  # [layer, head, rows, cols]: only the query's rows computed
     return overlay_grid(shown, maps, [f"L{i}" for i in range(result.n_layers)],
                         [f"H{j}" for j in range(result.n_heads)], GRID_CELL, look.opacity, look.colorscale,
                         look.smooth, ceiling=look.ceiling)
@@ -51,12 +52,30 @@ def grid_png(key: tuple[str, str, str], _run: ImageRun, query: int, look: Look) 
     return png_bytes(_grid(_run, query, look), compress_level=1)
 
 
+def _resolution(model: str, where) -> int | None:
+    """The side the model reads the picture at, for a model that reads several (DINOv2: 224 to 518 px); None for
+    the others (and when the model cannot be loaded: the page then says why)."""
+    try:
+        sizes = getattr(runs.load_with_progress(model), "image_sizes", ())
+    except ValueError:
+        return None
+    if len(sizes) < 2:
+        return None
+    return where.select_slider(
+        "Resolution (px)", sizes, value=sizes[0], key=f"image_size_{model}",
+        help=f"The side the picture is resized to for the model: {sizes[0]} px (the default) to {sizes[-1]} px. "
+             f"More pixels, more patches ({sizes[0] // 14}×{sizes[0] // 14} at {sizes[0]} px, "
+             f"{sizes[-1] // 14}×{sizes[-1] // 14} at {sizes[-1]} px): finer maps, and a longer run.")
+
+
 def _input() -> tuple[ImageRun, str]:
-    """Uploader, example and model; the run and the file's name. Stops the page when there is no picture."""
+    """Uploader, example, model and resolution; the run and the file's name. Stops the page when there is no
+    picture."""
     names = list(examples())
     a, b, c = st.columns([3, 2, 3])
     with c:
         model = widgets.model_picker("image", key="image_model", default="dinov2-small", bind=True)
+        size = _resolution(model, st)
     last_model = st.session_state.get("image_last_model")
     if last_model != model:  # a new model starts on an example it was made for (unless a link names one)
         st.session_state["image_last_model"] = model
@@ -68,10 +87,10 @@ def _input() -> tuple[ImageRun, str]:
     upload = a.file_uploader("Upload an image", key="image_upload", help=LIMITS_TEXT)
     example = b.selectbox("…or an example", names, key="image_example", disabled=upload is not None, bind=BIND)
     if upload is not None:
-        return ImageRun.of(model, upload.getvalue()), upload.name
+        return ImageRun.of(model, upload.getvalue(), size), upload.name
     if example is not None:
         path = examples()[example]
-        return ImageRun.of(model, path.read_bytes()), path.name
+        return ImageRun.of(model, path.read_bytes(), size), path.name
     st.info("No example images are installed: upload a picture.")
     st.stop()
 
@@ -84,9 +103,8 @@ def main() -> None:
                f"Accepted: {LIMITS_TEXT}")
     run, source = _input()
     try:
-        with st.spinner(f"Running {run.model}…"):
-            shown, notices, described = read_image(run.data_digest, run.data)
-            result = run.result()
+        shown, notices, described = read_image(run.data_digest, run.data)
+        result = runs.result_with_progress(run)
     except ValueError as e:
         widgets.show_value_error(e)
         st.stop()
@@ -141,7 +159,7 @@ def main() -> None:
                         selection_mode="points", config={"displayModeBar": False})
         st.caption("Click a patch to see what it attends to (or set row and column).")
 
-    file_stem = f"{result.model}_{run.data_digest[:12]}"
+    file_stem = f"{result.model}_{run.data_digest[:12]}" + (f"_{run.image_size}px" if run.image_size else "")
     stem = file_stem + (f"_patch{chosen[0]}-{chosen[1]}" if chosen else "_cls")
     look = Look(opacity, colorscale, smooth, ceiling)
 
@@ -163,8 +181,8 @@ def main() -> None:
     download_strip([
         Download("All heads", "png", f"{stem}_grid", lambda: grid_png(run.key, run, query, look)),
         *offered,
-        Download("Weights", "npy", f"{file_stem}_weights", lambda: run.result().weights,
-                 help=f"All heads, [layer, head, query, key], float32; positions: {before}, then the patches row "
-                      "by row."),
+        *([Download("Weights", "npy", f"{file_stem}_weights", lambda: run.result().weights,
+                    help=f"All heads, [layer, head, query, key], float32; positions: {before}, then the patches "
+                         "row by row.")] if result.weights_nbytes <= WEIGHTS_MAX_BYTES else []),
         Download("Tokens", "json", f"{file_stem}_tokens", lambda: tokens_json(run.result())),
     ], key="dl_image")

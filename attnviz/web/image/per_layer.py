@@ -22,7 +22,7 @@ def layers_jpeg(key: tuple[str, str, str], _run: ImageRun, query: int, look: Loo
     ``_run.key``."""
     result = _run.result()
     shown = read_image(_run.data_digest, _run.data)[0]
-    maps = layer_maps(result.weights, result.grid, query, ("mean", "max"))  # [2, layer, rows, cols]
+    maps = layer_maps(result, result.grid, query, ("mean", "max"))  # [2, layer, rows, cols]
     img = overlay_grid(shown, maps, ["mean", "max"], [f"L{i}" for i in range(result.n_layers)], LAYER_CELL,
                        look.opacity, look.colorscale, look.smooth, ceiling=look.ceiling)
     return jpeg_bytes(img)

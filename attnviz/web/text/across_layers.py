@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from attnviz.analysis import fuse_heads, rollout
+from attnviz.analysis import rollout
 from attnviz.analysis.flow import FLOW_FULL_MAX_TOKENS, Progress, estimate_seconds, flow_rows
+from attnviz.analysis.rollout import ROLLOUT_MAX_TOKENS, rollout_row
 from attnviz.cache import BoundedCache
 from attnviz.export import measures_csv
 from attnviz.render.summary import profile_figure, top_keys
@@ -26,10 +27,35 @@ FLOWS: BoundedCache[np.ndarray] = BoundedCache(32 * 2**20, RESULT_TTL_S, lambda 
 replay the progress bar); only inputs of up to ~64 tokens get one, so 32 MB holds hundreds."""
 
 
+ROLLOUT_ROWS: BoundedCache[np.ndarray] = BoundedCache(16 * 2**20, RESULT_TTL_S, lambda row: row.nbytes)
+"""One token's rollout ``[key]`` by (run key, token), for inputs past ``ROLLOUT_MAX_TOKENS`` (shared by all
+sessions; 16 MB holds a thousand 4,096-token rows)."""
+
+
 @st.cache_data(show_spinner=False, max_entries=DERIVED_ENTRIES, ttl=RESULT_TTL_S)
 def text_rollout(key: tuple[str, str, str], _run: TextRun) -> np.ndarray:
-    """Rollout ``[query, key]`` of a cached text run (all tokens, heads averaged); ``key`` is ``_run.key``."""
-    return rollout(_run.result().weights)
+    """Rollout ``[query, key]`` of a cached text run (all tokens, heads averaged); ``key`` is ``_run.key``. Only up
+    to ``ROLLOUT_MAX_TOKENS`` tokens (longer inputs: :func:`token_rollout`)."""
+    return rollout(_run.result())
+
+
+def token_rollout(run: TextRun, token: int) -> np.ndarray:
+    """One token's rollout ``[key]`` (a vector pushed through the layers), with a progress bar by layer on long
+    inputs; the whole rollout's row when that is cached or cheap."""
+    result = run.result()
+    if result.n_tokens <= ROLLOUT_MAX_TOKENS:
+        return text_rollout(run.key, run)[token]
+    cached = ROLLOUT_ROWS.get((run.key, token))
+    if cached is not None:
+        return cached
+    bar = st.progress(0.0, text="Rollout: layer 0")
+
+    def report(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Rollout of this token: {done} of {total} layers")
+
+    row = ROLLOUT_ROWS.get_or_compute((run.key, token), lambda: rollout_row(result, token, progress=report))
+    bar.empty()
+    return row
 
 
 def full_flow(run: TextRun, progress: Progress | None = None) -> np.ndarray:
@@ -51,11 +77,11 @@ def _flow_row(ctx: TextContext, token: int) -> np.ndarray | None:
                 done / total, text=f"Attention flow: {done} of {total} output tokens"))
             bar.empty()
         return full[token]
-    if flow.row_seconds(result.weights) <= flow.ROW_MAX_S:
+    if flow.row_seconds(result) <= flow.ROW_MAX_S:
         st.caption(f"Flow of all {n} tokens would take {flow.duration(estimate_seconds(result.n_layers, n))} "
                    f"(practical up to {FLOW_FULL_MAX_TOKENS} tokens for a 6-layer model); it is computed for the "
                    "chosen token only.")
-    return flow.flow_row_view(run.key, result.weights, token, f"token {token_label(result.tokens, token)}",
+    return flow.flow_row_view(run.key, result, token, f"token {token_label(result.tokens, token)}",
                               "flow_row_go")
 
 
@@ -72,8 +98,8 @@ def show(ctx: TextContext) -> None:
     labels = result.tokens  # the closures below keep the labels, not the result
     token = st.columns([2, 3])[0].selectbox("Output token", range(n), key="flow_token",
                                             format_func=lambda i: token_label(labels, i))
-    raw = fuse_heads(result.weights[layer], "mean")[token]
-    roll = text_rollout(run.key, run)[token]
+    raw = np.mean([result.row(layer, h, token) for h in range(result.n_heads)], axis=0, dtype=np.float32)
+    roll = token_rollout(run, token)
     flow_row = _flow_row(ctx, token)
     rows = {f"Raw · layer {layer}, mean of heads": raw, "Rollout": roll, "Flow": flow_row}
     keys = top_keys(rows, PROFILE_KEYS)
@@ -83,9 +109,10 @@ def show(ctx: TextContext) -> None:
     st.plotly_chart(profile_figure(rows, result.tokens, title, keys=keys, highlight=token), key="flow_fig")
     stem = ctx.stem
     items = [Download("These values", "csv", f"{stem}_token{token}_raw_rollout_flow",
-                      lambda: measures_csv(rows, labels)),
-             Download("Rollout, all tokens", "npy", f"{stem}_rollout", lambda: text_rollout(run.key, run),
-                      help="[query, key] float32, rows sum to 1.")]
+                      lambda: measures_csv(rows, labels))]
+    if n <= ROLLOUT_MAX_TOKENS:
+        items.append(Download("Rollout, all tokens", "npy", f"{stem}_rollout", lambda: text_rollout(run.key, run),
+                              help="[query, key] float32, rows sum to 1."))
     full = FLOWS.get(run.key)
     if full is not None:
         items.append(Download("Flow, all tokens", "npy", f"{stem}_flow", lambda: full,

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from attnviz.analysis import keep_tokens, threshold
+from attnviz.analysis.view import ViewedAttention
 from attnviz.render.figures import causal_mask
 from attnviz.result import AttentionResult
 from attnviz.web.runs import TextRun
@@ -19,21 +19,24 @@ class TextContext:
     Attributes:
         run: names the run (model, text, second text); what download callables keep (``run.result()``).
         result: the run's result (local to this script run: never keep it).
-        weights: ``[layer, head, query, key]`` with the page's options applied (special tokens hidden, weights
-            below the threshold set to 0); ``tokens`` label its query and key positions.
+        attention: the result's heads with the page's options applied (special tokens or the first token hidden,
+            weights below the threshold set to 0), computed when a view asks (``head``, ``layer``, ``fused``,
+            ``overview``); ``tokens`` label its query and key positions.
         layer, head: the focused head, chosen above the tabs.
-        hide_special: whether special tokens are hidden (``weights`` and ``tokens`` are without them).
+        hide_special: whether special tokens are hidden (``attention`` and ``tokens`` are without them).
+        hide_sink: whether the first token is hidden.
         colorscale: the page's colour scale.
         stem: the start of every file name of this run (``{model}_{digest[:10]}``).
     """
 
     run: TextRun
     result: AttentionResult
-    weights: np.ndarray
+    attention: ViewedAttention
     tokens: list[str]
     layer: int
     head: int
     hide_special: bool
+    hide_sink: bool
     colorscale: str
     stem: str
 
@@ -53,20 +56,34 @@ class TextView(Protocol):
     def show(self, ctx: TextContext) -> None: ...
 
 
-def view_weights(result: AttentionResult, hide_special: bool, minimum: float) -> np.ndarray:
-    """``[layer, head, query, key]`` with the page's view options: special tokens hidden (rows renormalised) and
-    weights below ``minimum`` set to 0."""
-    w = result.weights
-    if hide_special and result.key_tokens is None:
-        w = keep_tokens(w, ~result.special)
-    return threshold(w, minimum)
+def shown_positions(result: AttentionResult, hide_special: bool, hide_sink: bool = False) -> np.ndarray | None:
+    """bool ``[query]``: the positions the page shows (None: all) with special tokens and/or the first token (the
+    attention sink, Xiao et al. 2023) hidden."""
+    keep = np.ones(result.n_tokens, dtype=bool)
+    if hide_special:
+        keep &= ~np.asarray(result.special, dtype=bool)
+    if hide_sink:
+        keep[0] = False
+    return None if keep.all() else keep
 
 
-def view_tokens(result: AttentionResult, hide_special: bool) -> list[str]:
-    """Token labels matching :func:`view_weights`."""
-    if hide_special and result.key_tokens is None:
-        return [t for t, s in zip(result.tokens, result.special, strict=True) if not s]
-    return list(result.tokens)
+def view_attention(result: AttentionResult, hide_special: bool, minimum: float,
+                   hide_sink: bool = False) -> ViewedAttention:
+    """The result's heads with the page's view options: special tokens and/or the first token hidden (rows
+    renormalised over the others) and weights below ``minimum`` set to 0.
+
+    Raises:
+        ValueError: the options hide every token.
+    """
+    return ViewedAttention(result, shown_positions(result, hide_special, hide_sink), minimum)
+
+
+def view_tokens(result: AttentionResult, hide_special: bool, hide_sink: bool = False) -> list[str]:
+    """Token labels matching :func:`view_attention`."""
+    keep = shown_positions(result, hide_special, hide_sink)
+    if keep is None or result.key_tokens is not None:
+        return list(result.tokens)
+    return [t for t, k in zip(result.tokens, keep, strict=True) if k]
 
 
 def token_label(tokens: list[str], i: int) -> str:

@@ -16,7 +16,7 @@ def show(ctx: TextContext) -> None:
     """The focused head (chosen above the tabs) with the page's options applied; its CSV holds the model's weights."""
     layer, head, tokens, colorscale, run, masked = ctx.layer, ctx.head, ctx.tokens, ctx.colorscale, ctx.run, ctx.masked
     st.subheader(f"Focused head: L{layer} H{head}")
-    matrix = ctx.weights[layer, head].copy()  # a copy: the downloads keep this head, not a view of all heads
+    matrix = ctx.attention.head(layer, head)  # a new array: the downloads keep this head, nothing else
     title = head_title(ctx.result, layer, head)
     matrix_view(matrix, tokens, title, colorscale, masked, "text_head_fig")
     stem = f"{ctx.stem}_layer{layer}_head{head}"

@@ -7,6 +7,7 @@ import streamlit as st
 
 from attnviz.analysis import STATS, HeadStats, head_stats
 from attnviz.analysis.stats import token_masks
+from attnviz.cache import BoundedCache
 from attnviz.render.summary import STATS_OVERLAY_TRACE, stats_figure
 from attnviz.web.runs import DERIVED_ENTRIES, RESULT_TTL_S, TextRun
 from attnviz.web.text.context import TextContext
@@ -19,12 +20,26 @@ COLUMN_LABELS = {"entropy": "entropy (nats)", "distance": "distance", "cls": "â†
 """Short table headers of the statistics (the full label is the column's tooltip)."""
 
 
-@st.cache_data(show_spinner=False, max_entries=DERIVED_ENTRIES, ttl=RESULT_TTL_S)
-def text_head_stats(key: tuple[str, str, str], _run: TextRun) -> HeadStats:
-    """Statistics of every head of a cached text run (all tokens, special ones included); ``key`` is
-    ``_run.key``."""
-    r = _run.result()
-    return head_stats(r.weights, r.tokens, r.special)
+STATS_CACHE: BoundedCache[HeadStats] = BoundedCache(
+    DERIVED_ENTRIES * 2**20, RESULT_TTL_S, lambda s: sum(s.get(name).nbytes for name in STATS))
+"""Statistics by run key, shared by all sessions (not ``st.cache_data``, which would replay the progress bar)."""
+
+
+def text_head_stats(key: tuple[str, str, str], run: TextRun) -> HeadStats:
+    """Statistics of every head of a cached text run (all tokens, special ones included), streamed head by head
+    from the result (``key`` is ``run.key``), with a progress bar by layer."""
+    cached = STATS_CACHE.get(key)
+    if cached is not None:
+        return cached
+    r = run.result()
+    bar = st.progress(0.0, text="Head statistics: layer 0")
+
+    def report(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Head statistics: {done} of {total} layers")
+
+    stats = STATS_CACHE.get_or_compute(key, lambda: head_stats(r, r.tokens, r.special, progress=report))
+    bar.empty()
+    return stats
 
 
 def _on_stats_select() -> None:

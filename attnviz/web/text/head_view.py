@@ -70,14 +70,15 @@ def show(ctx: TextContext) -> None:
     heads = sorted(heads)
     allowed = None
     if direction != "all":
-        segments = result.segments[~result.special] if ctx.hide_special else result.segments
+        keep = ctx.attention.keep
+        segments = result.segments if keep is None else result.segments[keep]
         allowed = segment_mask(segments, direction)
     focus = None if token is None or token >= n else (side, int(token))
     shown = [rule.describe()] + ([] if direction == "all" else [direction])  # named in the title, so in exports
     title = " · ".join([result.model, f"layer {layer}", f"head {heads[0]}" if len(heads) == 1 else
                         f"{len(heads)} heads", *shown])
-    graph = head_graph(ctx.weights[layer][heads], tokens, tokens, rule, heads=heads, allowed=allowed, focus=focus,
-                       title=title)
+    graph = head_graph(ctx.attention.layer(layer, heads), tokens, tokens, rule, heads=heads, allowed=allowed,
+                       focus=focus, title=title)
     st.caption(f"{len(graph.edges):,} lines · " + " · ".join(shown)
                + ("" if focus is None else f" · only {side} {token_label(tokens, focus[1])}"))
     st.plotly_chart(graph_figure(graph), key="graph_fig", on_select=_on_graph_select, selection_mode="points",

@@ -11,22 +11,26 @@ import streamlit as st
 from attnviz.export import tokens_json
 from attnviz.render import grid_image, png_bytes
 from attnviz.render.raster import fit_cell
+from attnviz.result import WEIGHTS_MAX_BYTES
 from attnviz.web import runs, widgets
 from attnviz.web.runs import DERIVED_ENTRIES, RESULT_TTL_S, TextRun
 from attnviz.web.text import VIEWS
-from attnviz.web.text.context import TextContext, view_tokens, view_weights
+from attnviz.web.text.context import TextContext, shown_positions, view_attention
 from attnviz.web.widgets import BIND, Download, download_strip
 
 EXAMPLE = "The animal didn't cross the street because it was too tired."
 
 
 @st.cache_data(show_spinner=False, max_entries=DERIVED_ENTRIES * 4, ttl=RESULT_TTL_S)
-def grid_png(key: tuple[str, str, str], _run: TextRun, hide_special: bool, minimum: float, colorscale: str) -> bytes:
-    """PNG of all heads (layers x heads) of a cached text run (``key`` is ``_run.key``), with the view options."""
+def grid_png(key: tuple[str, str, str], _run: TextRun, hide_special: bool, minimum: float, colorscale: str,
+             hide_sink: bool = False) -> bytes:
+    """PNG of all heads (layers x heads) of a cached text run (``key`` is ``_run.key``), with the view options:
+    each head's block maxima at the thumbnail's size (:meth:`AttentionResult.overview`), never the full tensor."""
     result = _run.result()
-    image = grid_image(view_weights(result, hide_special, minimum), cell=fit_cell(result.n_layers),
-                       colorscale=colorscale)
-    return png_bytes(image, compress_level=1)
+    cell = fit_cell(result.n_layers)
+    overview = view_attention(result, hide_special, minimum, hide_sink).overview(cell)
+    return png_bytes(grid_image(overview, cell=cell, colorscale=colorscale), compress_level=1)
+
 
 
 def _input() -> TextRun:
@@ -52,8 +56,7 @@ def main() -> None:
     run = _input()
     try:
         runs.load_with_progress(run.model)
-        with st.spinner(f"Running {run.model}…"):
-            result = run.result()
+        result = runs.result_with_progress(run)
     except ValueError as e:
         widgets.show_value_error(e)
         st.stop()
@@ -69,6 +72,10 @@ def main() -> None:
     c = st.container(horizontal=True, vertical_alignment="center", gap="large")
     hide_special = c.toggle("Hide special tokens", value=False, key="text_hide_special",
                             help="Drop [CLS]/[SEP]/[PAD] and renormalise each row over the remaining tokens.")
+    hide_sink = c.toggle("Hide the sink", value=False, key="text_hide_sink",
+                         help="Drop the first token, where many heads (decoders especially) park much of each row "
+                              "whatever it says (an attention sink, Xiao et al. 2023), and renormalise each row "
+                              "over the remaining tokens, so the rest of the pattern shows.")
     colorscale = widgets.colorscale_picker("text_colorscale", c, width=260)
     minimum = c.slider("Threshold (hide weights below)", 0.0, 1.0, 0.0, 0.01, key="text_threshold")
     stem = f"{result.model}_{run.key[2][:10]}"
@@ -76,19 +83,28 @@ def main() -> None:
     st.subheader("All heads")
     st.caption("Rows are layers (L), columns are heads (H); each thumbnail is one head, queries down, keys across, "
                "coloured from 0 to that head's maximum. Choose a layer and head below to focus it.")
-    view = (run.key, run, hide_special, minimum, colorscale)  # PNG bytes, made once, cached
+    shown = shown_positions(result, hide_special, hide_sink)
+    if shown is not None and not shown.any():
+        st.info("Hiding these tokens leaves none to show: turn an option off.")
+        st.stop()
+    view = (run.key, run, hide_special, minimum, colorscale, hide_sink)  # PNG bytes, made once, cached
     st.image(grid_png(*view), output_format="PNG",
              caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
-    download_strip([
-        Download("All heads", "png", f"{stem}_grid", lambda: grid_png(*view)),
-        Download("Weights", "npy", f"{stem}_weights", lambda: run.result().weights,
-                 help="All heads, [layer, head, query, key], float32, as the model computed them."),
-        Download("Tokens", "json", f"{stem}_tokens", lambda: tokens_json(run.result())),
-    ], key="dl_text_run")
+    items = [Download("All heads", "png", f"{stem}_grid", lambda: grid_png(*view))]
+    if result.weights_nbytes <= WEIGHTS_MAX_BYTES:
+        items.append(Download("Weights", "npy", f"{stem}_weights", lambda: run.result().weights,
+                              help="All heads, [layer, head, query, key], float32, as the model computed them."))
+    items.append(Download("Tokens", "json", f"{stem}_tokens", lambda: tokens_json(run.result())))
+    download_strip(items, key="dl_text_run")
+    if result.weights_nbytes > WEIGHTS_MAX_BYTES:
+        st.caption(f"All {result.n_layers * result.n_heads} heads of {result.n_tokens} tokens would take "
+                   f"{result.weights_nbytes / 2**30:.1f} GiB as one file, over the {WEIGHTS_MAX_BYTES / 2**30:.0f} GiB "
+                   "bound: download heads one by one (Focused head, CSV), or use the Python API's result.head().")
 
     layer, head = widgets.layer_head_picker(result.n_layers, result.n_heads, "text")
-    ctx = TextContext(run=run, result=result, weights=view_weights(result, hide_special, minimum),
-                      tokens=view_tokens(result, hide_special), layer=layer, head=head, hide_special=hide_special,
+    attention = view_attention(result, hide_special, minimum, hide_sink)
+    ctx = TextContext(run=run, result=result, attention=attention, tokens=attention.tokens, layer=layer, head=head,
+                      hide_special=hide_special, hide_sink=hide_sink,
                       colorscale=colorscale, stem=stem)
     tabs = st.tabs([v.LABEL for v in VIEWS], key="text_view", bind=BIND)
     for view_module, tab in zip(VIEWS, tabs, strict=True):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from attnviz.analysis import fuse_heads
 from attnviz.export import matrix_csv
 from attnviz.render import labelled_heatmap
 from attnviz.web.matrix import matrix_view
@@ -17,7 +16,7 @@ def show(ctx: TextContext) -> None:
     """One layer's heads fused by mean or max (radio ``text_fusion``), with PNG and CSV of what is shown."""
     how = st.radio("Fuse the layer's heads by", ["mean", "max"], horizontal=True, key="text_fusion")
     layer, tokens, colorscale, masked = ctx.layer, ctx.tokens, ctx.colorscale, ctx.masked
-    matrix = fuse_heads(ctx.weights[layer], how)  # [query, key]
+    matrix = ctx.attention.fused(layer, how)  # [query, key]
     title = f"{ctx.result.model} · layer {layer} · {how} of {ctx.result.n_heads} heads"
     st.subheader(f"Layer {layer}: {how} over heads")
     matrix_view(matrix, tokens, title, colorscale, masked, "text_layer_fig")

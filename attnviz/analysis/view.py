@@ -1,0 +1,127 @@
+"""A result's self-attention as a page shows it: some positions hidden (special tokens, the first token) with each
+row renormalised over the others, and weights below a threshold set to 0; every head computed when asked for.
+
+:class:`ViewedAttention` serves what the views draw (one head, some heads of a layer, a fused layer, the all-heads
+overview) from an :class:`attnviz.result.AttentionResult` a block of rows at a time, so a long input never needs its
+``[layer, head, query, key]`` tensor. With nothing hidden, its numbers are the result's own.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attnviz.analysis.aggregate import FUSIONS, fuse_heads, renormalise_rows, threshold
+from attnviz.result import AttentionResult, block_starts
+
+
+class ViewedAttention:
+    """The heads of ``result`` with positions hidden and a threshold applied.
+
+    Args:
+        result: the run's result.
+        keep: bool ``[query]``, the positions shown (all by default); only self-attention hides positions (a
+            cross-attention result is shown whole).
+        minimum: weights below it are shown as 0 (rows are not renormalised for it).
+    """
+
+    def __init__(self, result: AttentionResult, keep: np.ndarray | None = None, minimum: float = 0.0) -> None:
+        self.result, self.minimum = result, float(minimum)
+        if keep is not None:
+            keep = np.asarray(keep, dtype=bool)
+            if keep.shape != (result.n_tokens,):
+                raise ValueError(f"keep mask of shape {keep.shape} does not fit {result.n_tokens} positions")
+            if keep.all() or result.key_tokens is not None:
+                keep = None
+            elif not keep.any():
+                raise ValueError("every position would be hidden")
+        self.keep = keep
+        self.index = np.arange(result.n_tokens) if keep is None else np.flatnonzero(keep)
+        """Position in the result of each position shown."""
+
+    @property
+    def n_layers(self) -> int:
+        return self.result.n_layers
+
+    @property
+    def n_heads(self) -> int:
+        return self.result.n_heads
+
+    @property
+    def n_tokens(self) -> int:
+        """Positions shown (queries)."""
+        return len(self.index)
+
+    @property
+    def tokens(self) -> list[str]:
+        """Labels of the positions shown."""
+        return [self.result.tokens[i] for i in self.index]
+
+    @property
+    def keys(self) -> list[str]:
+        """Labels of the key positions shown."""
+        return self.tokens if self.keep is not None else list(self.result.keys)
+
+    def _shown(self, rows: np.ndarray) -> np.ndarray:
+        """``[..., rows, key]`` of the result's kept rows -> kept keys, renormalised, thresholded."""
+        if self.keep is not None:
+            rows = renormalise_rows(rows[..., self.index])
+        return threshold(rows, self.minimum)
+
+    def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
+        """float32 ``[head, stop - start, key']``: shown rows ``start..stop-1`` of every head of one layer."""
+        if self.keep is None:
+            return self._shown(self.result.layer_rows(layer, start, stop))
+        first, last = int(self.index[start]), int(self.index[stop - 1])
+        rows = self.result.layer_rows(layer, first, last + 1)[:, self.index[start:stop] - first]
+        return self._shown(rows)
+
+    def head(self, layer: int, head: int) -> np.ndarray:
+        """float32 ``[query', key']`` of one head as shown (a new array: keeping it keeps nothing else)."""
+        w = self.result.head(layer, head)
+        if self.keep is not None:
+            w = w[self.index]
+        out = self._shown(w)
+        return out.copy() if np.shares_memory(out, w) else out
+
+    def layer(self, layer: int, heads: list[int] | None = None) -> np.ndarray:
+        """float32 ``[head', query', key']`` of the given heads of one layer (all by default), as shown."""
+        heads = list(range(self.n_heads)) if heads is None else list(heads)
+        return np.stack([self.head(layer, h) for h in heads])
+
+    def fused(self, layer: int, how: str = "mean") -> np.ndarray:
+        """float32 ``[query', key']``: one layer's heads as shown, fused by ``how`` (:func:`fuse_heads`), read a
+        block of rows at a time."""
+        if how not in FUSIONS:
+            raise ValueError(f"head fusion must be one of {FUSIONS}, got {how!r}")
+        out = np.empty((self.n_tokens, len(self.keys)), dtype=np.float32)
+        for a, b in self._blocks():
+            out[a:b] = fuse_heads(self.layer_rows(layer, a, b), how)
+        return out
+
+    def overview(self, size: int) -> np.ndarray:
+        """float32 ``[layer, head, s, s']``: block maxima of every head as shown (what the all-heads grid draws).
+        With nothing hidden, the result's own :meth:`~attnviz.result.AttentionResult.overview` thresholded (the
+        maximum of thresholded weights is the thresholded maximum)."""
+        if self.keep is None:
+            return threshold(self.result.overview(size), self.minimum)
+        n, n_keys = self.n_tokens, len(self.keys)
+        row_block = np.repeat(np.arange(len(block_starts(n, size))),
+                              np.diff(np.append(block_starts(n, size), n)))
+        out = np.zeros((self.n_layers, self.n_heads, min(n, size), min(n_keys, size)), dtype=np.float32)
+        for layer in range(self.n_layers):
+            for a, b in self._blocks():
+                by_key = _keys_max(self.layer_rows(layer, a, b), size)  # [head, rows, s']
+                blocks, first = np.unique(row_block[a:b], return_index=True)
+                out[layer][:, blocks] = np.maximum(out[layer][:, blocks], np.maximum.reduceat(by_key, first, axis=1))
+        return out
+
+    def _blocks(self) -> list[tuple[int, int]]:
+        step = max(1, (32 << 20) // (4 * self.n_heads * max(self.result.n_keys, 1)))
+        return [(a, min(a + step, self.n_tokens)) for a in range(0, self.n_tokens, step)]
+
+
+def _keys_max(rows: np.ndarray, size: int) -> np.ndarray:
+    """Block maxima of the last axis only (``[..., key]`` -> ``[..., s']``, blocks as :func:`block_starts`)."""
+    n = rows.shape[-1]
+    if n <= size:
+        return rows
+    return np.maximum.reduceat(rows, block_starts(n, size), axis=-1)

