@@ -79,8 +79,9 @@ class HeadSource(Protocol):
     def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
         """float32 ``[head, stop - start, key]``: rows ``start..stop-1`` of every head of one layer."""
 
-    def overview(self, size: int) -> np.ndarray:
-        """float32 ``[layer, head, s, s']``: block maxima of every head (:func:`block_max`)."""
+    def overview(self, size: int, keep: np.ndarray | None = None) -> np.ndarray:
+        """float32 ``[layer, head, s, s']``: block maxima of every head (:func:`block_max`); with ``keep`` (bool
+        ``[query]``), of the heads over those positions only, each row renormalised over them."""
 
     def value_norms(self) -> np.ndarray | None:
         """float32 ``[layer, head, key]``: ``‖(x_j W_V^h + b_V^h) W_O^h‖``, or None when not captured."""
@@ -113,8 +114,14 @@ class StoredWeights:
     def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
         return self.weights[layer, :, start:stop]
 
-    def overview(self, size: int) -> np.ndarray:
-        return np.ascontiguousarray(block_max(self.weights, size))
+    def overview(self, size: int, keep: np.ndarray | None = None) -> np.ndarray:
+        w = self.weights
+        if keep is not None:
+            index = np.flatnonzero(keep)
+            w = w[:, :, index][..., index]
+            sums = w.sum(-1, keepdims=True)
+            w = np.divide(w, sums, out=np.zeros_like(w), where=sums > 0)
+        return np.ascontiguousarray(block_max(w, size))
 
     def value_norms(self) -> np.ndarray | None:
         return self.norms
@@ -280,13 +287,23 @@ class AttentionResult:
                              "`layer`: read them one by one with head(layer, head).")
         return np.stack([self.head(layer, h) for h in range(self.n_heads)])
 
-    def overview(self, size: int) -> np.ndarray:
+    def overview(self, size: int, keep: np.ndarray | None = None) -> np.ndarray:
         """Every head at most ``size`` x ``size``: float32 ``[layer, head, s, s']`` (``s = min(query, size)``,
         ``s' = min(key, size)``), each cell the maximum of its block of weights (:func:`block_starts`): what the
-        all-heads grid draws. Equal to :func:`block_max` of :attr:`weights`."""
+        all-heads grid draws. Equal to :func:`block_max` of :attr:`weights`.
+
+        Args:
+            keep: bool ``[query]`` of a self-attention result: the heads over those positions only, each row
+                renormalised over them (special tokens or the first token hidden, as the pages do).
+        """
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise ValueError(f"overview size must be a positive integer, got {size!r}")
-        return self.source.overview(int(size))
+        if keep is not None:
+            keep = np.asarray(keep, dtype=bool)
+            if keep.shape != (self.n_tokens,) or self.key_tokens is not None or not keep.any():
+                raise ValueError("keep must be a bool mask of the query positions of a self-attention result, with "
+                                 "at least one position kept")
+        return self.source.overview(int(size), keep)
 
     def contribution(self, layer: int, head: int) -> np.ndarray:
         """Norm-based contribution (Kobayashi et al. 2020, "Attention is Not Only a Weight"), float32

@@ -222,3 +222,19 @@ def test_a_local_vision_folder_runs_with_its_prefix_tokens(local_models):
     assert result.tokens[query] == "p4,3"
     focused = result.weights[layer, head, query, 2:]
     assert f"attention of patch (4, 3) (max {focused.max():.3f}" in image_captions(at)
+
+
+def test_dinov2_resolution_runs_at_448_px_with_finer_maps():
+    """The resolution slider (DINOv2 only) reads the picture at 448 px: 32×32 patches, the maps at that grid, the
+    file names say the size; a tiny model offers no slider."""
+    at = image_page().run()
+    assert not at.exception and not at.error
+    at.select_slider(key="image_size_dinov2-small").set_value(448).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("32×32 patches + [CLS] = 1025 tokens" in c.value and "448×448 px" in c.value for c in at.caption)
+    assert "all 72 heads" in image_captions(at)
+    data = examples()["cat"].read_bytes()
+    r = ImageRun.of("dinov2-small", data, 448).result()
+    assert r.grid == (32, 32) and r.extras.input_size == 448
+    at.selectbox(key="image_model").set_value("shapes-vit").run()
+    assert not at.exception and not at.get("select_slider")

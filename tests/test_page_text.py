@@ -321,3 +321,46 @@ def test_a_link_cannot_open_a_path_or_a_folder_outside_the_models_folder(local_m
     at = text_page(text_model=value).run()
     ok(at)
     assert at.selectbox(key="text_model").value == "minilm" and "**minilm**" in captions(at)
+
+
+def test_hide_the_sink_drops_the_first_token_and_renormalises():
+    """The focused head's CSV keeps the model's weights; the shown matrix has no first token and rows that sum to
+    1 over the rest, like "Hide special tokens"."""
+    at = text_page(text_model="smollm2-135m").run()
+    ok(at)
+    at.toggle(key="text_hide_sink").set_value(True).run()
+    ok(at)
+    [chart] = at.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    y = spec["data"][0]["y"]
+    r = TextRun("smollm2-135m", "The animal didn't cross the street because it was too tired.").result()
+    assert len(y) == r.n_tokens - 1 and y[0].startswith("0·") and r.tokens[1].strip() in y[0]
+    at.toggle(key="text_hide_special").set_value(True).run()  # nothing special in SmolLM2's text: the same
+    ok(at)
+
+
+def test_a_long_head_zooms_into_a_region_with_hover_values():
+    at = submit(text_page().run(), " ".join(["word"] * 400))  # 402 tokens
+    ok(at)
+    assert not at.get("plotly_chart")
+    at.slider(key="text_zoom_rows").set_value((100, 199))
+    at.slider(key="text_zoom_cols").set_value((0, 255))
+    at.run()
+    ok(at)
+    [chart] = at.get("plotly_chart")  # a region of at most 256 a side: interactive, at full resolution
+    spec = json.loads(chart.proto.spec)
+    assert spec["data"][0]["y"][0].startswith("100·") and len(spec["data"][0]["y"]) == 100
+    assert len(spec["data"][0]["x"]) == 256 and "queries 100–199, keys 0–255" in spec["layout"]["title"]["text"]
+    at.slider(key="text_zoom_cols").set_value((0, 401)).run()  # wider than 256: a full-resolution image
+    ok(at)
+    assert not at.get("plotly_chart") and "one cell per weight" in at.get("image")[1].proto.imgs[0].caption
+
+
+def test_weights_past_the_bound_are_not_offered_and_the_page_says_why(monkeypatch):
+    import attnviz.web.text.page as text_page_module
+
+    monkeypatch.setattr(text_page_module, "WEIGHTS_MAX_BYTES", 1000)
+    at = text_page().run()
+    ok(at)
+    assert "Weights (NPY)" not in downloads(at) and "All heads (PNG)" in downloads(at)
+    assert "download heads one by one" in captions(at)

@@ -67,10 +67,10 @@ class Computed:
     def layer_rows(self, layer, start, stop):
         return self.w[layer, :, start:stop].copy()
 
-    def overview(self, size):
-        from attnviz.result import block_max
+    def overview(self, size, keep=None):
+        from attnviz.result import StoredWeights
 
-        return block_max(self.w, size)
+        return StoredWeights(self.w).overview(size, keep)
 
     def value_norms(self):
         return self.norms

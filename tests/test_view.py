@@ -59,3 +59,16 @@ def test_cross_attention_is_shown_whole():
     r = AttentionResult(w, ["a", "b"], "m", "seq2seq", key_tokens=["x", "y", "z"])
     v = ViewedAttention(r, np.array([False, True]))
     assert v.keep is None and v.keys == ["x", "y", "z"] and v.head(0, 0).shape == (2, 3)
+
+
+def test_a_captured_result_hides_positions_in_its_own_overview(minilm):
+    """MiniLM's result computes heads from its capture: its overview with positions hidden equals the block maxima
+    of the renormalised full tensor."""
+    r = minilm.run(text="Hidden tokens leave the rows renormalised over the others, in every head and layer.")
+    for keep in (~r.special, np.arange(r.n_tokens) != 0):
+        want = keep_tokens(r.weights, keep)
+        for size in (5, 96):
+            np.testing.assert_allclose(ViewedAttention(r, keep, 0.01).overview(size),
+                                       threshold(block_max(want, size), 0.01), atol=1e-6)
+    with pytest.raises(ValueError, match="at least one position"):
+        r.overview(8, np.zeros(r.n_tokens, bool))

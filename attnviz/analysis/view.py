@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnviz.analysis.aggregate import FUSIONS, fuse_heads, renormalise_rows, threshold
-from attnviz.result import AttentionResult, block_starts
+from attnviz.result import AttentionResult
 
 
 class ViewedAttention:
@@ -99,29 +99,11 @@ class ViewedAttention:
 
     def overview(self, size: int) -> np.ndarray:
         """float32 ``[layer, head, s, s']``: block maxima of every head as shown (what the all-heads grid draws).
-        With nothing hidden, the result's own :meth:`~attnviz.result.AttentionResult.overview` thresholded (the
+        The result's own :meth:`~attnviz.result.AttentionResult.overview` of the positions shown, thresholded (the
         maximum of thresholded weights is the thresholded maximum)."""
-        if self.keep is None:
-            return threshold(self.result.overview(size), self.minimum)
-        n, n_keys = self.n_tokens, len(self.keys)
-        row_block = np.repeat(np.arange(len(block_starts(n, size))),
-                              np.diff(np.append(block_starts(n, size), n)))
-        out = np.zeros((self.n_layers, self.n_heads, min(n, size), min(n_keys, size)), dtype=np.float32)
-        for layer in range(self.n_layers):
-            for a, b in self._blocks():
-                by_key = _keys_max(self.layer_rows(layer, a, b), size)  # [head, rows, s']
-                blocks, first = np.unique(row_block[a:b], return_index=True)
-                out[layer][:, blocks] = np.maximum(out[layer][:, blocks], np.maximum.reduceat(by_key, first, axis=1))
-        return out
+        return threshold(self.result.overview(size, self.keep), self.minimum)
 
     def _blocks(self) -> list[tuple[int, int]]:
         step = max(1, (32 << 20) // (4 * self.n_heads * max(self.result.n_keys, 1)))
         return [(a, min(a + step, self.n_tokens)) for a in range(0, self.n_tokens, step)]
 
-
-def _keys_max(rows: np.ndarray, size: int) -> np.ndarray:
-    """Block maxima of the last axis only (``[..., key]`` -> ``[..., s']``, blocks as :func:`block_starts`)."""
-    n = rows.shape[-1]
-    if n <= size:
-        return rows
-    return np.maximum.reduceat(rows, block_starts(n, size), axis=-1)

@@ -170,20 +170,33 @@ class CapturedHeads:
         return out
 
     @torch.inference_mode()
-    def overview(self, size: int) -> np.ndarray:
+    def overview(self, size: int, keep: np.ndarray | None = None) -> np.ndarray:
         """float32 ``[layer, head, s, s']`` block maxima (:func:`attnviz.result.block_starts`), every layer's heads
-        computed together in blocks of queries and reduced at once: nothing of ``[query, key]`` size is kept."""
+        computed together in blocks of queries and reduced at once: nothing of ``[query, key]`` size is kept.
+        ``keep``: bool ``[query]`` of a self-attention: only those positions, each row renormalised over them."""
         n_layers, n_heads, n_query, n_keys = self.shape
-        row_starts, key_starts = block_starts(n_query, size), block_starts(n_keys, size)
-        row_block = torch.from_numpy(np.repeat(np.arange(len(row_starts)), np.diff(np.append(row_starts, n_query))))
-        cells = _cells(key_starts, n_keys)  # [key block, widest block]: key indices, the last repeated
+        kept = None if keep is None else torch.from_numpy(np.flatnonzero(keep))
+        n_rows, n_cols = (n_query, n_keys) if kept is None else (len(kept), len(kept))
+        row_starts, key_starts = block_starts(n_rows, size), block_starts(n_cols, size)
+        row_block = torch.from_numpy(np.repeat(np.arange(len(row_starts)), np.diff(np.append(row_starts, n_rows))))
+        cells = _cells(key_starts, n_cols)  # [key block, widest block]: key indices, the last repeated
         out = torch.zeros((n_layers, n_heads, len(row_starts), len(key_starts)), dtype=torch.float32)
         step = block_rows(n_heads, n_keys)
+        rank = None if keep is None else torch.from_numpy(np.cumsum(keep) - 1)  # kept position -> shown row
         for layer in range(n_layers):
             for a, b in blocks(n_query, step):
                 w = self._weights(layer, slice(0, n_heads), a, b)  # [head, rows, key]
-                by_key = w.index_select(-1, cells.reshape(-1)).view(n_heads, b - a, *cells.shape).amax(-1)
-                index = row_block[a:b][None, :, None].expand_as(by_key)  # the row block of each row
+                blocks_of_rows = row_block[a:b]
+                if kept is not None:
+                    rows = torch.from_numpy(np.flatnonzero(keep[a:b]))
+                    if not len(rows):
+                        continue
+                    w = w.index_select(1, rows).index_select(2, kept)
+                    sums = w.sum(-1, keepdim=True)
+                    w = torch.where(sums > 0, w / sums, torch.zeros((), dtype=w.dtype))
+                    blocks_of_rows = row_block[rank[a + rows]]
+                by_key = w.index_select(-1, cells.reshape(-1)).view(n_heads, w.shape[1], *cells.shape).amax(-1)
+                index = blocks_of_rows[None, :, None].expand_as(by_key)  # the row block of each row
                 out[layer].scatter_reduce_(1, index, by_key, "amax")  # weights >= 0: the zeros start it
         return out.numpy()
 

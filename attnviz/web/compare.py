@@ -70,8 +70,7 @@ def main() -> None:
     for side, name, text in (("A", model_a, text_a), ("B", model_b, text_b)):
         try:
             runs.load_with_progress(name)
-            with st.spinner(f"Running {name} on text {side}…"):
-                results[side] = TextRun(name, text).result()
+            results[side] = runs.result_with_progress(TextRun(name, text))
         except ValueError as e:
             widgets.show_value_error(ValueError(f"Text {side} ({name}): {e}"))
     if len(results) < 2:

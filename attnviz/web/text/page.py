@@ -88,8 +88,9 @@ def main() -> None:
         st.info("Hiding these tokens leaves none to show: turn an option off.")
         st.stop()
     view = (run.key, run, hide_special, minimum, colorscale, hide_sink)  # PNG bytes, made once, cached
-    st.image(grid_png(*view), output_format="PNG",
-             caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
+    with st.spinner(f"Drawing all {result.n_layers * result.n_heads} heads…", show_time=True):
+        grid = grid_png(*view)
+    st.image(grid, output_format="PNG", caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
     items = [Download("All heads", "png", f"{stem}_grid", lambda: grid_png(*view))]
     if result.weights_nbytes <= WEIGHTS_MAX_BYTES:
         items.append(Download("Weights", "npy", f"{stem}_weights", lambda: run.result().weights,
