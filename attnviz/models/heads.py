@@ -128,8 +128,13 @@ class CapturedHeads:
     def value_norms(self) -> np.ndarray | None:
         return self.norms
 
-    def _weights(self, layer: int, heads: slice, start: int, stop: int) -> torch.Tensor:
-        """float32 ``[head, stop - start, key]`` of heads ``heads`` (zeros outside each row's allowed keys)."""
+    def _block(self, layer: int, heads: slice, start: int, stop: int) -> tuple[torch.Tensor, int, int]:
+        """``(w, k0, k1)``: float32 ``[head, stop - start, k1 - k0]`` weights of heads ``heads`` over the keys
+        ``k0..k1-1`` any of these rows may see (every other weight of the rows is 0).
+
+        The mask is applied as eager's additive one acts: an allowed score plus 0 is itself, and a masked score
+        plus float32's minimum is that minimum (its ulp, ~2e31, dwarfs any score), which ``masked_fill`` writes
+        directly, without an additive ``[rows, keys]`` float mask."""
         n_keys = self.shape[3]
         lo, hi = torch.from_numpy(self.lo[layer, start:stop]), torch.from_numpy(self.hi[layer, start:stop])
         k0, k1 = key_range(lo, hi, n_keys)
@@ -138,7 +143,24 @@ class CapturedHeads:
         k = torch.from_numpy(self.k[layer, kv, k0:k1])  # [kv_head, keys, dim]
         if q.shape[0] % self.group:  # part of a group (one head): its kv head
             k = k[:1]
-        w = attention_weights(q, k, self.scaling[layer], self.softcap[layer], interval_mask(lo, hi, k0, k1))
+        if int(lo.max()) <= k0 and int(hi.min()) >= k1:  # every key of the range allowed for every row
+            return attention_weights(q, k, self.scaling[layer], self.softcap[layer], None), k0, k1
+        n_kv = k.shape[-3]
+        if n_kv == q.shape[-3]:
+            scores = torch.matmul(q, k.transpose(-1, -2))
+        else:
+            scores = torch.matmul(grouped(q, n_kv), k.unsqueeze(-3).transpose(-1, -2)).flatten(-4, -3)
+        scores = scores * self.scaling[layer]
+        if self.softcap[layer] is not None:
+            scores = torch.tanh(scores / self.softcap[layer]) * self.softcap[layer]
+        keys = torch.arange(k0, k1)
+        blocked = (keys < lo[:, None]) | (keys >= hi[:, None])  # [rows, keys]
+        return torch.softmax(scores.masked_fill_(blocked, MIN), dim=-1, dtype=torch.float32), k0, k1
+
+    def _weights(self, layer: int, heads: slice, start: int, stop: int) -> torch.Tensor:
+        """float32 ``[head, stop - start, key]`` of heads ``heads`` (zeros outside each row's allowed keys)."""
+        n_keys = self.shape[3]
+        w, k0, k1 = self._block(layer, heads, start, stop)
         if (k0, k1) == (0, n_keys):
             return w
         out = torch.zeros((*w.shape[:-1], n_keys), dtype=torch.float32)
@@ -184,20 +206,26 @@ class CapturedHeads:
         step = block_rows(n_heads, n_keys)
         rank = None if keep is None else torch.from_numpy(np.cumsum(keep) - 1)  # kept position -> shown row
         for layer in range(n_layers):
+            by_row = torch.zeros((n_heads, len(row_starts), n_cols), dtype=torch.float32)  # rows reduced first
             for a, b in blocks(n_query, step):
-                w = self._weights(layer, slice(0, n_heads), a, b)  # [head, rows, key]
-                blocks_of_rows = row_block[a:b]
-                if kept is not None:
+                if kept is None:
+                    w, k0, k1 = self._block(layer, slice(0, n_heads), a, b)  # [head, rows, k1 - k0]
+                    blocks_of_rows = row_block[a:b]
+                else:
                     rows = torch.from_numpy(np.flatnonzero(keep[a:b]))
                     if not len(rows):
                         continue
-                    w = w.index_select(1, rows).index_select(2, kept)
+                    w = self._weights(layer, slice(0, n_heads), a, b).index_select(1, rows).index_select(2, kept)
                     sums = w.sum(-1, keepdim=True)
                     w = torch.where(sums > 0, w / sums, torch.zeros((), dtype=w.dtype))
-                    blocks_of_rows = row_block[rank[a + rows]]
-                by_key = w.index_select(-1, cells.reshape(-1)).view(n_heads, w.shape[1], *cells.shape).amax(-1)
-                index = blocks_of_rows[None, :, None].expand_as(by_key)  # the row block of each row
-                out[layer].scatter_reduce_(1, index, by_key, "amax")  # weights >= 0: the zeros start it
+                    blocks_of_rows, k0, k1 = row_block[rank[a + rows]], 0, n_cols
+                ids = blocks_of_rows.numpy()  # the row block of each row, ascending: a few runs per block of rows
+                edges = [0, *(np.flatnonzero(np.diff(ids)) + 1).tolist(), len(ids)]
+                for i, j in zip(edges[:-1], edges[1:], strict=False):
+                    target = by_row[:, int(ids[i]), k0:k1]  # weights >= 0: the zeros start it
+                    torch.maximum(target, w[:, i:j].amax(1), out=target)
+            out[layer] = by_row.index_select(-1, cells.reshape(-1)).view(n_heads, len(row_starts),
+                                                                          *cells.shape).amax(-1)
         return out.numpy()
 
 
