@@ -2,7 +2,7 @@
 run to every head drawable (the run, then ``overview`` at the Text page's thumbnail size), for MiniLM at 512
 tokens, SmolLM2-135M at 2,048 and 4,096 tokens and DINOv2 at 224 and 448 px.
 
-    .venv/bin/python -m bench.long_inputs [--skip-4096] [--exact-heads]
+    .venv/bin/python -m bench.long_inputs [--lengths 512 2048 4096] [--only-smollm] [--exact-heads]
 
 Memory: RSS just before each run and the process's peak RSS after it (``ru_maxrss``, a high-water mark, so each
 case's growth counts only what goes past the largest earlier peak; cases run from small to large). ``--exact-heads``
@@ -61,20 +61,21 @@ def smollm_text(model, n: int) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--skip-4096", action="store_true", help="stop at 2,048 tokens")
+    p.add_argument("--lengths", type=int, nargs="+", default=[512, 2048, 4096], help="SmolLM2 input lengths")
+    p.add_argument("--only-smollm", action="store_true", help="leave out MiniLM and DINOv2")
     p.add_argument("--exact-heads", action="store_true", help="compare heads at 4,096 tokens with eager")
     args = p.parse_args()
     minilm, smollm, dinov2 = (attnviz.load_model(n) for n in ("minilm", "smollm2-135m", "dinov2-small"))
     cat = Image.open(ROOT_EXAMPLE).convert("RGB")
     print(f"peak RSS with the three models loaded: {peak() / 2**20:.0f} MiB")
-    pool = single_token_words(minilm.tokenizer)
-    measure("minilm 512", lambda: minilm.run(text=make_text(pool, 512, "long")), fit_cell(6))
-    measure("dinov2 224 px", lambda: dinov2.run(image=cat), 128)
-    measure("dinov2 448 px", lambda: dinov2.run(image=cat, image_size=448), 128)
-    measure("dinov2 518 px", lambda: dinov2.run(image=cat, image_size=518), 128)
-    lengths = (512, 2048) if args.skip_4096 else (512, 2048, 4096)
+    if not args.only_smollm:
+        pool = single_token_words(minilm.tokenizer)
+        measure("minilm 512", lambda: minilm.run(text=make_text(pool, 512, "long")), fit_cell(6))
+        measure("dinov2 224 px", lambda: dinov2.run(image=cat), 128)
+        measure("dinov2 448 px", lambda: dinov2.run(image=cat, image_size=448), 128)
+        measure("dinov2 518 px", lambda: dinov2.run(image=cat, image_size=518), 128)
     result = None
-    for n in lengths:
+    for n in sorted(args.lengths):
         text = smollm_text(smollm, n)
         _, result = measure(f"smollm2 {n}", lambda text=text: smollm.run(text=text), fit_cell(30))
     if args.exact_heads and result is not None and result.n_tokens >= 4096:
