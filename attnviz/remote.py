@@ -103,11 +103,13 @@ class RemoteModel(AttentionModel):
                 setattr(self, key, value)
 
     def run(self, **inputs: Any) -> AttentionResult:
-        """``model.run(**inputs)`` on one of the pool's actors.
+        """``model.run(**inputs)`` on one of the pool's actors. A ``progress`` callback stays here: it reports to
+        this process's page, which an actor cannot reach (the run then shows no progress by layer).
 
         Raises:
             ValueError: what the model raised for the input (the same message as a local run).
         """
+        inputs.pop("progress", None)
         return self.call("run", **inputs)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
