@@ -1,7 +1,7 @@
 """The batched forward: many texts through a text model at once, one result per text.
 
-:func:`run_batch` is the one place the corpus pipeline runs a model, through its public pieces (``encode``,
-``attentions``, ``tokenizer``). A model that offers ``run_batch(texts)`` itself can replace its body in one line.
+:func:`run_batch` is the one place the corpus pipeline runs a model, through the model's own ``run_batch(texts)``
+(:meth:`attnviz.models.hf_text.HFTextModel.run_batch`: one forward for several texts).
 
 Texts are grouped by their token count and each group runs as one unpadded batch: no compute on padding, and
 MiniLM stays on its traced path (which takes no padding mask). Measured here (one thread, 512 sentences of 5-25
@@ -19,13 +19,12 @@ import torch
 
 from attnviz.corpus.per_text import TextStats, text_stats
 from attnviz.models.base import AttentionModel
-from attnviz.models.hf_text import token_labels
 from attnviz.result import AttentionResult
 
 
 def check_text_model(model: AttentionModel) -> None:
     """``ValueError`` unless ``model`` is a self-attention text model this module can batch."""
-    if model.kind != "text" or not all(hasattr(model, a) for a in ("encode", "attentions", "tokenizer")):
+    if model.kind != "text" or not all(hasattr(model, a) for a in ("encode", "run_batch", "tokenizer")):
         raise ValueError(f"Corpus statistics need a text model (such as minilm); {model.name} is a {model.kind} "
                          "model.")
 
@@ -35,9 +34,9 @@ def run_batch(model: AttentionModel, texts: Sequence[str]) -> list[AttentionResu
     """What ``[model.run(text=t) for t in texts]`` returns, computed in batches of equal token count.
 
     Returns:
-        one :class:`AttentionResult` per text, ``weights[layer, head, query, key]``.
+        one :class:`AttentionResult` per text.
     Raises:
-        ValueError: a text ``model.run`` would refuse (blank, or no token the model can read), naming its index.
+        ValueError: a text ``model.run`` would refuse (blank, or no token the model can read).
     """
     encoded = [model.encode(t) for t in texts]  # (encoding with batch 1, truncated?, characters considered)
     groups: dict[int, list[int]] = {}
@@ -45,18 +44,8 @@ def run_batch(model: AttentionModel, texts: Sequence[str]) -> list[AttentionResu
         groups.setdefault(int(enc["input_ids"].shape[1]), []).append(i)
     results: list[AttentionResult | None] = [None] * len(texts)
     for members in groups.values():
-        encs = [encoded[i][0] for i in members]
-        stacked = {name: torch.cat([e[name] for e in encs]) for name in encs[0]}  # [batch, token]
-        weights = model.attentions(stacked)  # [layer, batch, head, query, key]
-        for b, i in enumerate(members):
-            ids = stacked["input_ids"][b].tolist()
-            special = np.array(model.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True), bool)
-            if special.all():
-                raise ValueError(f"text {i} has no token the model can read")
-            results[i] = AttentionResult(
-                weights=weights[:, b].numpy(), tokens=token_labels(model.tokenizer, ids), model=model.name,
-                kind="text", special=special, causal=model.causal, truncated=encoded[i][1],
-                n_input_chars=encoded[i][2])
+        for i, result in zip(members, model.run_batch([texts[i] for i in members]), strict=True):
+            results[i] = result
     return results  # type: ignore[return-value]
 
 

@@ -129,7 +129,8 @@ class HFTextModel(AttentionModel):
         for i, (enc, _, _) in enumerate(encoded):  # padded on the right: positions stay 0..len-1
             for name, value in enc.items():
                 inputs[name][i, : value.shape[1]] = value[0]
-        sources = self.reader(inputs, n, spans=[(0, len(ids)) for ids in rows], traced=False)
+        same = len({len(ids) for ids in rows}) == 1  # no padding: the traced forward takes it (up to 512)
+        sources = self.reader(inputs, n, spans=[(0, len(ids)) for ids in rows], traced=same)
         return [self._result(src, ids, cut, n_chars, None)
                 for src, ids, (_, cut, n_chars) in zip(sources, rows, encoded, strict=True)]
 
