@@ -10,6 +10,7 @@ import torch
 
 from attnviz.models import into_buffer
 from attnviz.models.base import AttentionModel
+from attnviz.models.relevance import Relevance, text_relevance
 from attnviz.models.token_text import byte_level_label, is_byte_level
 from attnviz.models.traced import TracedAttentions, trace_attentions
 from attnviz.result import AttentionResult
@@ -88,18 +89,43 @@ class HFTextModel(AttentionModel):
         if text_pair is not None and self.causal:
             raise ValueError("Sentence pairs are for encoder models; a causal model reads one text.")
         enc, truncated, n_chars = self.encode(text, text_pair)
+        segments = None
+        if text_pair is not None and "token_type_ids" in enc:
+            segments = enc["token_type_ids"][0].numpy().astype(np.int8)
+        return self._result(dict(enc), segments, truncated, n_chars)
+
+    @torch.inference_mode()
+    def run_ids(self, ids: list[int]) -> AttentionResult:
+        """Attention of the model on token ids as they are (e.g. a prompt and its generated continuation, which
+        need not tokenize back to the same ids).
+
+        Raises:
+            ValueError: no ids, more than ``max_tokens``, or ids outside the vocabulary.
+        """
+        vocab = self.model.get_input_embeddings().weight.shape[0]
+        if not ids or len(ids) > self.max_tokens or not all(0 <= int(i) < vocab for i in ids):
+            raise ValueError(f"Token ids must be 1..{self.max_tokens} ids in 0..{vocab - 1}.")
+        t = torch.tensor([list(map(int, ids))])
+        return self._result({"input_ids": t, "attention_mask": torch.ones_like(t)}, None, False, None)
+
+    def _result(self, enc: dict[str, torch.Tensor], segments: np.ndarray | None, truncated: bool,
+                n_chars: int | None) -> AttentionResult:
         ids = enc["input_ids"][0].tolist()
         special = np.array(self.tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True), bool)
         if special.all():
             raise ValueError(self._unreadable(ids))
-        weights = self.attentions(dict(enc))[:, 0].numpy()  # [layer, head, query, key], no copy
-        segments = None
-        if text_pair is not None and "token_type_ids" in enc:
-            segments = enc["token_type_ids"][0].numpy().astype(np.int8)
+        weights = self.attentions(enc)[:, 0].numpy()  # [layer, head, query, key], no copy
         return AttentionResult(
             weights=weights, tokens=self.labels(ids), model=self.name, kind="text",
             special=special, segments=segments, causal=self.causal, truncated=truncated, n_input_chars=n_chars,
         )
+
+    def relevance(self, text: str | None = None, target: int | str | None = None,
+                  ids: list[int] | None = None) -> Relevance:
+        """Gradient-weighted relevance of each prompt token for the next token ``target`` (token id or one-token
+        text; ``None``: the most probable), Chefer et al. 2021; causal models only. See
+        :func:`attnviz.models.relevance.text_relevance`."""
+        return text_relevance(self, text=text, ids=ids, target=target)
 
     def _unreadable(self, ids: list[int]) -> str:
         """Why a text whose tokens are all special cannot be shown, for the person who typed it."""
