@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 MAX_WORK = 4.5e10
 """Largest ``layers * heads * tokens**2 * dim`` computed: SmolLM2 at 512 tokens is 4.1e10 (about 4 s)."""
+WORK_PER_SECOND = 1e10
+"""Multiply-adds of :func:`work` per second on this project's 2-core machine (SmolLM2 at 512 tokens: 4.1e10 in
+3.7 s, quiet machine); :func:`estimate_seconds` uses it."""
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each layer."""
@@ -136,6 +139,21 @@ def family(model: AttentionModel) -> str:
                      f"attnviz's tiny ViTs; {model.name!r} ({kind or type(inner).__name__}) is not one of them.")
 
 
+def work(model: AttentionModel, n_tokens: int) -> float:
+    """``layers * heads * tokens**2 * dim`` of ALTI on ``n_tokens`` positions of ``model`` (a supported family)."""
+    inner = model.model
+    if isinstance(inner, TinyViT):
+        cfg = inner.cfg
+        return float(cfg.depth * cfg.heads * n_tokens ** 2 * cfg.dim)
+    cfg = inner.config
+    return float(cfg.num_hidden_layers * cfg.num_attention_heads * n_tokens ** 2 * cfg.hidden_size)
+
+
+def estimate_seconds(model: AttentionModel, n_tokens: int) -> float:
+    """Estimated seconds of :func:`alti` on ``n_tokens`` positions (a quiet machine; about twice under load)."""
+    return work(model, n_tokens) / WORK_PER_SECOND
+
+
 def _check_work(n_layers: int, n_heads: int, n: int, dim: int) -> None:
     work = n_layers * n_heads * n * n * dim
     if work > MAX_WORK:
@@ -146,12 +164,13 @@ def _check_work(n_layers: int, n_heads: int, n: int, dim: int) -> None:
 
 @torch.inference_mode()
 def alti(model: AttentionModel, *, text: str | None = None, image=None, ids: list[int] | None = None,
-         progress: Progress | None = None) -> Alti:
+         text_pair: str | None = None, progress: Progress | None = None) -> Alti:
     """ALTI of one input: each layer's token-to-token contributions and their roll-up across layers.
 
     Args:
         model: a loaded attnviz model of a supported family.
         text / ids: a text model's input (tokenized as :meth:`run` does), or its token ids.
+        text_pair: an encoder's second text (a sentence pair, as :meth:`run` takes it).
         image: an image model's input (anything :func:`attnviz.load_image` reads).
         progress: called after each layer.
     Returns:
@@ -171,7 +190,7 @@ def alti(model: AttentionModel, *, text: str | None = None, image=None, ids: lis
         parts, tokens = tinyvit_parts(model.model, pixels), patch_tokens(model.grid)
         n_layers = cfg.depth
     else:
-        inputs, tokens = _hf_inputs(model, fam, text, image, ids)
+        inputs, tokens = _hf_inputs(model, fam, text, image, ids, text_pair)
         cfg = model.model.config
         n = len(tokens)
         _check_work(cfg.num_hidden_layers, cfg.num_attention_heads, n, cfg.hidden_size)
@@ -189,7 +208,7 @@ def alti(model: AttentionModel, *, text: str | None = None, image=None, ids: lis
     return Alti(stacked, alti_rollup(stacked), tokens)
 
 
-def _hf_inputs(model, fam: str, text, image, ids) -> tuple[dict[str, torch.Tensor], list[str]]:
+def _hf_inputs(model, fam: str, text, image, ids, text_pair=None) -> tuple[dict[str, torch.Tensor], list[str]]:
     """The transformers model's keyword inputs and the position labels."""
     if fam == "dinov2":
         from attnviz.images import as_rgb
@@ -203,7 +222,7 @@ def _hf_inputs(model, fam: str, text, image, ids) -> tuple[dict[str, torch.Tenso
     from attnviz.models.hf_text import token_labels
 
     if ids is None:
-        enc, _, _ = model.encode(text)
+        enc, _, _ = model.encode(text, text_pair)
         enc = dict(enc)
     else:
         t = torch.tensor([list(map(int, ids))])

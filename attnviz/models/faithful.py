@@ -22,7 +22,7 @@ from attnviz.analysis.rollout import rollout
 from attnviz.images import as_rgb
 from attnviz.models.alti import alti
 from attnviz.models.base import AttentionModel
-from attnviz.models.perturb import image_probabilities, text_probabilities
+from attnviz.models.perturb import Progress, image_probabilities, text_probabilities
 from attnviz.models.relevance import text_relevance
 
 METHODS = ("attention", "rollout", "flow", "alti", "relevance")
@@ -125,10 +125,13 @@ def explanations(model: AttentionModel, *, image=None, text: str | None = None, 
 
 def faithfulness(model: AttentionModel, *, image=None, text: str | None = None, ids: list[int] | None = None,
                  target: int | str | None = None, methods: tuple[str, ...] = METHODS,
-                 modes: tuple[str, ...] = fa.MODES, max_steps: int = MAX_STEPS) -> Faithfulness:
+                 modes: tuple[str, ...] = fa.MODES, max_steps: int = MAX_STEPS,
+                 progress: Progress | None = None) -> Faithfulness:
     """Deletion and insertion curves of each method for one input and target (``None``: the prediction).
 
     Removal: patches set to the normalisation mean, prompt tokens dropped (:mod:`attnviz.models.perturb`).
+    ``progress(done, total)`` is called after each batch of perturbed inputs.
+
     Returns:
         :class:`Faithfulness`; ``best[mode]`` names the most faithful method (lowest deletion area, highest
         insertion area).
@@ -140,12 +143,12 @@ def faithfulness(model: AttentionModel, *, image=None, text: str | None = None, 
         pixels = model.inputs(image)[0]
 
         def probabilities(present: np.ndarray) -> np.ndarray:
-            return image_probabilities(model, pixels, present, ex.target)
+            return image_probabilities(model, pixels, present, ex.target, progress)
     else:
         seq = ids if ids is not None else model.encode(text)[0]["input_ids"][0].tolist()
 
         def probabilities(present: np.ndarray) -> np.ndarray:
-            return text_probabilities(model, seq, present, ex.target)
+            return text_probabilities(model, seq, present, ex.target, progress)
     jobs = [(m, mode, fa.present_masks(fa.ranking(s), counts, mode)) for m, s in ex.scores.items() for mode in modes]
     if not jobs:
         return Faithfulness(ex, [], {mode: None for mode in modes})

@@ -14,6 +14,7 @@ How a unit is removed:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,11 +28,13 @@ IMAGE_BATCH = 256
 """Perturbed images per forward pass."""
 TEXT_BATCH = 32
 """Perturbed prompts per forward pass."""
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` (inputs run so far, of all) after each forward pass."""
 
 
 @torch.inference_mode()
-def image_probabilities(model: TinyViTImageModel, pixels: torch.Tensor, present: np.ndarray, target: int
-                        ) -> np.ndarray:
+def image_probabilities(model: TinyViTImageModel, pixels: torch.Tensor, present: np.ndarray, target: int,
+                        progress: Progress | None = None) -> np.ndarray:
     """The probability of class ``target`` for each pattern of present patches.
 
     Args:
@@ -49,11 +52,14 @@ def image_probabilities(model: TinyViTImageModel, pixels: torch.Tensor, present:
     for i in range(0, len(keep), IMAGE_BATCH):
         batch = pixels * keep[i:i + IMAGE_BATCH]  # removed pixels -> 0, the normalisation mean
         out.append(torch.softmax(model.model(batch).float(), -1)[:, target])
+        if progress is not None:
+            progress(min(i + IMAGE_BATCH, len(keep)), len(keep))
     return torch.cat(out).double().numpy()
 
 
 @torch.inference_mode()
-def text_probabilities(model: HFTextModel, ids: list[int], present: np.ndarray, target: int) -> np.ndarray:
+def text_probabilities(model: HFTextModel, ids: list[int], present: np.ndarray, target: int,
+                       progress: Progress | None = None) -> np.ndarray:
     """The probability of the next token ``target`` for each pattern of present prompt tokens.
 
     Args:
@@ -76,4 +82,6 @@ def text_probabilities(model: HFTextModel, ids: list[int], present: np.ndarray, 
         hidden = base(input_ids=batch, use_cache=False).last_hidden_state  # [batch, token, dim]
         logits = head(hidden[torch.arange(len(chunk)), lengths - 1])  # [batch, vocab]
         out.append(torch.softmax(logits.float(), -1)[:, target])
+        if progress is not None:
+            progress(min(i + TEXT_BATCH, len(seqs)), len(seqs))
     return torch.cat(out).double().numpy()
