@@ -152,7 +152,9 @@ def faithfulness(model: AttentionModel, *, image=None, text: str | None = None, 
     jobs = [(m, mode, fa.present_masks(fa.ranking(s), counts, mode)) for m, s in ex.scores.items() for mode in modes]
     if not jobs:
         return Faithfulness(ex, [], {mode: None for mode in modes})
-    probs = probabilities(np.concatenate([masks for _, _, masks in jobs]))  # all curves in one batch
+    # all curves in one batch, each distinct input once (every curve shares the whole and the empty input)
+    distinct, where = np.unique(np.concatenate([masks for _, _, masks in jobs]), axis=0, return_inverse=True)
+    probs = probabilities(distinct)[where.reshape(-1)]
     curves, at = [], 0
     for m, mode, masks in jobs:
         curves.append(fa.curve(m, mode, counts, n, probs[at:at + len(masks)]))

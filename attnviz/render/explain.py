@@ -61,7 +61,8 @@ def curves_figure(curves: Sequence[Curve], labels: dict[str, str] | None = None,
                 legendgroup=mode, legendgrouptitle_text=mode, line=dict(color=METHOD_COLORS[k % len(METHOD_COLORS)]),
                 hovertemplate=f"{name}<br>%{{x:.0%}} → p = %{{y:.4f}}<extra></extra>"), row=1, col=col)
         fig.update_xaxes(title_text=x_title, range=[0, 1], tickformat=".0%", row=1, col=col)
-    fig.update_yaxes(title_text="probability of the target", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(range=[0, 1.02])
+    fig.update_yaxes(title_text="probability of the target", row=1, col=1)
     fig.update_layout(height=420, margin=dict(l=10, r=10, t=80, b=40), plot_bgcolor="white",
                       title=dict(text=plotly_text(title), x=0, font=dict(size=14)),
                       legend=dict(groupclick="toggleitem"))
@@ -75,8 +76,8 @@ def _rgb(color: str) -> tuple[int, int, int]:
 
 def curves_image(curves: Sequence[Curve], labels: dict[str, str] | None = None, title: str = "",
                  panel: tuple[int, int] = (420, 300)) -> Image.Image:
-    """:func:`curves_figure` as a PNG-ready picture (Pillow): one panel per mode, axes from 0 to 1 across and from 0
-    to the highest probability up, one line per method, a legend with each method's area."""
+    """:func:`curves_figure` as a PNG-ready picture (Pillow): one panel per mode, both axes from 0 to 1, one line per
+    method, a legend with each method's areas."""
     labels = labels or {}
     modes, methods = _modes(curves), _methods(curves)
     w, h = panel
@@ -87,7 +88,7 @@ def curves_image(curves: Sequence[Curve], labels: dict[str, str] | None = None, 
     draw = ImageDraw.Draw(img)
     f, small = font(12), font(10)
     draw.text((10, 8), title, fill=INK, font=font(14))
-    y_top = max([float(np.max(c.probabilities)) for c in curves] + [1e-6]) * 1.05
+    y_top = 1.0  # probabilities
     for p, mode in enumerate(modes):
         x0, y0 = left + p * (w + gap), top
         draw.text((x0, y0 - 22), mode.capitalize() + (" (lower area is better)" if mode == "deletion"
@@ -98,7 +99,7 @@ def curves_image(curves: Sequence[Curve], labels: dict[str, str] | None = None, 
             draw.line([gx, y0 + h, gx, y0 + h + 4], fill=INK)
             draw.text((gx, y0 + h + 6), f"{t:.0%}", fill=INK, font=small, anchor="mt")
             draw.line([x0 - 4, gy, x0, gy], fill=INK)
-            draw.text((x0 - 6, gy), f"{t * y_top:.2g}", fill=INK, font=small, anchor="rm")
+            draw.text((x0 - 6, gy), f"{t * y_top:g}", fill=INK, font=small, anchor="rm")
         draw.text((x0 + w / 2, y0 + h + 22), "share of units " + ("removed" if mode == "deletion" else "put back"),
                   fill=INK, font=small, anchor="mt")
         for c in (c for c in curves if c.mode == mode):

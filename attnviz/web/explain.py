@@ -116,14 +116,18 @@ def alti_rollup_view(run: TextRun | ImageRun, n_tokens: int, button_key: str) ->
     return rollup
 
 
-def faithfulness_of(run: TextRun | ImageRun, target: int | None,
-                    progress: Callable[[int, int], None] | None = None) -> Faithfulness:
-    """Deletion and insertion curves of every method for a run and ``target`` (None: the prediction), cached."""
-    key: Hashable = (run.key, target)
+def faithfulness_key(run: TextRun | ImageRun, target: int | None, max_steps: int) -> Hashable:
+    """The key of a measurement in :data:`FAITHFULNESS`."""
+    return (run.key, target, int(max_steps))
 
+
+def faithfulness_of(run: TextRun | ImageRun, target: int | None, max_steps: int,
+                    progress: Callable[[int, int], None] | None = None) -> Faithfulness:
+    """Deletion and insertion curves of every method for a run and ``target`` (None: the prediction), at most
+    ``max_steps`` steps per curve, cached."""
     def compute() -> Faithfulness:
         model = get_model(run.model)
         inputs = {"image": run.data} if isinstance(run, ImageRun) else {"text": run.text}
-        return limited(faithfulness, model, target=target, progress=progress, **inputs)
+        return limited(faithfulness, model, target=target, max_steps=max_steps, progress=progress, **inputs)
 
-    return FAITHFULNESS.get_or_compute(key, compute)
+    return FAITHFULNESS.get_or_compute(faithfulness_key(run, target, max_steps), compute)

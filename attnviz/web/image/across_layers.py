@@ -119,10 +119,13 @@ def _beyond_attention(ctx: ImageContext) -> tuple[np.ndarray | None, list[Downlo
                       "vit-fashion or shapes-vit for it.")
         return alti_row, items
     classes = list(extras.probabilities)
+    if st.session_state.get("image_target", -1) >= len(classes):  # another model's class
+        st.session_state["image_target"] = -1
     with right:
-        target = st.selectbox("Relevance for the class", [None, *range(len(classes))], key="image_target",
-                              format_func=lambda i: f"the prediction ({extras.prediction})" if i is None
+        choice = st.selectbox("Relevance for the class", range(-1, len(classes)), key="image_target",
+                              format_func=lambda i: f"the prediction ({extras.prediction})" if i < 0
                               else f"{classes[i]} ({extras.probabilities[classes[i]]:.1%})")
+    target = None if choice < 0 else int(choice)
     try:
         with middle, st.spinner("Gradient relevance…"):
             rel = explain.image_relevance(run, target)
