@@ -53,8 +53,9 @@ def test_sampling_is_seeded_and_a_callback_stops(smollm2):
     b = generate(smollm2, PROMPT, max_new_tokens=6, sample=True, seed=7, temperature=1.5)
     assert a.ids == b.ids and a.step_attention is None
     seen = []
-    c = generate(smollm2, PROMPT, max_new_tokens=6, on_token=lambda k, t, label: seen.append(label) or k < 2)
-    assert c.stopped == "callback" and c.n_generated == 3 and seen == c.tokens[c.n_prompt:]
+    c = generate(smollm2, PROMPT, max_new_tokens=6, on_token=lambda k, t, label, p: seen.append((label, p)) or k < 2)
+    assert c.stopped == "callback" and c.n_generated == 3
+    assert seen == list(zip(c.tokens[c.n_prompt:], c.probabilities, strict=True))
 
 
 def test_stops_at_the_end_of_a_turn(smollm2):

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_NEW_TOKENS = 64
-OnToken = Callable[[int, int, str], bool | None]
-"""Called after each generated token as ``on_token(k, token_id, label)``; returning False stops the generation."""
+OnToken = Callable[[int, int, str, float], bool | None]
+"""Called after each generated token as ``on_token(k, token_id, label, probability)``; returning False stops the
+generation."""
 
 
 @dataclass
@@ -128,7 +129,8 @@ def generate(model: HFTextModel, text: str | None = None, *, ids: list[int] | No
         out_ids.append(token)
         probs.append(float(p[token]))
         feed = torch.tensor([[token]])
-        if on_token is not None and on_token(k, token, token_labels(model.tokenizer, [token])[0]) is False:
+        if on_token is not None and on_token(k, token, token_labels(model.tokenizer, [token])[0],
+                                             probs[-1]) is False:
             stopped = "callback"
             break
         if token in eos:

@@ -145,7 +145,8 @@ def head_rows_image(rows: np.ndarray, key_tokens: list[str], title: str = "",
     label_h = (max((int(f.getlength(t)) for t in _labels(key_tokens)), default=0) + 8) if labels else 4
     left, top, gap = 44, 28, 2
     body_h = n_layers * (n_heads * row_px + gap)
-    canvas = np.full((top + body_h + label_h, left + n_keys * col_px + 8), WHITE, np.uint8)
+    width = max(left + n_keys * col_px + 8, int(font(14).getlength(title)) + 12)
+    canvas = np.full((top + body_h + label_h, width), WHITE, np.uint8)
     ink = Image.new("L", (canvas.shape[1], canvas.shape[0]), 0)
     draw = ImageDraw.Draw(ink)
     draw.text((4, 6), title, fill=255, font=font(14))

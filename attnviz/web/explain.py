@@ -18,7 +18,7 @@ from attnviz.models import alti as alti_mod
 from attnviz.models.faithful import Faithfulness, faithfulness
 from attnviz.models.relevance import Relevance
 from attnviz.web.flow import duration
-from attnviz.web.runs import RESULT_TTL_S, ImageRun, TextRun, get_model, limited
+from attnviz.web.runs import RESULT_TTL_S, IdsRun, ImageRun, TextRun, get_model, limited
 
 ALTI_AUTO_S = 2.0
 """ALTI is computed without asking up to this estimate (a quiet machine); above, after a click."""
@@ -47,6 +47,16 @@ def next_token_relevance(run: TextRun, position: int) -> Relevance:
         return limited(get_model(run.model).relevance, ids=ids)
 
     return RELEVANCES.get_or_compute((run.key, "position", int(position)), compute)
+
+
+def generated_relevance(run: IdsRun, position: int) -> Relevance:
+    """Gradient relevance of ``ids[:position]`` of a prompt and its continuation for the token at ``position``
+    (the one the model generated there)."""
+    def compute() -> Relevance:
+        ids = list(run.ids)
+        return limited(get_model(run.model).relevance, ids=ids[:position], target=ids[position])
+
+    return RELEVANCES.get_or_compute((run.key, "generated", int(position)), compute)
 
 
 def image_relevance(run: ImageRun, target: int | None) -> Relevance:

@@ -229,6 +229,24 @@ class ImageRun:
         return RESULTS.get_or_compute(self.key, lambda: limited(get_model(self.model).run, image=self.data))
 
 
+@dataclass(frozen=True)
+class IdsRun:
+    """A run on token ids as they are (a prompt and its generated continuation, which need not tokenize back to
+    the same ids), by name."""
+
+    model: str
+    ids: tuple[int, ...]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The run's key in :data:`RESULTS` (and of whatever is derived from it)."""
+        return ("ids", self.model, digest(",".join(map(str, self.ids))))
+
+    def result(self) -> AttentionResult:
+        """The cached result, or the model's run on the ids (``ValueError`` raised, not cached)."""
+        return RESULTS.get_or_compute(self.key, lambda: limited(get_model(self.model).run_ids, list(self.ids)))
+
+
 def run_text(model: str, text: str, pair: str | None = None) -> AttentionResult:
     """Cached text run (``ValueError`` for unusable text is raised, not cached)."""
     return TextRun(model, text, pair).result()
