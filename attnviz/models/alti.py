@@ -28,9 +28,12 @@ log = logging.getLogger(__name__)
 
 MAX_WORK = 4.5e10
 """Largest ``layers * heads * tokens**2 * dim`` computed: SmolLM2 at 512 tokens is 4.1e10 (about 4 s)."""
-WORK_PER_SECOND = 1e10
-"""Multiply-adds of :func:`work` per second on this project's 2-core machine (SmolLM2 at 512 tokens: 4.1e10 in
-3.7 s, quiet machine); :func:`estimate_seconds` uses it."""
+WORK_PER_SECOND = 3e9
+"""Multiply-adds of :func:`work` per second for :func:`estimate_seconds`, on this project's 2-core machine when quiet:
+DINOv2 does 1.8e9 in about 0.5 s, SmolLM2 at 512 tokens 4.1e10 in 3.7 s; the rate grows with the size, so the
+estimate errs long for long inputs. Under load everything takes two to three times longer."""
+WEIGHT_BYTES_PER_SECOND = 2e9
+"""The forward pass reads every weight once: about this many bytes per second (SmolLM2's 540 MB: ~0.3 s)."""
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each layer."""
@@ -150,8 +153,10 @@ def work(model: AttentionModel, n_tokens: int) -> float:
 
 
 def estimate_seconds(model: AttentionModel, n_tokens: int) -> float:
-    """Estimated seconds of :func:`alti` on ``n_tokens`` positions (a quiet machine; about twice under load)."""
-    return work(model, n_tokens) / WORK_PER_SECOND
+    """Estimated seconds of :func:`alti` on ``n_tokens`` positions, on a quiet machine: the forward pass (reading the
+    weights) and the decomposition (:func:`work`)."""
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.model.parameters())
+    return weight_bytes / WEIGHT_BYTES_PER_SECOND + work(model, n_tokens) / WORK_PER_SECOND
 
 
 def _check_work(n_layers: int, n_heads: int, n: int, dim: int) -> None:

@@ -20,8 +20,10 @@ from attnviz.models.relevance import Relevance
 from attnviz.web.flow import duration
 from attnviz.web.runs import RESULT_TTL_S, IdsRun, ImageRun, TextRun, get_model, limited
 
-ALTI_AUTO_S = 2.0
-"""ALTI is computed without asking up to this estimate (a quiet machine); above, after a click."""
+ALTI_AUTO_S = 0.5
+"""ALTI is computed without asking up to this estimate (a quiet machine; :func:`attnviz.models.alti.estimate_seconds`):
+the tiny ViTs, MiniLM up to about 200 tokens, SmolLM2 up to about 60; DINOv2 (about 0.6 s) and longer texts after a
+click."""
 
 RELEVANCES: BoundedCache[Relevance] = BoundedCache(16 * 2**20, RESULT_TTL_S, lambda r: r.scores.nbytes + 4096)
 """Relevance by (run key, position or target): a few KB each."""
