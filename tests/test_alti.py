@@ -117,22 +117,22 @@ def test_smollm2_equals_brute_force():
 @torch.inference_mode()
 def test_dinov2_output_rebuilds_the_block():
     m = attnviz.load_model("dinov2-small")
-    image = "assets/examples/cat.jpg"
-    got = alti(m, image=image)
+    assert alti_mod.family(m) == "dinov2"
     from attnviz.images import load_image
     from attnviz.models.dinov2 import IMAGE_SIZE
     from attnviz.models.vision import IMAGENET_MEAN, IMAGENET_STD, to_tensor
 
-    x = to_tensor(load_image(image), IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)
+    x = to_tensor(load_image("assets/examples/cat.jpg"), IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)
     out = m.model(pixel_values=x, output_hidden_states=True, output_attentions=True)
-    parts = list(alti_mod.dinov2_parts(m.model, out.hidden_states[:3], out.attentions[:3]))
-    for layer, p in enumerate(parts[:2]):
+    parts = list(alti_mod.dinov2_parts(m.model, out.hidden_states[:2], out.attentions[:2]))
+    for layer, p in enumerate(parts):  # the decomposition, through the block's MLP, is the next layer's input
         block = m.model.encoder.layer[layer]
         y = torch.from_numpy(decompose(p).output)[None]
         nxt = y + block.layer_scale2(block.mlp(block.norm2(y)))
         torch.testing.assert_close(nxt, out.hidden_states[layer + 1], atol=1e-4, rtol=1e-4)
-    assert got.layers.shape == (12, 257, 257)
-    check_invariants(got)
+    c = layer_contributions(parts[0])
+    assert c.shape == (257, 257) and (c >= 0).all()
+    np.testing.assert_allclose(c.sum(-1), 1, atol=1e-5)
 
 
 def check_invariants(a) -> None:
@@ -171,6 +171,16 @@ def test_a_row_with_no_positive_contribution_keeps_the_token():
     c = layer_contributions(parts)
     np.testing.assert_allclose(c.sum(-1), 1)
     assert c[0, 0] == 1 and c[0, 1] == 0
+
+
+def test_sentence_pairs_and_the_time_estimate(minilm):
+    pair = alti(minilm, text="Where is the cat?", text_pair="It sleeps.")
+    assert pair.tokens == minilm.run(text="Where is the cat?", text_pair="It sleeps.").tokens
+    check_invariants(pair)
+    cfg = minilm.model.config
+    assert alti_mod.work(minilm, 10) == cfg.num_hidden_layers * cfg.num_attention_heads * 100 * cfg.hidden_size
+    assert 0 < alti_mod.estimate_seconds(minilm, 10) < alti_mod.estimate_seconds(minilm, 500)
+    assert alti_mod.work(tiny_model(), 17) == 3 * 2 * 17 ** 2 * 16
 
 
 def test_refusals(monkeypatch, minilm):

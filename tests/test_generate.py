@@ -19,16 +19,16 @@ def smollm2():
 
 @pytest.fixture(scope="module")
 def greedy(smollm2):
-    return generate(smollm2, PROMPT, max_new_tokens=8, record_attention=True)
+    return generate(smollm2, PROMPT, max_new_tokens=4, record_attention=True)
 
 
 def test_greedy_equals_transformers_generate(smollm2, greedy):
     prompt = smollm2.tokenizer(PROMPT, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
-        want = smollm2.model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=8,
+        want = smollm2.model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=4,
                                       do_sample=False)
     assert greedy.ids == want[0].tolist() and greedy.n_prompt == prompt.shape[1]
-    assert greedy.stopped == "length" and greedy.n_generated == 8 and greedy.tokens[greedy.n_prompt] == " Paris"
+    assert greedy.stopped == "length" and greedy.n_generated == 4 and greedy.tokens[greedy.n_prompt] == " Paris"
     assert all(0 < p <= 1 for p in greedy.probabilities)
 
 
@@ -49,11 +49,11 @@ def test_relevance_of_a_generated_token(smollm2, greedy):
 
 
 def test_sampling_is_seeded_and_a_callback_stops(smollm2):
-    a = generate(smollm2, PROMPT, max_new_tokens=6, sample=True, seed=7, temperature=1.5)
-    b = generate(smollm2, PROMPT, max_new_tokens=6, sample=True, seed=7, temperature=1.5)
+    a = generate(smollm2, PROMPT, max_new_tokens=3, sample=True, seed=7, temperature=1.5)
+    b = generate(smollm2, PROMPT, max_new_tokens=3, sample=True, seed=7, temperature=1.5)
     assert a.ids == b.ids and a.step_attention is None
     seen = []
-    c = generate(smollm2, PROMPT, max_new_tokens=6, on_token=lambda k, t, label, p: seen.append((label, p)) or k < 2)
+    c = generate(smollm2, PROMPT, max_new_tokens=4, on_token=lambda k, t, label, p: seen.append((label, p)) or k < 2)
     assert c.stopped == "callback" and c.n_generated == 3
     assert seen == list(zip(c.tokens[c.n_prompt:], c.probabilities, strict=True))
 

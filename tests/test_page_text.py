@@ -285,12 +285,13 @@ def causal_page(view: str) -> AppTest:
 def test_causal_across_layers_adds_alti_and_the_next_tokens_relevance():
     at = causal_page("Across layers")
     ok(at)
-    rel = load_model("smollm2-135m").relevance(text=PROMPT)  # the last token predicts " Paris"
+    run = TextRun("smollm2-135m", PROMPT)
+    rel = explain.RELEVANCES.get((run.key, "position", 4))  # what the page drew: the last token's prediction
+    assert at.selectbox(key="flow_token").value == 4 and rel.label == " Paris" and len(rel.scores) == 5
     assert any(f"(probability {rel.probability:.1%})" in m.value and "Paris" in m.value for m in at.markdown)
     spec = at.get("plotly_chart")[0].proto.spec
     assert "ALTI roll-up" in spec and "Relevance \\u2192 ' Paris'" in spec and "not computed" not in spec
     assert {"These values (PNG)", "These values (CSV)", "ALTI roll-up, all tokens (NPY)"} <= downloads(at)
-    run = TextRun("smollm2-135m", PROMPT)
     np.testing.assert_allclose(explain.ALTIS.get(run.key), alti(load_model("smollm2-135m"), text=PROMPT).rollup,
                                atol=1e-6)  # the roll-up the page drew from
 
@@ -301,7 +302,13 @@ def test_faithfulness_measures_on_a_click_and_names_the_best():
     assert not at.get("plotly_chart") and not at.success  # nothing runs before the click
     click(at, next(b.label for b in at.button if b.label.startswith("Measure faithfulness")))
     ok(at)
-    f = explain.FAITHFULNESS.get(explain.faithfulness_key(TextRun("smollm2-135m", PROMPT), None, PAGE_STEPS))
+    run = TextRun("smollm2-135m", PROMPT)
+    f = explain.FAITHFULNESS.get(explain.faithfulness_key(run, None, PAGE_STEPS))
+    ex = f.explanations  # the next token, scored on the tokens before the last, by every method
+    assert ex.label == " Paris" and ex.units == run.result().tokens[:-1] and set(ex.scores) == set(LABELS)
+    for c in f.curves:  # every step of 4 units; deletion starts from the whole prompt, insertion ends on it
+        assert len(c.fractions) == 5
+        assert c.probabilities[0 if c.mode == "deletion" else -1] == pytest.approx(ex.probability, abs=1e-4)
     deletion = min((c for c in f.curves if c.mode == "deletion"), key=lambda c: c.auc)
     assert f"by deletion **{LABELS[deletion.method]}** (area {deletion.auc:.1f})" in at.success[0].value
     assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) == 1
