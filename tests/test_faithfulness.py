@@ -122,3 +122,10 @@ def test_refusals(minilm, smollm2):
         explanations(smollm2, text="Hello")
     with pytest.raises(ValueError, match="Unknown methods"):
         explanations(smollm2, text=PROMPT, methods=("saliency",))
+
+
+def test_a_family_alti_does_not_cover_is_measured_without_it(local_models):
+    gpt2 = attnviz.load_model(local_models / "my-gpt2")  # a tiny random GPT-2: ALTI has no adapter for it
+    f = faithfulness(gpt2, text="A small local model.", methods=("attention", "alti"), modes=("deletion",))
+    assert set(f.explanations.scores) == {"attention"} and "ALTI is implemented for" in f.explanations.skipped["alti"]
+    assert [c.method for c in f.curves] == ["attention"] and f.best["deletion"] == "attention"

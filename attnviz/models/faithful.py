@@ -7,7 +7,7 @@ before the last one of a causal LM (SmolLM2), scored on the last token's row (th
 * ``attention``: the last layer's attention, mean over heads;
 * ``rollout``: attention rollout (Abnar & Zuidema 2020), :func:`attnviz.rollout`;
 * ``flow``: attention flow of that one row (same paper), when its estimated time allows (:data:`FLOW_MAX_SECONDS`);
-* ``alti``: the ALTI roll-up (Ferrando et al. 2022), :mod:`attnviz.models.alti`;
+* ``alti``: the ALTI roll-up (Ferrando et al. 2022), :mod:`attnviz.models.alti`, for the families it supports;
 * ``relevance``: gradient-weighted relevance for the target (Chefer et al. 2021), :mod:`attnviz.models.relevance`.
 """
 from __future__ import annotations
@@ -116,7 +116,10 @@ def explanations(model: AttentionModel, *, image=None, text: str | None = None, 
                 continue
             scores[m] = flow_row(weights, query)[units]
         elif m == "alti":
-            scores[m] = alti(model, **inputs).rollup[query, units]
+            try:
+                scores[m] = alti(model, **inputs).rollup[query, units]
+            except ValueError as e:  # another architecture, or too long for the time it would take
+                skipped[m] = str(e).rstrip(".")
         else:
             scores[m] = (rel.scores.ravel() if kind == "image" else rel.scores[units])
     scores = {k: np.asarray(v, np.float32) for k, v in scores.items()}

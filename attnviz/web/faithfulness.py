@@ -81,7 +81,7 @@ def _show(f: Faithfulness, units: str, title: str, stem: str, key: str) -> list[
                f"{len(ex.units)} {units}, {len(f.curves[0].fractions) - 1 if f.curves else 0} steps per curve. "
                "Areas in percentage points of probability.")
     for method, why in ex.skipped.items():
-        st.caption(f"{LABELS[method]} left out: {why}.")
+        st.caption(f"{LABELS[method]} left out: {md_literal(why)}.")
     curves = f.curves
     st.plotly_chart(curves_figure(curves, LABELS, title), key=f"{key}_fig")
     table = {"method": [], "deletion area (lower is better)": [], "insertion area (higher is better)": []}
