@@ -49,19 +49,19 @@ def test_relevance_of_a_generated_token(smollm2, greedy):
 
 
 def test_sampling_is_seeded_and_a_callback_stops(smollm2):
-    a = generate(smollm2, PROMPT, max_new_tokens=3, sample=True, seed=7, temperature=1.5)
-    b = generate(smollm2, PROMPT, max_new_tokens=3, sample=True, seed=7, temperature=1.5)
+    a = generate(smollm2, PROMPT, max_new_tokens=2, sample=True, seed=7, temperature=1.5)
+    b = generate(smollm2, PROMPT, max_new_tokens=2, sample=True, seed=7, temperature=1.5)
     assert a.ids == b.ids and a.step_attention is None
     seen = []
-    c = generate(smollm2, PROMPT, max_new_tokens=4, on_token=lambda k, t, label, p: seen.append((label, p)) or k < 2)
+    c = generate(smollm2, PROMPT, max_new_tokens=3, on_token=lambda k, t, label, p: seen.append((label, p)) or k < 2)
     assert c.stopped == "callback" and c.n_generated == 3
     assert seen == list(zip(c.tokens[c.n_prompt:], c.probabilities, strict=True))
 
 
 def test_stops_at_the_end_of_a_turn(smollm2):
-    chat = "<|im_start|>user\nSay yes.<|im_end|>\n<|im_start|>assistant\n"
+    chat = "<|im_start|>user\nSay yes.<|im_end|>\n<|im_start|>assistant\nYes."  # the turn is complete
     g = generate(smollm2, chat, max_new_tokens=MAX_NEW_TOKENS)
-    assert g.stopped == "eos" and g.tokens[-1] == "<|im_end|>" and g.n_generated < MAX_NEW_TOKENS
+    assert g.stopped == "eos" and g.tokens[g.n_prompt:] == ["<|im_end|>"]
 
 
 @pytest.mark.parametrize("bad", [0, 65, 2.0, True])
