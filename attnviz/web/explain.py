@@ -1,6 +1,8 @@
 """Explanations on the pages: gradient relevance (Chefer et al. 2021), the ALTI roll-up (Ferrando et al. 2022) and
 the faithfulness curves of a run, each computed in a model run slot (:func:`attnviz.web.runs.limited`) and cached
-process-wide by the run's key, so a session keeps only the run's name (:class:`TextRun`, :class:`ImageRun`).
+process-wide by the run's key, so a session keeps only the run's name (:class:`TextRun`, :class:`ImageRun`). They
+need the model's internals, so they run in this process even when the pages' runs go to a Ray cluster
+(:func:`attnviz.web.runs.get_local_model`).
 
 ALTI's cost grows with the square of the length (:func:`attnviz.models.alti.estimate_seconds`): it is computed at
 once up to :data:`ALTI_AUTO_S`, after a click above (the click holds for the rest of that input), and refused beyond
@@ -18,7 +20,7 @@ from attnviz.models import alti as alti_mod
 from attnviz.models.faithful import Faithfulness, faithfulness
 from attnviz.models.relevance import Relevance
 from attnviz.web.flow import duration
-from attnviz.web.runs import RESULT_TTL_S, IdsRun, ImageRun, TextRun, get_model, limited
+from attnviz.web.runs import RESULT_TTL_S, IdsRun, ImageRun, TextRun, get_local_model, limited
 
 ALTI_AUTO_S = 0.5
 """ALTI is computed without asking up to this estimate (a quiet machine; :func:`attnviz.models.alti.estimate_seconds`):
@@ -36,7 +38,7 @@ FAITHFULNESS: BoundedCache[Faithfulness] = BoundedCache(
 
 def text_ids(run: TextRun) -> list[int]:
     """The token ids of a text run, as the model's ``run`` tokenized them (cut to its limit)."""
-    enc, _, _ = get_model(run.model).encode(run.text, run.pair)
+    enc, _, _ = get_local_model(run.model).encode(run.text, run.pair)
     return enc["input_ids"][0].tolist()
 
 
@@ -46,7 +48,7 @@ def next_token_relevance(run: TextRun, position: int) -> Relevance:
     causal."""
     def compute() -> Relevance:
         ids = text_ids(run)[:position + 1]
-        return limited(get_model(run.model).relevance, ids=ids)
+        return limited(get_local_model(run.model).relevance, ids=ids)
 
     return RELEVANCES.get_or_compute((run.key, "position", int(position)), compute)
 
@@ -56,21 +58,23 @@ def generated_relevance(run: IdsRun, position: int) -> Relevance:
     (the one the model generated there)."""
     def compute() -> Relevance:
         ids = list(run.ids)
-        return limited(get_model(run.model).relevance, ids=ids[:position], target=ids[position])
+        return limited(get_local_model(run.model).relevance, ids=ids[:position], target=ids[position])
 
     return RELEVANCES.get_or_compute((run.key, "generated", int(position)), compute)
 
 
 def image_relevance(run: ImageRun, target: int | None) -> Relevance:
     """Gradient relevance of the patches of an image run for class ``target`` (None: the predicted class)."""
-    return RELEVANCES.get_or_compute((run.key, "target", target),
-                                     lambda: limited(get_model(run.model).relevance, image=run.data, target=target))
+    def compute() -> Relevance:
+        return limited(get_local_model(run.model).relevance, image=run.data, target=target)
+
+    return RELEVANCES.get_or_compute((run.key, "target", target), compute)
 
 
 def alti_unsupported(model_name: str) -> str | None:
     """Why ALTI is not available for a model (its family), or None when it is."""
     try:
-        alti_mod.family(get_model(model_name))
+        alti_mod.family(get_local_model(model_name))
     except ValueError as e:
         return str(e)
     return None
@@ -97,7 +101,7 @@ def alti_rollup_view(run: TextRun | ImageRun, n_tokens: int, button_key: str) ->
     if why is not None:
         st.caption(f"ALTI roll-up: not available. {why}")
         return None
-    model = get_model(run.model)
+    model = get_local_model(run.model)
     seconds = alti_mod.estimate_seconds(model, n_tokens)
     if alti_mod.work(model, n_tokens) > alti_mod.MAX_WORK:
         st.caption(f"ALTI roll-up: not computed, {n_tokens} tokens would take too long on this server (its cost grows "
@@ -138,7 +142,7 @@ def faithfulness_of(run: TextRun | ImageRun, target: int | None, max_steps: int,
     """Deletion and insertion curves of every method for a run and ``target`` (None: the prediction), at most
     ``max_steps`` steps per curve, cached."""
     def compute() -> Faithfulness:
-        model = get_model(run.model)
+        model = get_local_model(run.model)
         inputs = {"image": run.data} if isinstance(run, ImageRun) else {"text": run.text}
         return limited(faithfulness, model, target=target, max_steps=max_steps, progress=progress, **inputs)
 

@@ -19,7 +19,7 @@ from attnviz.models.relevance import TEXT_MAX_TOKENS
 from attnviz.render.explain import head_rows_image
 from attnviz.render.summary import profile_figure, top_keys
 from attnviz.web import explain
-from attnviz.web.runs import IdsRun, get_model, limited
+from attnviz.web.runs import IdsRun, get_local_model, limited
 from attnviz.web.text.context import TextContext
 from attnviz.web.widgets import Download, download_strip, md_literal, show_value_error
 
@@ -56,7 +56,11 @@ def _generate(ctx: TextContext, n: int, sample: bool, temperature: float, seed: 
     """Generate with the run's text as the prompt, showing each token; the state is updated as tokens come, so a
     stopped run keeps them."""
     run = ctx.run
-    ids = explain.text_ids(run)
+    try:
+        ids = explain.text_ids(run)
+    except ValueError as e:
+        show_value_error(e)
+        return
     state = {"run": run.key, "ids": list(ids), "n_prompt": len(ids), "probabilities": [], "stopped": None,
              "settings": settings}
     st.session_state[STATE] = state
@@ -69,12 +73,12 @@ def _generate(ctx: TextContext, n: int, sample: bool, temperature: float, seed: 
     def on_token(k: int, token: int, label: str, probability: float) -> None:
         state["ids"].append(int(token))
         state["probabilities"].append(float(probability))
-        text = get_model(run.model).tokenizer.decode(state["ids"][state["n_prompt"]:])
+        text = get_local_model(run.model).tokenizer.decode(state["ids"][state["n_prompt"]:])
         # a click on Stop ends this script run here, at the next element sent
         shown.markdown(f":grey[{prompt_text}] **{shown_text(text.strip())}** ({k + 1} of {n})")
 
     try:
-        g = limited(generate, get_model(run.model), ids=ids, max_new_tokens=n, sample=sample, seed=seed,
+        g = limited(generate, get_local_model(run.model), ids=ids, max_new_tokens=n, sample=sample, seed=seed,
                     temperature=temperature, on_token=on_token)
     except ValueError as e:
         del st.session_state[STATE]
@@ -108,7 +112,7 @@ def show(ctx: TextContext) -> None:
 
 def _steps(ctx: TextContext, state: dict) -> None:
     g = Generation(list(state["ids"]), state["n_prompt"], [], list(state["probabilities"]), state["stopped"])
-    model = get_model(ctx.run.model)
+    model = get_local_model(ctx.run.model)
     new_text = model.tokenizer.decode(g.ids[g.n_prompt:])
     st.markdown(f":grey[{shown_text(ctx.run.text)}] **{shown_text(new_text.strip())}**")  # ** must touch the text
     st.caption(f"{g.n_generated} new tokens ({state['settings']}); {STOPPED[g.stopped]}. Line breaks are shown as ↵.")
