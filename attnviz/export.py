@@ -121,6 +121,33 @@ def measures_csv(rows: dict[str, np.ndarray | None], tokens: list[str]) -> str:
     return buf.getvalue()
 
 
+def records_csv(records: list[dict[str, object]]) -> str:
+    """CSV of a list of records (one row each, the first record's keys as the header); floats as ``%.6g``, text
+    cells spreadsheet-safe."""
+    buf = io.StringIO()
+    if not records:
+        return ""
+    w = csv.writer(buf)
+    names = list(records[0])
+    w.writerow(names)
+    for r in records:
+        w.writerow([f"{v:.6g}" if isinstance(v, float) else safe_cell(v) if isinstance(v, str) else v
+                    for v in (r[k] for k in names)])
+    return buf.getvalue()
+
+
+def head_rows_csv(rows: np.ndarray, key_tokens: list[str]) -> str:
+    """CSV of one query's attention row in every head, ``rows[layer, head, key]``: columns ``layer, head`` and one
+    per key token, one row per head."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["layer", "head"] + [safe_cell(f"{i}:{t}") for i, t in enumerate(key_tokens)])
+    for layer, heads in enumerate(rows):
+        for head, row in enumerate(heads):
+            w.writerow([layer, head] + [f"{v:.6g}" for v in row])
+    return buf.getvalue()
+
+
 def head_csv(result: AttentionResult, layer: int, head: int) -> str:
     """CSV of one head's ``[query, key]`` weights."""
     return matrix_csv(result.head(layer, head), result.tokens, result.keys)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from attnviz.export import FORMATS, file_name, matrix_csv, png_file, weights_npy
+from attnviz.export import FORMATS, file_name, head_rows_csv, matrix_csv, png_file, records_csv, weights_npy
 
 TOKENS = ["[CLS]", "=cmd", "cat", "[SEP]"]
 
@@ -62,3 +62,15 @@ def test_an_unknown_format_is_refused_when_the_strip_is_made(fmt):
 
     with pytest.raises(KeyError):
         download_strip([Download("x", fmt, "x", lambda: b"")], key="dl_x")
+
+
+def test_records_and_head_rows_csv_read_back():
+    records = [{"method": "=rollout", "step": 0, "probability": 0.123456789}, {"method": "alti", "step": 1,
+                                                                                "probability": 1.0}]
+    rows = list(csv.reader(io.StringIO(records_csv(records))))
+    assert rows == [["method", "step", "probability"], ["'=rollout", "0", "0.123457"], ["alti", "1", "1"]]
+    assert records_csv([]) == ""
+    attention = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4) / 10  # [layer, head, key]
+    rows = list(csv.reader(io.StringIO(head_rows_csv(attention, ["a", "b", "+c", "d"]))))
+    assert rows[0] == ["layer", "head", "0:a", "1:b", "2:+c", "3:d"] and len(rows) == 1 + 6
+    assert rows[5][:2] == ["1", "1"] and [float(v) for v in rows[5][2:]] == pytest.approx(attention[1, 1])

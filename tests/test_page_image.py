@@ -1,5 +1,5 @@
 """The Image page through Streamlit's AppTest (real app, real models): examples, uploads, controls, bad files,
-links, a broken model, and no result kept by the session."""
+links, ALTI, relevance and faithfulness on a classifier, a broken model, and no result kept by the session."""
 from __future__ import annotations
 
 import io
@@ -12,7 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 import attnviz
 from attnviz.analysis.patches import patch_index
+from attnviz.models.faithful import LABELS, faithfulness
 from attnviz.web import flow
+from attnviz.web.faithfulness import PAGE_STEPS
 from attnviz.web.image import VIEWS as IMAGE_VIEWS
 from attnviz.web.image.picture import examples, read_image
 from attnviz.web.runs import ImageRun
@@ -194,6 +196,32 @@ def test_image_page_keeps_no_result():
     Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, format="PNG")
     at.file_uploader(key="image_upload").set_value(("red.png", buf.getvalue(), "image/png"))
     at.run()
+    assert results_left(at) == 0
+
+
+def test_classifier_relevance_alti_and_faithfulness():
+    at = image_page()
+    at.query_params["image_model"] = "shapes-vit"
+    at.query_params["image_example"] = "shapes triangle"
+    at.run()
+    assert not at.exception and not at.error
+    captions = image_captions(at)
+    assert "ALTI roll-up of [CLS]" in captions and "Relevance for triangle: the model gives it" in captions
+    labels = {b.proto.label for b in at.get("download_button")}
+    assert {"ALTI overlay (PNG)", "Relevance overlay (PNG)", "Relevance (CSV)"} <= labels
+    at.selectbox(key="image_target").set_value(0).run()  # another class than the prediction
+    m = attnviz.load_model("shapes-vit")
+    other = m.relevance(image=examples()["shapes triangle"], target=0)
+    assert f"Relevance for {other.label}: the model gives it {other.probability:.1%}" in image_captions(at)
+    assert not at.success  # faithfulness waits for a click
+    next(b for b in at.button if b.label.startswith("Measure faithfulness")).click()
+    at.run()
+    assert not at.exception and not at.error
+    f = faithfulness(m, image=examples()["shapes triangle"], max_steps=PAGE_STEPS)  # the prediction, as on the page
+    assert f"by deletion **{LABELS[f.best['deletion']]}**" in at.success[0].value
+    assert f"by insertion **{LABELS[f.best['insertion']]}**" in at.success[0].value
+    assert {"Faithfulness curves (PNG)", "Faithfulness curves (CSV)"} <= {b.proto.label for b in
+                                                                          at.get("download_button")}
     assert results_left(at) == 0
 
 

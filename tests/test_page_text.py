@@ -1,6 +1,7 @@
-"""The Text page through Streamlit's AppTest (real app, real MiniLM): the run, the all-heads grid and its
-downloads, every tab (focused head, per layer, head view, across layers, head statistics), the view state carried by
-the URL, bad or odd input, long input, a broken model, and no result kept by the session."""
+"""The Text page through Streamlit's AppTest (real app, real MiniLM; SmolLM2 for the causal views): the run, the
+all-heads grid and its downloads, every tab (focused head, per layer, head view, across layers with ALTI and
+relevance, head statistics, faithfulness, generation), the view state carried by the URL, bad or odd input, long
+input, a broken model, and no result kept by the session."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from attnviz import load_model
 from attnviz.analysis.flow import flow_rows
-from attnviz.web import flow
+from attnviz.models.alti import alti
+from attnviz.models.faithful import LABELS
+from attnviz.models.generate import generate
+from attnviz.web import explain, flow
+from attnviz.web.faithfulness import PAGE_STEPS
 from attnviz.web.runs import TextRun
 from attnviz.web.text import VIEWS
 from tests.apptest import click, load_error, page, results_left
@@ -266,6 +272,68 @@ def test_text_page_shows_a_broken_model_then_works_and_retries(broken):
 def test_text_page_keeps_no_result(view):
     at = text_page(text_view=view).run()
     submit(at, "A second sentence, so the first result is no longer the current one.")
+    assert results_left(at) == 0
+
+
+PROMPT = "The capital of France is"
+
+
+def causal_page(view: str) -> AppTest:
+    return text_page(text_model="smollm2-135m", text=PROMPT, text_view=view).run()
+
+
+def test_causal_across_layers_adds_alti_and_the_next_tokens_relevance():
+    at = causal_page("Across layers")
+    ok(at)
+    run = TextRun("smollm2-135m", PROMPT)
+    rel = explain.RELEVANCES.get((run.key, "position", 4))  # what the page drew: the last token's prediction
+    assert at.selectbox(key="flow_token").value == 4 and rel.label == " Paris" and len(rel.scores) == 5
+    assert any(f"(probability {rel.probability:.1%})" in m.value and "Paris" in m.value for m in at.markdown)
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert "ALTI roll-up" in spec and "Relevance \\u2192 ' Paris'" in spec and "not computed" not in spec
+    assert {"These values (PNG)", "These values (CSV)", "ALTI roll-up, all tokens (NPY)"} <= downloads(at)
+    np.testing.assert_allclose(explain.ALTIS.get(run.key), alti(load_model("smollm2-135m"), text=PROMPT).rollup,
+                               atol=1e-6)  # the roll-up the page drew from
+
+
+def test_faithfulness_measures_on_a_click_and_names_the_best():
+    at = causal_page("Faithfulness")
+    ok(at)
+    assert not at.get("plotly_chart") and not at.success  # nothing runs before the click
+    click(at, next(b.label for b in at.button if b.label.startswith("Measure faithfulness")))
+    ok(at)
+    run = TextRun("smollm2-135m", PROMPT)
+    f = explain.FAITHFULNESS.get(explain.faithfulness_key(run, None, PAGE_STEPS))
+    ex = f.explanations  # the next token, scored on the tokens before the last, by every method
+    assert ex.label == " Paris" and ex.units == run.result().tokens[:-1] and set(ex.scores) == set(LABELS)
+    for c in f.curves:  # every step of 4 units; deletion starts from the whole prompt, insertion ends on it
+        assert len(c.fractions) == 5
+        assert c.probabilities[0 if c.mode == "deletion" else -1] == pytest.approx(ex.probability, abs=1e-4)
+    deletion = min((c for c in f.curves if c.mode == "deletion"), key=lambda c: c.auc)
+    assert f"by deletion **{LABELS[deletion.method]}** (area {deletion.auc:.1f})" in at.success[0].value
+    assert len(at.get("plotly_chart")) == 1 and len(at.dataframe) == 1
+    assert {"Faithfulness curves (PNG)", "Faithfulness curves (CSV)", "Scores of each method (CSV)"} <= downloads(at)
+    at.selectbox(key="text_layer").set_value(2).run()  # measured once: shown again without a click
+    ok(at)
+    assert at.success and not [b for b in at.button if b.label.startswith("Measure")]
+    encoder = text_page(text_view="Faithfulness").run()  # MiniLM predicts nothing
+    assert any("predicts nothing to explain" in i.value for i in encoder.info)
+
+
+def test_generation_then_a_step_through_its_tokens():
+    at = causal_page("Generation")
+    ok(at)
+    at.number_input(key="gen_tokens").set_value(3)
+    click(at, "Generate")
+    ok(at)
+    want = generate(load_model("smollm2-135m"), PROMPT, max_new_tokens=3)
+    assert at.session_state["text_generation"]["ids"] == want.ids
+    assert any("3 new tokens (greedy)" in c and "asked for was reached" in c for c in captions(at).splitlines())
+    at.select_slider(key="gen_step").set_value(2).run()
+    ok(at)
+    chosen = f"position {want.n_prompt + 2}, chosen with probability {want.probabilities[2]:.1%}"
+    assert any(chosen in m.value for m in at.markdown)
+    assert {"Attention rows (PNG)", "Attention rows (CSV)", "Relevance and mean attention (CSV)"} <= downloads(at)
     assert results_left(at) == 0
 
 

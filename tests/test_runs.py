@@ -114,3 +114,16 @@ def test_with_a_ray_address_pages_take_registered_names_only(ray_local, local_mo
         np.testing.assert_allclose(got.weights, want.weights, rtol=0, atol=1e-5)
     finally:
         shutdown_pool("my-bert", 1)
+
+
+def test_explanations_load_their_model_here_when_runs_go_to_a_cluster(monkeypatch, minilm):
+    """With a Ray address the pages' models are proxies without internals; relevance, ALTI, faithfulness and
+    generation take the model loaded in this process instead (a registered name only)."""
+    from attnviz.web import explain
+
+    monkeypatch.setenv(runs.RAY_ADDRESS_ENV, "ray://nowhere:10001")
+    monkeypatch.setattr(runs, "obtain", lambda name: object())  # what a proxy offers of the model's internals
+    assert runs.get_local_model("minilm") is minilm
+    assert explain.text_ids(runs.TextRun("minilm", "Cats sleep.")) == minilm.tokenizer("Cats sleep.")["input_ids"]
+    with pytest.raises(runs.ModelLoadError, match="could not be loaded"):
+        runs.get_local_model("/etc")  # never a path

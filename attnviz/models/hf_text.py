@@ -10,6 +10,7 @@ import torch
 
 from attnviz.models.base import AttentionModel
 from attnviz.models.reader import AttentionReader
+from attnviz.models.relevance import Relevance, text_relevance
 from attnviz.models.token_text import byte_level_label, is_byte_level
 from attnviz.models.traced import TracedForward
 from attnviz.result import AttentionResult
@@ -101,13 +102,38 @@ class HFTextModel(AttentionModel):
         if text_pair is not None and self.causal:
             raise ValueError("Sentence pairs are for encoder models; a causal model reads one text.")
         enc, truncated, n_chars = self.encode(text, text_pair)
-        ids = enc["input_ids"][0].tolist()
-        self._check_readable(ids)
-        (source,) = self.reader(dict(enc), len(ids), progress=progress)
         segments = None
         if text_pair is not None and "token_type_ids" in enc:
             segments = enc["token_type_ids"][0].numpy().astype(np.int8)
+        return self._run_encoded(dict(enc), segments, truncated, n_chars, progress)
+
+    @torch.inference_mode()
+    def run_ids(self, ids: list[int]) -> AttentionResult:
+        """Attention of the model on token ids as they are (e.g. a prompt and its generated continuation, which
+        need not tokenize back to the same ids).
+
+        Raises:
+            ValueError: no ids, more than ``max_tokens``, or ids outside the vocabulary.
+        """
+        vocab = self.model.get_input_embeddings().weight.shape[0]
+        if not ids or len(ids) > self.max_tokens or not all(0 <= int(i) < vocab for i in ids):
+            raise ValueError(f"Token ids must be 1..{self.max_tokens} ids in 0..{vocab - 1}.")
+        t = torch.tensor([list(map(int, ids))])
+        return self._run_encoded({"input_ids": t, "attention_mask": torch.ones_like(t)}, None, False, None)
+
+    def _run_encoded(self, enc: dict[str, torch.Tensor], segments: np.ndarray | None, truncated: bool,
+                     n_chars: int | None, progress: Callable[[int, int], None] | None = None) -> AttentionResult:
+        ids = enc["input_ids"][0].tolist()
+        self._check_readable(ids)
+        (source,) = self.reader(enc, len(ids), progress=progress)
         return self._result(source, ids, truncated, n_chars, segments)
+
+    def relevance(self, text: str | None = None, target: int | str | None = None,
+                  ids: list[int] | None = None) -> Relevance:
+        """Gradient-weighted relevance of each prompt token for the next token ``target`` (token id or one-token
+        text; ``None``: the most probable), Chefer et al. 2021; causal models only. See
+        :func:`attnviz.models.relevance.text_relevance`."""
+        return text_relevance(self, text=text, ids=ids, target=target)
 
     def run_batch(self, texts: list[str]) -> list[AttentionResult]:
         """Attention of the model on several texts in one forward (padded to the longest; texts of similar length

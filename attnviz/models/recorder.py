@@ -38,13 +38,14 @@ class AttentionRecorder:
     def _hook(self, module: nn.Module, args: tuple, output: torch.Tensor) -> None:
         store = getattr(self._local, "store", None)
         if store is not None:
-            store.append(output.detach())
+            store.append(output if self._local.keep_graph else output.detach())
 
     @contextmanager
-    def record(self) -> Iterator[list[torch.Tensor]]:
-        """Within the block, outputs of the softmax modules (this thread only) are appended to the list."""
+    def record(self, keep_graph: bool = False) -> Iterator[list[torch.Tensor]]:
+        """Within the block, outputs of the softmax modules (this thread only) are appended to the list; with
+        ``keep_graph`` they stay in the autograd graph (for gradients with respect to the attention weights)."""
         store: list[torch.Tensor] = []
-        self._local.store = store
+        self._local.store, self._local.keep_graph = store, keep_graph
         try:
             yield store
         finally:

@@ -16,7 +16,9 @@ from PIL import Image, ImageOps
 from safetensors.torch import load_file
 
 from attnviz.extras import ImageExtras
+from attnviz.images import Source, as_rgb
 from attnviz.models.recorder import PartsRecorder
+from attnviz.models.relevance import Relevance, image_relevance
 from attnviz.models.tiny_vit import TinyViT, TinyViTConfig
 from attnviz.models.vision import ImageAttentionModel, to_tensor
 from attnviz.result import HeadSource
@@ -40,13 +42,26 @@ class TinyViTImageModel(ImageAttentionModel):
         self.description = description
         self.recorder = PartsRecorder(model)
 
+    def inputs(self, image: Image.Image | Source) -> tuple[torch.Tensor, bool]:
+        """The model's input for a picture: float32 ``[1, channels, size, size]``, normalised; and whether the
+        picture was inverted first (``vit-fashion`` learnt light objects on black)."""
+        image = as_rgb(image)
+        inverted = bool(self.meta.get("invert_light_background")) and light_background(image)
+        if inverted:
+            image = ImageOps.invert(image.convert("RGB"))
+        return to_tensor(image, self.cfg.image_size, self.meta["mean"], self.meta["std"], self.cfg.channels), inverted
+
+    def relevance(self, image: Image.Image | Source | None = None, target: int | str | None = None) -> Relevance:
+        """Gradient-weighted relevance of each patch for ``target`` (class index or name; ``None``: the predicted
+        class), Chefer et al. 2021: see :func:`attnviz.models.relevance.image_relevance`."""
+        if image is None:
+            raise ValueError("No image given: upload a picture or choose an example.")
+        return image_relevance(self, as_rgb(image), target)
+
     @torch.inference_mode()
     def forward(self, image: Image.Image, size: int, progress=None) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
         cfg = self.cfg
-        inverted = bool(self.meta.get("invert_light_background")) and light_background(image)
-        if inverted:  # trained on light objects on black: a photo on white is inverted first
-            image = ImageOps.invert(image.convert("RGB"))
-        x = to_tensor(image, cfg.image_size, self.meta["mean"], self.meta["std"], cfg.channels)
+        x, inverted = self.inputs(image)
         with self.recorder.record() as store:
             logits = self.model(x)  # [1, n_classes]
         if len(store) != cfg.depth:

@@ -136,10 +136,14 @@ class TinyViT(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim)
         self.head = nn.Linear(cfg.dim, cfg.n_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Images ``[B, channels, H, W]`` -> the first block's input ``[B, 1 + rows*cols, dim]`` (CLS first)."""
         B = x.shape[0]
         tokens = self.patch(x).flatten(2).transpose(1, 2)  # (B, rows*cols, dim), row-major patches
-        x = torch.cat([self.cls.expand(B, -1, -1), tokens], dim=1) + self.pos  # (B, 1 + rows*cols, dim)
+        return torch.cat([self.cls.expand(B, -1, -1), tokens], dim=1) + self.pos  # (B, 1 + rows*cols, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
         for block in self.blocks:
             x = block(x)
         return self.head(self.norm(x[:, 0]))

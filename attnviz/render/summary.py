@@ -8,7 +8,7 @@ from plotly.subplots import make_subplots
 from attnviz.render.colors import DEFAULT_COLORSCALE
 from attnviz.render.figures import plotly_text, position_labels
 
-PROFILE_COLORS = ("#7f7f7f", "#1f77b4", "#d62728", "#2ca02c")
+PROFILE_COLORS = ("#7f7f7f", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 STATS_OVERLAY_TRACE = 1
 """Index of the invisible, selectable marker trace of :func:`stats_figure` (``x`` = head, ``y`` = layer)."""
 

@@ -129,6 +129,24 @@ def get_model(name: str) -> AttentionModel:
                              "the server log has the details.") from e
 
 
+def get_local_model(name: str) -> AttentionModel:
+    """The model ``name`` loaded in this process even when the pages' runs go to a Ray cluster: what needs the
+    model's internals (gradients, value vectors, generation: :mod:`attnviz.web.explain`, the *Generation* tab) runs
+    here. Registered names only, as :func:`get_model`.
+
+    Raises:
+        ModelLoadError: as :func:`get_model`.
+    """
+    if not os.environ.get(RAY_ADDRESS_ENV, "").strip():
+        return get_model(name)
+    try:
+        return load_model(name, allow_paths=False)
+    except Exception as e:
+        log.error("loading model %s in this process failed", name, exc_info=True)
+        raise ModelLoadError(f"The model {name!r} could not be loaded: {_cause(e)}. The other models still work; "
+                             "the server log has the details.") from e
+
+
 def load_with_progress(name: str) -> AttentionModel:
     """:func:`get_model` under a spinner with a running clock: a model's first load in a process can take ~20 s
     (SmolLM2 converts its GGUF file once); once loaded it returns at once and nothing is shown."""
@@ -255,6 +273,25 @@ def result_with_progress(run: TextRun | ImageRun) -> AttentionResult:
     if bar is not None:
         bar.empty()
     return result
+
+
+@dataclass(frozen=True)
+class IdsRun:
+    """A run on token ids as they are (a prompt and its generated continuation, which need not tokenize back to
+    the same ids), by name."""
+
+    model: str
+    ids: tuple[int, ...]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The run's key in :data:`RESULTS` (and of whatever is derived from it)."""
+        return ("ids", self.model, digest(",".join(map(str, self.ids))))
+
+    def result(self) -> AttentionResult:
+        """The cached result, or the model's run on the ids (``ValueError`` raised, not cached)."""
+        return RESULTS.get_or_compute(self.key, lambda: limited(get_local_model(self.model).run_ids,
+                                                                list(self.ids)))
 
 
 def run_text(model: str, text: str, pair: str | None = None) -> AttentionResult:

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from attnviz.web.image import across_layers, focused_head, per_layer
+from attnviz.web.image import across_layers, faithfulness, focused_head, per_layer
 from attnviz.web.image.context import ImageView
 
-VIEWS: Sequence[ImageView] = (focused_head, across_layers, per_layer)
+VIEWS: Sequence[ImageView] = (focused_head, across_layers, per_layer, faithfulness)
 """The Image page's sections below the all-heads grid, in order."""
 
 __all__ = ["VIEWS"]

@@ -18,10 +18,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from attnviz.web.text import across_layers, focused_head, head_statistics, head_view, per_layer
+from attnviz.web.text import (
+    across_layers,
+    faithfulness,
+    focused_head,
+    generation,
+    head_statistics,
+    head_view,
+    per_layer,
+)
 from attnviz.web.text.context import TextView
 
-VIEWS: Sequence[TextView] = (focused_head, per_layer, head_view, across_layers, head_statistics)
+VIEWS: Sequence[TextView] = (focused_head, per_layer, head_view, across_layers, head_statistics, faithfulness,
+                               generation)
 """The Text page's tabs, in order."""
 
 __all__ = ["VIEWS"]
