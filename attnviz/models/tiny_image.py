@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from attnviz.extras import ImageExtras
 from attnviz.images import Source, as_rgb
-from attnviz.models.recorder import PartsRecorder
+from attnviz.models.recorder import AttentionRecorder, PartsRecorder
 from attnviz.models.relevance import Relevance, image_relevance
 from attnviz.models.tiny_vit import TinyViT, TinyViTConfig
 from attnviz.models.vision import ImageAttentionModel, to_tensor
@@ -40,7 +40,8 @@ class TinyViTImageModel(ImageAttentionModel):
         self.n_layers, self.n_heads, self.grid = self.cfg.depth, self.cfg.heads, self.cfg.grid
         self.image_size = self.cfg.image_size
         self.description = description
-        self.recorder = PartsRecorder(model)
+        self.parts = PartsRecorder(model)  # what each head is made of, for runs
+        self.recorder = AttentionRecorder(model)  # the weights themselves, in the graph for gradient relevance
 
     def inputs(self, image: Image.Image | Source) -> tuple[torch.Tensor, bool]:
         """The model's input for a picture: float32 ``[1, channels, size, size]``, normalised; and whether the
@@ -62,14 +63,14 @@ class TinyViTImageModel(ImageAttentionModel):
     def forward(self, image: Image.Image, size: int, progress=None) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
         cfg = self.cfg
         x, inverted = self.inputs(image)
-        with self.recorder.record() as store:
+        with self.parts.record() as store:
             logits = self.model(x)  # [1, n_classes]
         if len(store) != cfg.depth:
             raise RuntimeError(f"recorded {len(store)} attention maps for {cfg.depth} layers")
         probs = torch.softmax(logits[0], -1).tolist()
         extras = ImageExtras(input_size=size, prediction=self.classes[int(np.argmax(probs))],
                              probabilities=dict(zip(self.classes, probs, strict=True)), inverted=inverted)
-        return self.recorder.heads(store), extras, self.grid
+        return self.parts.heads(store), extras, self.grid
 
 
 def light_background(image: Image.Image, threshold: float = 0.5) -> bool:
