@@ -9,9 +9,7 @@ server.configure()
 
 import streamlit as st  # noqa: E402
 
-from attnviz.web import home  # noqa: E402
-from attnviz.web.site import PAGES  # noqa: E402
+from attnviz.web import site  # noqa: E402
 
 st.set_page_config(page_title="attnviz", page_icon=":material/visibility:", layout="wide")
-st.navigation([st.Page(home.main, title="Home", icon=":material/home:", url_path="", default=True)]
-              + [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGES]).run()
+site.serve()

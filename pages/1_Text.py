@@ -1,7 +1,8 @@
 """Text attention: every layer and head of a text model on your sentence (:mod:`attnviz.web.text`)."""
 import streamlit as st
 
+from attnviz.web import site
 from attnviz.web.text import page
 
 st.set_page_config(page_title="attnviz · Text", page_icon="🔎", layout="wide")
-page.main()
+site.enter(page.main)

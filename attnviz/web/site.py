@@ -4,7 +4,13 @@ module's ``main``); its URL path keeps the name older links use (``/Text``, ``/C
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 
 @dataclass(frozen=True)
@@ -34,3 +40,40 @@ PAGES: tuple[PageInfo, ...] = (
              "what each head does across a whole corpus (results of python -m attnviz corpus)"),
 )
 """The pages besides Home, in sidebar order."""
+
+
+_ROUTED: ContextVar[bool] = ContextVar("attnviz_routed", default=False)
+"""True while ``app.py``'s navigation runs a page (in the script thread of one run)."""
+
+
+def navigation() -> st.Page:
+    """The app's ``st.navigation``: Home and :data:`PAGES`; returns the page the URL names."""
+    from attnviz.web import home
+
+    return st.navigation([st.Page(home.main, title="Home", icon=":material/home:", url_path="", default=True)]
+                         + [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.url_path) for p in PAGES])
+
+
+def serve() -> None:
+    """Run the page the URL names through the app's navigation (``app.py``)."""
+    token = _ROUTED.set(True)
+    try:
+        navigation().run()
+    finally:
+        _ROUTED.reset(token)
+
+
+def enter(main: Callable[[], None]) -> None:
+    """Run a page from its entry file in ``pages/``.
+
+    Until some run calls ``st.navigation``, Streamlit treats a ``pages/`` folder beside the main script in its older
+    way: a first visit by a link to a page runs that entry file directly, under a sidebar made from file names
+    ("app", "Cross Attention"), and ``app.py`` (its settings, its navigation) does not run. Such a run calls the
+    app's navigation, which ends that mode for the whole server, and starts again through ``app.py``. An entry file
+    that is itself the main script (``AppTest.from_file``, ``streamlit run pages/1_Text.py``) just runs its page.
+    """
+    ctx = get_script_run_ctx()
+    if not _ROUTED.get() and ctx is not None and Path(ctx.main_script_path).name == "app.py":
+        navigation()
+        st.rerun()
+    main()
