@@ -297,7 +297,7 @@ class Session:
         return await self.checked((self.sid, rep), enter, shows, False)
 
     async def page_switch(self, name: str) -> dict:
-        link = self.page.locator('[data-testid="stSidebarNavLink"]').filter(has_text=re.compile(f"^{name}$"))
+        link = self.page.locator(f'[data-testid="stSidebarNavLink"][href$="/{name}"]')  # the text holds the icon's
 
         def shows(s: dict) -> bool:
             return ((s["title"] or "").startswith(TITLES[name]) and s["images"] > 0
