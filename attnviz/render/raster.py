@@ -22,6 +22,7 @@ from attnviz.render.colors import (
     lut,
     symmetric_max,
 )
+from attnviz.result import block_max
 
 _FONT_FILES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 BACKGROUND = (255, 255, 255)
@@ -66,24 +67,8 @@ def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
 
 def downsample_max(matrix: np.ndarray, size: int) -> np.ndarray:
     """Shrink the last two axes (``[..., rows, cols]``) to at most ``size`` each by block maxima (sparse peaks
-    stay visible).
-
-    Block ``i`` of ``n`` cells is ``[floor(i n / size), floor((i + 1) n / size))``. Each axis is the running
-    maximum of a few whole-array takes (offset ``k`` of every block, the block's last cell repeated where it is
-    short): 18 ms for ``[6, 12, 512, 512]`` -> 96, where ``np.maximum.reduceat`` took 75 ms."""
-    out = np.asarray(matrix)
-    for axis in (-2, -1):  # queries first: the keys pass then works on a sixth of the data
-        n = out.shape[axis]
-        if n > size:
-            starts = np.linspace(0, n, size, endpoint=False).astype(int)
-            last = np.append(starts[1:], n) - 1
-            offsets = np.arange(int((last - starts).max()) + 1)
-            cells = np.minimum(starts[:, None] + offsets, last[:, None])  # [block, offset]
-            pooled = np.take(out, cells[:, 0], axis=axis)
-            for k in offsets[1:]:
-                np.maximum(pooled, np.take(out, cells[:, k], axis=axis), out=pooled)
-            out = pooled
-    return out
+    stay visible): :func:`attnviz.result.block_max`, the blocks an overview uses."""
+    return block_max(matrix, size)
 
 
 def nearest_index(n: int, size: int) -> np.ndarray:
