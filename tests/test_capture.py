@@ -96,8 +96,8 @@ def test_smollm2_every_head_at_1024_tokens_equals_eager(smollm2):
     text = "The quick brown fox jumps over the lazy dog near the river bank. " * 90
     enc = dict(smollm2.tokenizer(text, return_tensors="pt"))
     enc = {k: v[:, :1024] for k, v in enc.items()}
-    r = smollm2.run(text=smollm2.tokenizer.decode(enc["input_ids"][0]))
-    assert r.n_tokens == 1024 and smollm2.reader.captures and r.causal
+    r = smollm2.run(text=smollm2.tokenizer.decode(enc["input_ids"][0]), overview=96)
+    assert r.n_tokens == 1024 and smollm2.reader.captures and r.causal and set(r.source.overviews) == {96}
     enc = dict(smollm2.tokenizer(smollm2.tokenizer.decode(enc["input_ids"][0]), return_tensors="pt"))
     diff, n = compare_with_eager(smollm2, enc, r, overview=96)
     assert n == 30 * 9 and diff <= EXACT
@@ -124,19 +124,30 @@ def smollm2_two_layers(smollm2):
 @pytest.mark.parametrize("blocks", [False, True])
 def test_smollm2_over_2048_tokens_equals_eager(smollm2_two_layers, monkeypatch, blocks):
     """Every head of two SmolLM2 layers at 2,100 tokens equals eager's, with each layer's attention in one block
-    (under FULL_MAX_BYTES) and in blocks of queries (as at 4,096 tokens: forced here)."""
+    (under FULL_MAX_BYTES) and in blocks of queries (as at 4,096 tokens: forced here); so does the overview the
+    forward makes as it goes (``run(overview=38)``: the block maxima of eager's weights)."""
     m = smollm2_two_layers
     if blocks:
         monkeypatch.setattr(capture, "FULL_MAX_BYTES", 0)
     text = "Attention over a long input, one layer at a time, stays exact. " * 170
     ids = m.tokenizer(text)["input_ids"][:2100]
     text = m.tokenizer.decode(ids)
-    r = m.run(text=text)
+    r = m.run(text=text, overview=38)
     assert r.n_tokens == 2100 and not r.truncated and m.reader.captures
+    assert set(r.source.overviews) == {38}  # made in the forward: compare_with_eager reads that one
     diff, n = compare_with_eager(m, dict(m.tokenizer(text, return_tensors="pt")), r, overview=38)
     assert n == 2 * 9 and diff <= EXACT
     # 9 query heads and 3 key heads of 64 dims: what the result holds grows with tokens, not tokens squared.
-    assert r.nbytes < 2 * (9 + 3) * r.n_tokens * 64 * 4 * 1.1
+    assert r.nbytes < 2 * (9 + 3) * r.n_tokens * 64 * 4 * 1.1 + r.source.overviews[38].nbytes
+
+
+def test_an_overview_asked_of_a_short_run_is_made_on_demand(minilm):
+    """Up to 512 tokens the traced forward runs and makes no overview; ``overview(size)`` computes it, equal to
+    the block maxima of the heads, and so does a size other than the one the forward made."""
+    r = minilm.run(text="A short sentence keeps the traced forward.", overview=8)
+    assert r.source.overviews == {}
+    want = block_max(np.stack([[r.head(layer, h) for h in range(r.n_heads)] for layer in range(r.n_layers)]), 8)
+    np.testing.assert_array_equal(r.overview(8), want)
 
 
 @pytest.mark.parametrize("size", [224, 448])

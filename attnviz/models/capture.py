@@ -33,6 +33,7 @@ import torch
 
 from attnviz.models.heads import (
     MIN,
+    BlockMaxima,
     CapturedHeads,
     attention_weights,
     block_rows,
@@ -91,9 +92,29 @@ class Run:
         self.q = self.k = self.lo = self.hi = self.ok = self.weights = self.norms = None
         self.progress: Callable[[int, int], None] | None = None
         """Called with ``(layers done, layers)`` after each layer of an eager forward (a traced one calls nothing)."""
+        self.overview: torch.Tensor | None = None
+        """float32 ``[layer, head, s, s']``: the block maxima of a captured eager forward of one input, made from
+        each layer's weights as the forward computes them (:meth:`want_overview`)."""
+        self._maxima: BlockMaxima | None = None
+        self.overview_size: int | None = None
         for name, t in zip(self.names(plan), tensors, strict=True):
             setattr(self, name, t)
         self._masks: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._scratch: torch.Tensor | None = None
+
+    def want_overview(self, size: int, n_query: int, n_key: int) -> None:
+        """Make the overview at ``size`` during the forward (what the all-heads grid draws; one input, capture)."""
+        self._maxima = BlockMaxima(self.plan.n_heads, n_query, n_key, size)
+        self.overview_size = size
+        self.overview = torch.zeros((self.plan.n_layers, self.plan.n_heads, *self._maxima.shape))
+
+    def scratch(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """A float32 buffer of ``shape`` for a layer's weights, the same memory for every layer of this run (its
+        contents are whatever the last layer left)."""
+        n = int(np.prod(shape))
+        if self._scratch is None or self._scratch.numel() < n:
+            self._scratch = torch.empty(n, dtype=torch.float32)
+        return self._scratch[:n].view(shape)
 
     @staticmethod
     def names(plan: Plan) -> tuple[str, ...]:
@@ -185,7 +206,13 @@ def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, v
     run.ok[layer].copy_(ok)
     if run.norms is not None:
         run.norms[layer].copy_(value_norms(value, getattr(module, _GRAM)))
-    out = blocked_attention(query, key, value, attention_mask, lo, hi, scaling, softcap)
+    maxima = run._maxima if query.shape[0] == 1 else None
+    if maxima is not None:
+        maxima.clear()
+    out = blocked_attention(query, key, value, attention_mask, lo, hi, scaling, softcap, run.scratch,
+                            None if maxima is None else maxima.add)
+    if maxima is not None:
+        run.overview[layer] = maxima.result()
     out = out.transpose(1, 2).contiguous()
     if probe is not None:
         probe.append(Call(module, query, key, out, None, scaling, softcap))
@@ -195,17 +222,28 @@ def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, v
 
 
 def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-                      lo: torch.Tensor, hi: torch.Tensor, scaling: float, softcap: float | None) -> torch.Tensor:
+                      lo: torch.Tensor, hi: torch.Tensor, scaling: float, softcap: float | None,
+                      scratch: Callable[[tuple[int, ...]], torch.Tensor] | None = None,
+                      seen: Callable[[torch.Tensor, torch.Tensor, int], None] | None = None) -> torch.Tensor:
     """Eager attention's output ``[batch, head, query, dim]``: bit for bit in one block up to
     :data:`FULL_MAX_BYTES` of weights; beyond, in blocks of queries, each block's scores and softmax over only the keys
     ``lo..hi`` (``[batch, query]``) it may see (a causal layer computes half its scores), its weights then
     multiplied with the values over all keys, zeros included. Found on this machine (torch 2.13, CPU): scores and
     softmax of a block of keys equal eager's bit for bit, but the product with the values over fewer keys does
     not at every length (some inner lengths take another kernel), and 1-ulp differences grow to ~4e-6 in the
-    weights of SmolLM2's last layers at 3,500 tokens."""
+    weights of SmolLM2's last layers at 3,500 tokens.
+
+    ``scratch(shape)``: a float32 buffer to compute one block's weights in (a run's layers share it; inputs over
+    :data:`FULL_MAX_KEYS` use it: a 2,048-token SmolLM2 layer then takes 0.14 s instead of 0.37 s, the 151 MB of
+    weights no longer faulted in afresh by each step). ``seen(w, rows, k0)``: shown the first input's weights
+    ``w [head, rows, keys]`` of the rows ``rows`` over keys ``k0..`` as they are computed (for the overview)."""
     n_query, n_key = q.shape[2], k.shape[2]
     if n_key <= FULL_MAX_KEYS or 4 * q.shape[0] * q.shape[1] * n_query * n_key <= FULL_MAX_BYTES:
-        return weighted_values(attention_weights(q, k, scaling, softcap, mask), v)
+        out = None if scratch is None or n_key <= FULL_MAX_KEYS else scratch((*q.shape[:3], n_key))
+        w = attention_weights(q, k, scaling, softcap, mask, out)
+        if seen is not None:
+            seen(w[0], torch.arange(n_query), 0)
+        return weighted_values(w, v)
     out = q.new_empty((*q.shape[:3], v.shape[-1]))
     rows = block_rows(q.shape[0] * q.shape[1], n_key)
     padded = q.new_zeros((*q.shape[:2], min(rows, n_query), n_key))  # one block's weights over every key
@@ -215,6 +253,8 @@ def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
         m = None if mask is None else mask[:, :, a:b, k0:k1]
         w = padded[:, :, : b - a]
         w[..., k0:k1] = attention_weights(q[:, :, a:b], k[:, :, k0:k1], scaling, softcap, m)
+        if seen is not None:
+            seen(w[0, :, :, k0:k1], torch.arange(a, b), k0)
         w[..., written[0]:min(k0, written[1])] = 0  # what the last block wrote outside this one's keys
         w[..., max(k1, written[0]):written[1]] = 0
         written = (k0, k1)
@@ -365,6 +405,7 @@ def sources(run: Run, spans: list[tuple[int, int]]) -> list[HeadSource]:
             continue
         lo = np.clip(part(run.lo, slice(a, b)) - a, 0, b - a).astype(np.int32)
         hi = np.clip(part(run.hi, slice(a, b)) - a, 0, b - a).astype(np.int32)
+        overviews = {} if run.overview is None or len(spans) != 1 else {run.overview_size: run.overview.numpy()}
         out.append(CapturedHeads(part(run.q, slice(None), slice(a, b)), part(run.k, slice(None), slice(a, b)),
-                                 run.plan.scaling, lo, hi, run.plan.softcap, norms))
+                                 run.plan.scaling, lo, hi, run.plan.softcap, norms, overviews))
     return out

@@ -17,12 +17,17 @@ forward and the heads shown later are the same computation.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import torch
 
+from attnviz.models.threads import SHORT_KEYS, run_threads
 from attnviz.result import block_starts
+
+T = TypeVar("T")
 
 BLOCK_BYTES = 8 << 20
 """Scores of one block of queries, all heads (8 MiB): 64 rows of 9 heads at 4,096 keys. Measured for SmolLM2's
@@ -52,16 +57,30 @@ def grouped(x: torch.Tensor, n_kv: int) -> torch.Tensor:
 
 
 def attention_weights(q: torch.Tensor, k: torch.Tensor, scaling: float, softcap: float | None,
-                      mask: torch.Tensor | None) -> torch.Tensor:
+                      mask: torch.Tensor | None, out: torch.Tensor | None = None) -> torch.Tensor:
     """Eager attention weights of queries ``[..., head, rows, dim]`` over keys ``[..., kv_head, keys, dim]``
     (grouped-query attention broadcast, not copied), float32 ``[..., head, rows, keys]``; ``mask`` is additive,
-    broadcastable to that."""
+    broadcastable to that.
+
+    ``out``: a contiguous float32 buffer of that shape to compute in, step by step in place (the same operations,
+    the same numbers): a long input's layers reuse one buffer instead of each faulting in a fresh one per step."""
     n_kv = k.shape[-3]
+    if out is None:
+        if n_kv == q.shape[-3]:
+            scores = torch.matmul(q, k.transpose(-1, -2))
+        else:
+            scores = torch.matmul(grouped(q, n_kv), k.unsqueeze(-3).transpose(-1, -2)).flatten(-4, -3)
+        return scores_to_weights(scores * scaling, softcap, mask)
     if n_kv == q.shape[-3]:
-        scores = torch.matmul(q, k.transpose(-1, -2))
+        torch.matmul(q, k.transpose(-1, -2), out=out)
     else:
-        scores = torch.matmul(grouped(q, n_kv), k.unsqueeze(-3).transpose(-1, -2)).flatten(-4, -3)
-    return scores_to_weights(scores * scaling, softcap, mask)
+        torch.matmul(grouped(q, n_kv), k.unsqueeze(-3).transpose(-1, -2), out=grouped(out, n_kv))
+    out.mul_(scaling)
+    if softcap is not None:
+        out.div_(softcap).tanh_().mul_(softcap)
+    if mask is not None:
+        out.add_(mask)
+    return torch.softmax(out, dim=-1, dtype=torch.float32, out=out)
 
 
 def weighted_values(w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -94,6 +113,16 @@ def blocks(n: int, rows: int) -> Iterator[tuple[int, int]]:
         yield start, min(n, start + rows)
 
 
+def computed(method: Callable[..., T]) -> Callable[..., T]:
+    """A :class:`CapturedHeads` method run without autograd, on one thread for a short input (up to
+    :data:`attnviz.models.threads.SHORT_KEYS` keys: small kernels, see :mod:`attnviz.models.threads`)."""
+    @functools.wraps(method)
+    def wrapper(self: CapturedHeads, *args: object, **kwargs: object) -> T:
+        with torch.inference_mode(), run_threads(self.shape[3] <= SHORT_KEYS):
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class CapturedHeads:
     """A :class:`attnviz.result.HeadSource` computing heads from captured queries and keys (numpy arrays: the
     result pickles without torch tensors).
@@ -105,16 +134,19 @@ class CapturedHeads:
         lo, hi: int32 ``[layer, query]``: allowed keys ``lo <= key < hi``.
         softcap: ``[layer]`` logit soft-cap or None per layer; None for none at all.
         norms: float32 ``[layer, head, key]`` value norms through the output projection, or None.
+        overviews: overviews the forward made, by size (float32 ``[layer, head, s, s']``).
     """
 
     def __init__(self, q: np.ndarray, k: np.ndarray, scaling: list[float], lo: np.ndarray, hi: np.ndarray,
-                 softcap: list[float | None] | None = None, norms: np.ndarray | None = None) -> None:
+                 softcap: list[float | None] | None = None, norms: np.ndarray | None = None,
+                 overviews: dict[int, np.ndarray] | None = None) -> None:
         n_layers, n_heads, n_query, _ = q.shape
         if k.shape[0] != n_layers or n_heads % k.shape[1] or k.shape[3] != q.shape[3]:
             raise ValueError(f"keys {k.shape} do not fit queries {q.shape}")
         if lo.shape != (n_layers, n_query) or hi.shape != lo.shape or len(scaling) != n_layers:
             raise ValueError("one scaling per layer and one key interval per query are needed")
         self.q, self.k, self.lo, self.hi, self.norms = q, k, lo, hi, norms
+        self.overviews = dict(overviews or {})
         self.scaling = [float(s) for s in scaling]
         self.softcap = list(softcap) if softcap is not None else [None] * n_layers
         self.shape = (n_layers, n_heads, n_query, int(k.shape[2]))
@@ -122,7 +154,7 @@ class CapturedHeads:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.q, self.k, self.lo, self.hi, self.norms)
+        arrays = (self.q, self.k, self.lo, self.hi, self.norms, *self.overviews.values())
         return int(sum(a.nbytes for a in arrays if a is not None))
 
     def value_norms(self) -> np.ndarray | None:
@@ -167,7 +199,7 @@ class CapturedHeads:
         out[..., k0:k1] = w
         return out
 
-    @torch.inference_mode()
+    @computed
     def rows(self, layer: int, head: int, start: int, stop: int) -> np.ndarray:
         """float32 ``[stop - start, key]`` of one head (computed in blocks of rows)."""
         n_keys = self.shape[3]
@@ -179,7 +211,7 @@ class CapturedHeads:
             out[a:b] = self._weights(layer, slice(head, head + 1), start + a, start + b)[0].numpy()
         return out
 
-    @torch.inference_mode()
+    @computed
     def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
         """float32 ``[head, stop - start, key]`` of every head of a layer (in blocks of rows)."""
         n_heads, n_keys = self.shape[1], self.shape[3]
@@ -191,42 +223,63 @@ class CapturedHeads:
             out[:, a:b] = self._weights(layer, slice(0, n_heads), start + a, start + b).numpy()
         return out
 
-    @torch.inference_mode()
+    @computed
     def overview(self, size: int, keep: np.ndarray | None = None) -> np.ndarray:
         """float32 ``[layer, head, s, s']`` block maxima (:func:`attnviz.result.block_starts`), every layer's heads
         computed together in blocks of queries and reduced at once: nothing of ``[query, key]`` size is kept.
-        ``keep``: bool ``[query]`` of a self-attention: only those positions, each row renormalised over them."""
+        ``keep``: bool ``[query]`` of a self-attention: only those positions, each row renormalised over them.
+        The forward's own overview is returned when it was made at this size (:attr:`overviews`)."""
+        if keep is None and size in self.overviews:
+            return self.overviews[size]
         n_layers, n_heads, n_query, n_keys = self.shape
         kept = None if keep is None else torch.from_numpy(np.flatnonzero(keep))
         n_rows, n_cols = (n_query, n_keys) if kept is None else (len(kept), len(kept))
-        row_starts, key_starts = block_starts(n_rows, size), block_starts(n_cols, size)
-        row_block = torch.from_numpy(np.repeat(np.arange(len(row_starts)), np.diff(np.append(row_starts, n_rows))))
-        cells = _cells(key_starts, n_cols)  # [key block, widest block]: key indices, the last repeated
-        out = torch.zeros((n_layers, n_heads, len(row_starts), len(key_starts)), dtype=torch.float32)
+        maxima = BlockMaxima(n_heads, n_rows, n_cols, size)
+        out = np.zeros((n_layers, n_heads, *maxima.shape), dtype=np.float32)
         step = block_rows(n_heads, n_keys)
         rank = None if keep is None else torch.from_numpy(np.cumsum(keep) - 1)  # kept position -> shown row
         for layer in range(n_layers):
-            by_row = torch.zeros((n_heads, len(row_starts), n_cols), dtype=torch.float32)  # rows reduced first
+            maxima.clear()
             for a, b in blocks(n_query, step):
                 if kept is None:
                     w, k0, k1 = self._block(layer, slice(0, n_heads), a, b)  # [head, rows, k1 - k0]
-                    blocks_of_rows = row_block[a:b]
-                else:
-                    rows = torch.from_numpy(np.flatnonzero(keep[a:b]))
-                    if not len(rows):
-                        continue
-                    w = self._weights(layer, slice(0, n_heads), a, b).index_select(1, rows).index_select(2, kept)
-                    sums = w.sum(-1, keepdim=True)
-                    w = torch.where(sums > 0, w / sums, torch.zeros((), dtype=w.dtype))
-                    blocks_of_rows, k0, k1 = row_block[rank[a + rows]], 0, n_cols
-                ids = blocks_of_rows.numpy()  # the row block of each row, ascending: a few runs per block of rows
-                edges = [0, *(np.flatnonzero(np.diff(ids)) + 1).tolist(), len(ids)]
-                for i, j in zip(edges[:-1], edges[1:], strict=False):
-                    target = by_row[:, int(ids[i]), k0:k1]  # weights >= 0: the zeros start it
-                    torch.maximum(target, w[:, i:j].amax(1), out=target)
-            out[layer] = by_row.index_select(-1, cells.reshape(-1)).view(n_heads, len(row_starts),
-                                                                          *cells.shape).amax(-1)
-        return out.numpy()
+                    maxima.add(w, torch.arange(a, b), k0)
+                    continue
+                rows = torch.from_numpy(np.flatnonzero(keep[a:b]))
+                if not len(rows):
+                    continue
+                w = self._weights(layer, slice(0, n_heads), a, b).index_select(1, rows).index_select(2, kept)
+                sums = w.sum(-1, keepdim=True)
+                maxima.add(torch.where(sums > 0, w / sums, torch.zeros((), dtype=w.dtype)), rank[a + rows], 0)
+            out[layer] = maxima.result().numpy()
+        return out
+
+
+class BlockMaxima:
+    """Block maxima of one layer's heads, ``[head, s, s']`` (:func:`attnviz.result.block_starts` blocks of an
+    ``n_rows x n_cols`` head), reduced from blocks of rows as they are computed: each row goes into its row block
+    at once (one kernel for a block of rows), the key blocks are reduced at the end."""
+
+    def __init__(self, n_heads: int, n_rows: int, n_cols: int, size: int) -> None:
+        row_starts, key_starts = block_starts(n_rows, size), block_starts(n_cols, size)
+        self.shape = (len(row_starts), len(key_starts))
+        self.row_block = torch.from_numpy(np.repeat(np.arange(len(row_starts)),
+                                                    np.diff(np.append(row_starts, n_rows))))
+        self.cells = _cells(key_starts, n_cols)  # [key block, widest block]: key indices, the last repeated
+        self.by_row = torch.zeros((n_heads, len(row_starts), n_cols), dtype=torch.float32)  # rows reduced first
+
+    def clear(self) -> None:
+        self.by_row.zero_()
+
+    def add(self, w: torch.Tensor, rows: torch.Tensor, k0: int) -> None:
+        """Weights ``w [head, rows, keys]`` of the rows ``rows`` (int64 row indices) over keys ``k0..``."""
+        target = self.by_row[:, :, k0:k0 + w.shape[-1]]  # weights >= 0: the zeros start it
+        target.index_reduce_(1, self.row_block[rows], w, "amax")
+
+    def result(self) -> torch.Tensor:
+        n_heads = self.by_row.shape[0]
+        return self.by_row.index_select(-1, self.cells.reshape(-1)).view(n_heads, self.shape[0],
+                                                                         *self.cells.shape).amax(-1)
 
 
 def _cells(starts: np.ndarray, n: int) -> torch.Tensor:

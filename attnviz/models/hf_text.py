@@ -84,12 +84,15 @@ class HFTextModel(AttentionModel):
         return enc, cut or over, n_chars
 
     def run(self, text: str | None = None, text_pair: str | None = None,
-            progress: Callable[[int, int], None] | None = None, **_: object) -> AttentionResult:
+            progress: Callable[[int, int], None] | None = None, overview: int | None = None,
+            **_: object) -> AttentionResult:
         """Attention of the model on ``text`` (and ``text_pair``, a second segment, for encoders).
 
         Args:
             progress: called with ``(layers done, layers)`` after each layer of a long input (past 512 tokens);
                 it may raise to stop the run.
+            overview: for a long input, make ``result.overview(overview)`` during the forward, from the weights
+                it computes anyway (the all-heads grid of a 2,048-token input then costs no second pass).
         Returns:
             AttentionResult over the input's tokens.
         Raises:
@@ -105,7 +108,7 @@ class HFTextModel(AttentionModel):
         segments = None
         if text_pair is not None and "token_type_ids" in enc:
             segments = enc["token_type_ids"][0].numpy().astype(np.int8)
-        return self._run_encoded(dict(enc), segments, truncated, n_chars, progress)
+        return self._run_encoded(dict(enc), segments, truncated, n_chars, progress, overview)
 
     @torch.inference_mode()
     def run_ids(self, ids: list[int]) -> AttentionResult:
@@ -122,10 +125,11 @@ class HFTextModel(AttentionModel):
         return self._run_encoded({"input_ids": t, "attention_mask": torch.ones_like(t)}, None, False, None)
 
     def _run_encoded(self, enc: dict[str, torch.Tensor], segments: np.ndarray | None, truncated: bool,
-                     n_chars: int | None, progress: Callable[[int, int], None] | None = None) -> AttentionResult:
+                     n_chars: int | None, progress: Callable[[int, int], None] | None = None,
+                     overview: int | None = None) -> AttentionResult:
         ids = enc["input_ids"][0].tolist()
         self._check_readable(ids)
-        (source,) = self.reader(enc, len(ids), progress=progress)
+        (source,) = self.reader(enc, len(ids), progress=progress, overview=overview)
         return self._result(source, ids, truncated, n_chars, segments)
 
     def relevance(self, text: str | None = None, target: int | str | None = None,

@@ -14,6 +14,7 @@ import torch
 
 from attnviz.models import capture
 from attnviz.models.capture import FULL_MAX_KEYS, KWARG, STORED_MAX_BYTES, Plan, Run
+from attnviz.models.threads import run_threads
 from attnviz.models.traced import TracedForward, trace_forward
 from attnviz.result import HeadSource, StoredWeights
 
@@ -69,7 +70,8 @@ class AttentionReader:
         return Run.new(self.plan, first.shape[0], n, n)
 
     def __call__(self, inputs: Mapping[str, torch.Tensor], n: int, spans: list[tuple[int, int]] | None = None,
-                 traced: bool = True, progress: Callable[[int, int], None] | None = None) -> list[HeadSource]:
+                 traced: bool = True, progress: Callable[[int, int], None] | None = None,
+                 overview: int | None = None) -> list[HeadSource]:
         """One head source per input of the batch.
 
         Args:
@@ -79,6 +81,8 @@ class AttentionReader:
             traced: take the traced forward when it accepts the inputs.
             progress: called with ``(layers done, layers)`` after each layer of an eager forward (a traced one,
                 up to 512 positions and well under a second, calls nothing); it may raise to stop the run.
+            overview: make the overview at this size during an eager captured forward of one input (the grid's
+                thumbnails then cost no second pass over every head; a traced forward's is made on demand).
         Raises:
             ValueError: a model that stores its weights, over :data:`STORED_MAX_BYTES`; a model that returns no
                 attention weights.
@@ -91,10 +95,13 @@ class AttentionReader:
             return self._stacked(inputs, spans)
         run = self._new_run(inputs, n)
         run.progress = progress
-        with torch.inference_mode():
-            if traced and self.traced is not None and n <= FULL_MAX_KEYS and self.traced.accepts(inputs):
+        short = traced and self.traced is not None and n <= FULL_MAX_KEYS and self.traced.accepts(inputs)
+        with torch.inference_mode(), run_threads(short):
+            if short:
                 run = Run(self.plan, self.traced(inputs, run.tensors()))
             else:
+                if overview and batch == 1 and self.plan.mode == "capture":
+                    run.want_overview(int(overview), n, n)
                 self.base(**inputs, **self.kwargs, **{KWARG: run})
         return capture.sources(run, spans)
 

@@ -100,6 +100,12 @@ def load_model(name: str | Path, *, allow_paths: bool = True) -> AttentionModel:
     return _LOADED[key]
 
 
+def is_loaded(name: str) -> bool:
+    """Whether the registered model ``name`` is loaded in this process (:func:`load_model` returns it at once)."""
+    with _GUARD:
+        return name in _LOADED
+
+
 def _sync_local() -> None:
     """Make the registry's local entries those of the models folder now: new folders added, gone or changed ones
     dropped (with their loaded model). A folder named like a built-in model is left out (logged once)."""

@@ -28,6 +28,8 @@ import streamlit as st
 
 from attnviz.cache import BoundedCache
 from attnviz.models import AttentionModel, load_model, model_info
+from attnviz.models.registry import is_loaded
+from attnviz.render.raster import fit_cell
 from attnviz.result import AttentionResult
 from attnviz.server import allocator
 
@@ -150,6 +152,10 @@ def get_local_model(name: str) -> AttentionModel:
 def load_with_progress(name: str) -> AttentionModel:
     """:func:`get_model` under a spinner with a running clock: a model's first load in a process can take ~20 s
     (SmolLM2 converts its GGUF file once); once loaded it returns at once and nothing is shown."""
+    with _REMOTE_LOCK:
+        ready = name in _REMOTE
+    if ready or is_loaded(name):
+        return get_model(name)
     with st.spinner(f"Loading {name}: once per server process; a first load can take ~20 s…", show_time=True):
         return get_model(name)
 
@@ -174,6 +180,12 @@ def warm_up(*names: str) -> None:
 _WARMED: set[str] = set()
 _WARM_LOCK = threading.Lock()
 _RUN_SLOTS = threading.BoundedSemaphore(MODEL_RUN_SLOTS)
+
+
+def grid_cell(model: AttentionModel) -> int:
+    """Side of each head's thumbnail in the all-heads grid of ``model``'s results (a long run makes that overview
+    as it goes)."""
+    return fit_cell(model.n_layers)
 
 
 def result_bytes(result: AttentionResult) -> int:
@@ -220,8 +232,9 @@ class TextRun:
     def result(self, progress: Callable[[int, int], None] | None = None) -> AttentionResult:
         """The cached result, or the model's run (``ValueError`` for unusable text is raised, not cached);
         ``progress(layers done, layers)`` is called as a long run goes (see :meth:`AttentionModel.run`)."""
-        return RESULTS.get_or_compute(self.key, lambda: limited(get_model(self.model).run, text=self.text,
-                                                                text_pair=self.pair, progress=progress))
+        model = get_model(self.model)
+        return RESULTS.get_or_compute(self.key, lambda: limited(model.run, text=self.text, text_pair=self.pair,
+                                                                progress=progress, overview=grid_cell(model)))
 
 
 @dataclass(frozen=True)

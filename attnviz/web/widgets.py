@@ -9,6 +9,7 @@ file when the person clicks (``on_click="ignore"``: no rerun). A download's ``ma
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -125,6 +126,12 @@ def _slug(label: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- messages
+
+
+def spinner_if(long: bool, text: str) -> contextlib.AbstractContextManager:
+    """A spinner with a running clock around work that may be ``long``; nothing for short work (a spinner is an
+    element and a timer thread in every run, and shows only after half a second anyway)."""
+    return st.spinner(text, show_time=True) if long else contextlib.nullcontext()
 
 
 def show_value_error(e: ValueError) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from attnviz.export import tokens_json
+from attnviz.models.threads import SHORT_KEYS
 from attnviz.render import grid_image, png_bytes
 from attnviz.render.raster import fit_cell
 from attnviz.result import WEIGHTS_MAX_BYTES
@@ -27,7 +28,7 @@ def grid_png(key: tuple[str, str, str], _run: TextRun, hide_special: bool, minim
     """PNG of all heads (layers x heads) of a cached text run (``key`` is ``_run.key``), with the view options:
     each head's block maxima at the thumbnail's size (:meth:`AttentionResult.overview`), never the full tensor."""
     result = _run.result()
-    cell = fit_cell(result.n_layers)
+    cell = fit_cell(result.n_layers)  # runs.grid_cell: the size a long run made its overview at
     overview = view_attention(result, hide_special, minimum, hide_sink).overview(cell)
     return png_bytes(grid_image(overview, cell=cell, colorscale=colorscale), compress_level=1)
 
@@ -88,7 +89,7 @@ def main() -> None:
         st.info("Hiding these tokens leaves none to show: turn an option off.")
         st.stop()
     view = (run.key, run, hide_special, minimum, colorscale, hide_sink)  # PNG bytes, made once, cached
-    with st.spinner(f"Drawing all {result.n_layers * result.n_heads} heads…", show_time=True):
+    with widgets.spinner_if(result.n_tokens > SHORT_KEYS, f"Drawing all {result.n_layers * result.n_heads} heads…"):
         grid = grid_png(*view)
     st.image(grid, output_format="PNG", caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
     items = [Download("All heads", "png", f"{stem}_grid", lambda: grid_png(*view))]
