@@ -21,8 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from attnviz.extras import ImageExtras
 from attnviz.models.dir_cache import file_checksum, load_cached
-from attnviz.models.reader import AttentionReader
-from attnviz.models.traced import TracedForward
+from attnviz.models.reader import AttentionReader, ReadsAttention
 from attnviz.models.vision import IMAGENET_MEAN, IMAGENET_STD, ImageAttentionModel, to_tensor
 from attnviz.result import HeadSource
 
@@ -136,7 +135,7 @@ def _save(state: dict[str, torch.Tensor], directory: Path) -> None:
     save_file({k: v.contiguous() for k, v in state.items()}, str(directory / WEIGHTS_FILE))
 
 
-class Dinov2ImageModel(ImageAttentionModel):
+class Dinov2ImageModel(ReadsAttention, ImageAttentionModel):
     """DINOv2 ViT-S/14: 12 layers x 6 heads over [CLS] and the patches of 14 px, 16 x 16 at 224 px (default) to
     37 x 37 at 518 px (:data:`SIZES`; the position table is interpolated as DINOv2 does, bicubic).
 
@@ -176,14 +175,6 @@ class Dinov2ImageModel(ImageAttentionModel):
             raise ValueError(f"DINOv2 reads images from {SIZES[0]} to {SIZES[-1]} px in steps of its {self.patch} px "
                              f"patch (e.g. 224, 336, 448, 518), not {image_size!r}.")
         return int(image_size)
-
-    @property
-    def traced(self) -> TracedForward | None:
-        return self.reader.traced
-
-    @traced.setter
-    def traced(self, value: TracedForward | None) -> None:
-        self.reader.traced = value
 
     def trace(self) -> None:
         """Run 224 px images through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it

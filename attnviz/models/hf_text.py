@@ -9,10 +9,9 @@ import numpy as np
 import torch
 
 from attnviz.models.base import AttentionModel
-from attnviz.models.reader import AttentionReader
+from attnviz.models.reader import AttentionReader, ReadsAttention
 from attnviz.models.relevance import Relevance, text_relevance
 from attnviz.models.token_text import byte_level_label, is_byte_level
-from attnviz.models.traced import TracedForward
 from attnviz.result import AttentionResult
 from attnviz.textinput import bound_text, check_text
 
@@ -22,7 +21,7 @@ PROBE = "attnviz checks, at load, that it recomputes this probe's attention exac
 """The probe input of :func:`attnviz.models.capture.prepare`."""
 
 
-class HFTextModel(AttentionModel):
+class HFTextModel(ReadsAttention, AttentionModel):
     """A transformers text model (encoder or causal decoder) whose attention goes through transformers' attention
     interface (:mod:`attnviz.models.capture`): heads recomputed from a capture, or stored weights."""
 
@@ -46,15 +45,6 @@ class HFTextModel(AttentionModel):
         self.max_tokens = int(max_tokens or text_limit(model, tokenizer))
         self.labels = labeller or (lambda ids: token_labels(tokenizer, ids))
         self.reader = AttentionReader(model, dict(tokenizer(PROBE, return_tensors="pt")), name)
-
-    @property
-    def traced(self) -> TracedForward | None:
-        """The traced forward (None: eager), see :meth:`trace`."""
-        return self.reader.traced
-
-    @traced.setter
-    def traced(self, value: TracedForward | None) -> None:
-        self.reader.traced = value
 
     def trace(self) -> None:
         """Run through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it reproduces the eager

@@ -124,3 +124,18 @@ class AttentionReader:
         return [StoredWeights(weights[:, i, :, a:b, a:b].numpy() if len(spans) == 1
                               else weights[:, i, :, a:b, a:b].contiguous().numpy())
                 for i, (a, b) in enumerate(spans)]
+
+
+class ReadsAttention:
+    """A model whose attention an :class:`AttentionReader` (``self.reader``) reads: its traced forward, if any."""
+
+    reader: AttentionReader
+
+    @property
+    def traced(self) -> TracedForward | None:
+        """The traced forward (None: eager; set None to run eager), see :meth:`AttentionReader.trace`."""
+        return self.reader.traced
+
+    @traced.setter
+    def traced(self, value: TracedForward | None) -> None:
+        self.reader.traced = value
