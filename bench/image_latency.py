@@ -20,6 +20,7 @@ Usage::
     .venv/bin/python bench/image_latency.py                 # 1 warm-up + 5 cold + 5 cached (~1 min)
     .venv/bin/python bench/image_latency.py --profile       # and a py-spy profile of 5 more cold uploads
     .venv/bin/python bench/image_latency.py --longest 3000  # camera-sized uploads (3000 px longer side)
+    .venv/bin/python bench/image_latency.py --image-size 448  # DINOv2 at 448 px (1,025 tokens)
 
 Prints a Markdown table and a PASS/MISS line, and writes the raw numbers to ``bench/results/image_latency.json``.
 """
@@ -120,6 +121,16 @@ def bench(args, pictures: dict[str, list[tuple[Path, tuple[int, int]]]]) -> dict
         page.goto(f"{url}/Image", wait_until="domcontentloaded")
         page.get_by_role("heading", name="Image attention").wait_for(timeout=120_000)
         wait_until(page, None, args.quiet_ms, 300, script_state=True)
+        if args.image_size:  # the Resolution slider, one 14 px step per arrow key, before the first upload
+            thumb = page.get_by_role("slider", name="Resolution (px)")
+            thumb.focus()
+            for _ in range((args.image_size - 224) // 14):
+                page.keyboard.press("ArrowRight")
+            wait_until(page, None, args.quiet_ms, 300, script_state=True)
+            shown = thumb.get_attribute("aria-valuetext") or thumb.get_attribute("aria-valuenow")
+            if shown != str(args.image_size):
+                raise SystemExit(f"the Resolution slider shows {shown}, not {args.image_size}: "
+                                 f"{thumb.evaluate('e => e.outerHTML.slice(0, 300)')}")
         out["first_load_s"] = time.perf_counter() - t0 - args.quiet_ms / 1000
         print(f"Image page loaded (first run incl. model load) in ~{out['first_load_s']:.1f} s", flush=True)
         for phase, items in pictures.items():
@@ -195,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nice", type=int, default=0, help="run at this niceness (negative needs root)")
     ap.add_argument("--max-load", type=float, default=None,
                     help="first wait (up to 30 min) until the 1-minute load average is below this")
+    ap.add_argument("--image-size", type=int, default=None, choices=range(224, 519, 14), metavar="PX",
+                    help="the Image page's Resolution (224 to 518 px in steps of 14; default: the page's, 224)")
     ap.add_argument("--out", type=Path, default=RESULTS / "image_latency.json")
     args = ap.parse_args(argv)
     args.server_env = {**SERVER_ENV, **dict(kv.split("=", 1) for kv in args.server_env)}
