@@ -61,6 +61,25 @@ def block_max(matrix: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+NO_NORMS = ("{model} does not report value norms, so contributions are not available: its attention's output "
+            "projection was not found.")
+"""What asking for contributions of a result without value norms raises (``{model}``: the model's name)."""
+
+
+def contributions_of(weights: np.ndarray, norms: np.ndarray | None, keys: np.ndarray | None = None) -> np.ndarray:
+    """Norm-based contributions (:meth:`AttentionResult.contribution`) of weights ``[layer, head, query, key']``:
+    each weight times its key's value norm, ``norms [layer, head, key]`` taken at the key positions ``keys`` (all
+    by default). float32, a new array.
+
+    Raises:
+        ValueError: ``norms`` is None (the model's value norms were not captured).
+    """
+    if norms is None:
+        raise ValueError(NO_NORMS.format(model="This model"))
+    n = norms if keys is None else norms[..., keys]
+    return np.multiply(weights, n[:, :, None, :], dtype=np.float32)
+
+
 @runtime_checkable
 class HeadSource(Protocol):
     """What a result's weights come from. Implementations must be picklable and read-only after creation.
@@ -79,9 +98,11 @@ class HeadSource(Protocol):
     def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
         """float32 ``[head, stop - start, key]``: rows ``start..stop-1`` of every head of one layer."""
 
-    def overview(self, size: int, keep: np.ndarray | None = None) -> np.ndarray:
+    def overview(self, size: int, keep: np.ndarray | None = None, contributions: bool = False) -> np.ndarray:
         """float32 ``[layer, head, s, s']``: block maxima of every head (:func:`block_max`); with ``keep`` (bool
-        ``[query]``), of the heads over those positions only, each row renormalised over them."""
+        ``[query]``), of the heads over those positions only, each row renormalised over them; with
+        ``contributions``, of each weight (after that renormalisation) times its key's value norm
+        (:func:`contributions_of`; ``ValueError`` without norms)."""
 
     def value_norms(self) -> np.ndarray | None:
         """float32 ``[layer, head, key]``: ``‖(x_j W_V^h + b_V^h) W_O^h‖``, or None when not captured."""
@@ -114,13 +135,15 @@ class StoredWeights:
     def layer_rows(self, layer: int, start: int, stop: int) -> np.ndarray:
         return self.weights[layer, :, start:stop]
 
-    def overview(self, size: int, keep: np.ndarray | None = None) -> np.ndarray:
+    def overview(self, size: int, keep: np.ndarray | None = None, contributions: bool = False) -> np.ndarray:
         w = self.weights
-        if keep is not None:
-            index = np.flatnonzero(keep)
+        index = None if keep is None else np.flatnonzero(keep)
+        if index is not None:
             w = w[:, :, index][..., index]
             sums = w.sum(-1, keepdims=True)
             w = np.divide(w, sums, out=np.zeros_like(w), where=sums > 0)
+        if contributions:
+            w = contributions_of(w, self.norms, index)
         return np.ascontiguousarray(block_max(w, size))
 
     def value_norms(self) -> np.ndarray | None:
@@ -287,7 +310,7 @@ class AttentionResult:
                              "`layer`: read them one by one with head(layer, head).")
         return np.stack([self.head(layer, h) for h in range(self.n_heads)])
 
-    def overview(self, size: int, keep: np.ndarray | None = None) -> np.ndarray:
+    def overview(self, size: int, keep: np.ndarray | None = None, contributions: bool = False) -> np.ndarray:
         """Every head at most ``size`` x ``size``: float32 ``[layer, head, s, s']`` (``s = min(query, size)``,
         ``s' = min(key, size)``), each cell the maximum of its block of weights (:func:`block_starts`): what the
         all-heads grid draws. Equal to :func:`block_max` of :attr:`weights`.
@@ -295,6 +318,12 @@ class AttentionResult:
         Args:
             keep: bool ``[query]`` of a self-attention result: the heads over those positions only, each row
                 renormalised over them (special tokens or the first token hidden, as the pages do).
+            contributions: block maxima of the contributions (:meth:`contribution`) instead: each weight (after
+                ``keep``'s renormalisation) times its key's value norm. Equal to :func:`block_max` of every head's
+                :meth:`contribution` when nothing is hidden.
+
+        Raises:
+            ValueError: a bad ``size`` or ``keep``; ``contributions`` of a model without value norms.
         """
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise ValueError(f"overview size must be a positive integer, got {size!r}")
@@ -303,6 +332,9 @@ class AttentionResult:
             if keep.shape != (self.n_tokens,) or self.key_tokens is not None or not keep.any():
                 raise ValueError("keep must be a bool mask of the query positions of a self-attention result, with "
                                  "at least one position kept")
+        if contributions:
+            self._norms()
+            return self.source.overview(int(size), keep, contributions=True)
         return self.source.overview(int(size), keep)
 
     def contribution(self, layer: int, head: int) -> np.ndarray:
@@ -313,15 +345,19 @@ class AttentionResult:
         Raises:
             ValueError: the model's value norms were not captured (its output projection was not found).
         """
-        norms = self.source.value_norms()
-        if norms is None:
-            raise ValueError(f"{self.model} does not report value norms, so contributions are not available: its "
-                             "attention's output projection was not found.")
+        norms = self._norms()
         return self.head(layer, head) * norms[layer, head][None, :]
 
     def value_norms(self) -> np.ndarray | None:
         """float32 ``[layer, head, key]``: ``‖f_h(x_j)‖`` (see :meth:`contribution`), or None when not captured."""
         return self.source.value_norms()
+
+    def _norms(self) -> np.ndarray:
+        """:meth:`value_norms`; ``ValueError`` (:data:`NO_NORMS`) when not captured."""
+        norms = self.source.value_norms()
+        if norms is None:
+            raise ValueError(NO_NORMS.format(model=self.model))
+        return norms
 
     def _check(self, layer: int, head: int) -> None:
         """``TypeError`` unless both are integers (numpy integers too, not bool); ``ValueError`` out of range."""

@@ -46,6 +46,28 @@ def test_text_page_runs_and_downloads(app_server, browser_page, artifacts):
     assert img.format == "PNG" and img.width > 6 * 64 and img.height > 3 * 64
 
 
+def test_the_contributions_switch_redraws_the_grid(app_server, browser_page, artifacts):
+    """One click on "Contributions": the all-heads grid is drawn again (another image), the focused head says
+    contribution, and the page shows no exception."""
+    page = browser_page
+    page.goto(f"{app_server}/Text", wait_until="domcontentloaded")
+    page.get_by_role("heading", name="Text attention").wait_for(timeout=60_000)
+    page.locator(".xtick text").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    grid = page.locator('[data-testid="stImage"] img').first
+    wait_image_loaded(page, grid)
+    before = grid.get_attribute("src")
+    page.locator(".st-key-text_contributions label").first.click()
+    page.get_by_role("heading", name="All heads: contributions").wait_for(timeout=60_000)
+    wait_idle(page)
+    grid = page.locator('[data-testid="stImage"] img').first
+    wait_image_loaded(page, grid)
+    assert grid.get_attribute("src") != before
+    page.locator('[data-testid="stPlotlyChart"] .gtitle', has_text="contribution").wait_for(timeout=60_000)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(artifacts / "text_page_contributions.png"), full_page=True)
+
+
 LONG_TEXT = " ".join(["The quick brown fox jumps over the lazy dog, and the dog sleeps on in the warm sun."] * 60)
 
 

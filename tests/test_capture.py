@@ -265,3 +265,33 @@ def test_the_forward_in_blocks_of_queries_stays_within_1e6_of_eager(minilm, smol
     diff, n = compare_with_eager(smollm2_two_layers, dict(smollm2_two_layers.tokenizer(text, return_tensors="pt")),
                                  r)
     assert n == 18 and diff <= EXACT
+
+
+def test_captured_overview_of_contributions_is_their_block_maximum(minilm):
+    """MiniLM's overview(contributions=True), computed in blocks of queries from the capture, equals the block
+    maxima of the stacked contribution(layer, head), with positions hidden too (rows renormalised over the kept
+    keys, times their value norms); an eager forward's own overview (of the weights) is not returned for
+    contributions."""
+    from attnviz.analysis import keep_tokens
+    from attnviz.result import AttentionResult
+
+    pool = single_token_words(minilm.tokenizer)
+    text = make_text(pool, 150, "contributions")
+    enc = dict(minilm.tokenizer(text, return_tensors="pt"))
+    (source,) = minilm.reader(enc, 150, traced=False, overview=32)  # the eager forward, making its overview
+    assert set(source.overviews) == {32}
+    r = AttentionResult(source, minilm.tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), "minilm", "text",
+                        special=np.isin(enc["input_ids"][0].numpy(), minilm.tokenizer.all_special_ids))
+    norms = r.value_norms()
+    every = np.stack([[r.contribution(layer, h) for h in range(r.n_heads)] for layer in range(r.n_layers)])
+    for size in (32, 96, 200):
+        got = r.overview(size, contributions=True)
+        np.testing.assert_allclose(got, block_max(every, size), rtol=1e-5, atol=1e-6)
+        assert not np.allclose(got, r.overview(size))
+    np.testing.assert_array_equal(r.overview(32), source.overviews[32])  # weights: still the forward's own
+    keep = ~r.special
+    assert keep.sum() == 148
+    kept = keep_tokens(r.weights, keep) * norms[:, :, None, np.flatnonzero(keep)]
+    for size in (32, 200):
+        np.testing.assert_allclose(r.overview(size, keep, contributions=True), block_max(kept, size), rtol=1e-5,
+                                   atol=1e-6)

@@ -266,3 +266,54 @@ def test_dinov2_resolution_runs_at_448_px_with_finer_maps():
     assert r.grid == (32, 32) and r.extras.input_size == 448
     at.selectbox(key="image_model").set_value("shapes-vit").run()
     assert not at.exception and not at.get("select_slider")
+
+
+# ------------------------------------------------------------------------------------- weights or contributions
+
+
+def test_the_contributions_switch_redraws_the_maps_and_the_focused_head_then_back():
+    """shapes-vit reports value norms: the switch redraws the all-heads grid and the per-layer maps, and the
+    focused head's numbers are that head's contributions (its row of contribution(layer, head) over the patches);
+    off again, the weights come back."""
+    at = image_page()
+    at.query_params["image_model"] = "shapes-vit"
+    at.query_params["image_example"] = "shapes triangle"
+    at.run()
+    assert not at.exception and not at.error
+    switch = at.toggle(key="image_contributions")
+    assert not switch.value and not switch.disabled
+    layer, head = at.selectbox(key="image_layer").value, at.selectbox(key="image_head").value
+    r = ImageRun.of("shapes-vit", examples()["shapes triangle"].read_bytes()).result()
+
+    def urls() -> list[str]:
+        return [el.proto.imgs[0].url for el in at.get("image")]
+
+    def focused(values: np.ndarray) -> str:  # the focused head's caption for the [CLS] row ``values``
+        patches = values[1:]
+        return f"of [CLS] (max {patches.max():.3f}, {patches.sum() / values.sum():.0%} of it on patches)"
+
+    weights = urls()
+    assert focused(r.head(layer, head)[0]) in image_captions(at)
+    at.toggle(key="image_contributions").set_value(True).run()
+    assert not at.exception and not at.error
+    contributions = r.contribution(layer, head)[0]
+    assert not np.allclose(contributions / contributions.sum(), r.head(layer, head)[0])
+    assert f"L{layer} H{head}: contributions {focused(contributions)}" in image_captions(at)
+    assert "all 16 heads, contributions of [CLS]" in image_captions(at)
+    changed = [a != b for a, b in zip(weights, urls(), strict=True)]
+    assert changed[0] and sum(changed) >= 4  # the grid, the focused overlay and heatmap, the per-layer maps
+    at.toggle(key="image_contributions").set_value(False).run()
+    assert not at.exception and not at.error
+    assert urls() == weights and focused(r.head(layer, head)[0]) in image_captions(at)
+
+
+def test_a_vision_model_without_value_norms_shows_the_switch_disabled(local_models):
+    """my-deit stores its weights without value norms: the switch is off and disabled, with the reason."""
+    at = image_page().run()
+    at.selectbox(key="image_model").set_value("my-deit").run()
+    assert not at.exception and not at.error
+    result = ImageRun.of("my-deit", examples()[at.selectbox(key="image_example").value].read_bytes()).result()
+    assert result.value_norms() is None
+    switch = at.toggle(key="image_contributions")
+    assert switch.disabled and not switch.value
+    assert any("Contributions are not available for **my-deit**" in plain(c.value) for c in at.caption)

@@ -21,6 +21,7 @@ from attnviz.web.faithfulness import PAGE_STEPS
 from attnviz.web.runs import TextRun
 from attnviz.web.text import VIEWS
 from tests.apptest import click, load_error, page, results_left
+from tests.shown import plain
 from tests.text_app import TIMEOUT, submit, text_page
 
 
@@ -432,3 +433,101 @@ def test_weights_past_the_bound_are_not_offered_and_the_page_says_why(monkeypatc
     ok(at)
     assert "Weights (NPY)" not in downloads(at) and "All heads (PNG)" in downloads(at)
     assert "download heads one by one" in captions(at)
+
+
+# ------------------------------------------------------------------------------------- weights or contributions
+
+
+def plotly_z(at: AppTest, index: int = 0) -> np.ndarray:
+    """The first trace's ``z`` of the page's ``index``-th chart (Plotly's typed array: base64 of the matrix)."""
+    import base64
+
+    z = json.loads(at.get("plotly_chart")[index].proto.spec)["data"][0]["z"]
+    shape = [int(n) for n in str(z["shape"]).split(",")]
+    return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).reshape(shape)
+
+
+def grid_url(at: AppTest) -> str:
+    return at.get("image")[0].proto.imgs[0].url  # named by a digest of the PNG's bytes
+
+
+def test_the_contributions_switch_redraws_the_grid_and_the_focused_head_then_back():
+    at = text_page().run()
+    ok(at)
+    r = TextRun("minilm", "The animal didn't cross the street because it was too tired.").result()
+    switch = at.toggle(key="text_contributions")
+    assert not switch.value and not switch.disabled
+    at.selectbox(key="text_layer").set_value(2)
+    at.selectbox(key="text_head").set_value(7)
+    at.run()
+    weights_grid = grid_url(at)
+    np.testing.assert_allclose(plotly_z(at), r.head(2, 7), atol=1e-6)
+    at.toggle(key="text_contributions").set_value(True).run()
+    ok(at)
+    assert grid_url(at) != weights_grid
+    np.testing.assert_allclose(plotly_z(at), r.contribution(2, 7), rtol=1e-5, atol=1e-6)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["colorbar"]["title"]["text"] == "contribution"
+    assert "contribution" in spec["layout"]["title"]["text"]
+    assert any(h.value == "Focused head: L2 H7 · contributions" for h in at.subheader)
+    assert "each weight times its key's value norm" in captions(at)
+    at.toggle(key="text_contributions").set_value(False).run()
+    ok(at)
+    assert grid_url(at) == weights_grid
+    np.testing.assert_allclose(plotly_z(at), r.head(2, 7), atol=1e-6)
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["colorbar"]["title"]["text"] == "weight"
+
+
+def test_contributions_with_hidden_tokens_and_a_threshold_per_layer():
+    """Per layer, with special tokens hidden and a threshold: the mean over heads of the renormalised weights times
+    the kept keys' value norms, thresholded."""
+    at = text_page(text_view="Per layer").run()
+    at.toggle(key="text_contributions").set_value(True)
+    at.toggle(key="text_hide_special").set_value(True)
+    at.slider(key="text_threshold").set_value(0.2)
+    at.selectbox(key="text_layer").set_value(4)
+    at.run()
+    ok(at)
+    r = TextRun("minilm", "The animal didn't cross the street because it was too tired.").result()
+    keep = np.flatnonzero(~r.special)
+    w = r.layer(4)[:, keep][..., keep]
+    c = w / w.sum(-1, keepdims=True) * r.value_norms()[4][:, None, keep]
+    want = np.where(c >= 0.2, c, 0).mean(0)
+    np.testing.assert_allclose(plotly_z(at), want, rtol=1e-5, atol=1e-6)
+    assert any(h.value == "Layer 4: mean over heads · contributions" for h in at.subheader)
+
+
+def test_head_view_draws_contributions():
+    at = text_page(text_view="Head view").run()
+    at.toggle(key="text_contributions").set_value(True).run()
+    ok(at)
+    assert "top 3 per token · contributions" in graph_title(at)
+    assert "opacity is the contribution" in captions(at)
+    at.radio(key="graph_rule").set_value("threshold").run()
+    ok(at)
+    assert "contributions ≥ 0.1" in graph_title(at)
+
+
+@pytest.mark.parametrize("view", [v.LABEL for v in VIEWS])
+def test_every_tab_works_with_contributions_on(view):
+    """The tabs that show weights show contributions; the others (across layers, statistics, faithfulness,
+    generation) keep their own measures and still run."""
+    at = text_page(text_view=view).run()
+    at.toggle(key="text_contributions").set_value(True).run()
+    ok(at)
+
+
+def test_a_model_without_value_norms_shows_the_switch_disabled(local_models):
+    """my-gpt2 (GPT-2's Conv1D output projection is not a linear layer) reports no value norms: the switch is off
+    and disabled, with the reason; a choice made for MiniLM does not carry over."""
+    at = text_page().run()
+    at.toggle(key="text_contributions").set_value(True).run()
+    ok(at)
+    at.selectbox(key="text_model").set_value("my-gpt2")
+    submit(at, "A small local model reads this.")
+    ok(at)
+    assert TextRun("my-gpt2", "A small local model reads this.").result().value_norms() is None
+    switch = at.toggle(key="text_contributions")
+    assert switch.disabled and not switch.value
+    assert "Contributions are not available for **my-gpt2**" in plain(captions(at))
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["colorbar"]["title"]["text"] == "weight"

@@ -41,6 +41,25 @@ def test_query_maps_are_rows_of_the_weights(weights):
         to_grid(weights[0, 0, 0, :5], GRID)
 
 
+
+def test_query_and_layer_maps_of_contributions(weights):
+    """With contributions: each head's row of the query times the head's value norms, over the patches; fused per
+    layer the same way. Weights alone or a result without norms cannot give them."""
+    from attnviz.result import AttentionResult, StoredWeights
+
+    norms = np.random.default_rng(1).random((2, 3, 13)).astype(np.float32) * 4
+    r = AttentionResult(StoredWeights(weights, norms), [f"t{i}" for i in range(13)], "m", "image", grid=GRID)
+    maps = query_maps(r, GRID, 5, contributions=True)
+    for layer in range(2):
+        for head in range(3):
+            np.testing.assert_allclose(maps[layer, head].ravel(), r.contribution(layer, head)[5, 1:], rtol=1e-6)
+    np.testing.assert_allclose(layer_maps(r, GRID, 5, ("mean", "max"), contributions=True),
+                               np.stack([maps.mean(1), maps.max(1)]), rtol=1e-6)
+    with pytest.raises(ValueError, match="need a result"):
+        query_maps(weights, GRID, 5, contributions=True)
+    with pytest.raises(ValueError, match="contributions are not available"):
+        query_maps(AttentionResult(weights, r.tokens, "m", "image", grid=GRID), GRID, 5, contributions=True)
+
 def test_layer_maps_fuse_heads(weights):
     fused = layer_maps(weights, GRID, 0, ("mean", "max", "min"))
     maps = query_maps(weights, GRID, 0)

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from attnviz.result import AttentionResult
+from attnviz.result import AttentionResult, block_max
 
 
 @pytest.fixture()
@@ -67,10 +67,10 @@ class Computed:
     def layer_rows(self, layer, start, stop):
         return self.w[layer, :, start:stop].copy()
 
-    def overview(self, size, keep=None):
+    def overview(self, size, keep=None, contributions=False):
         from attnviz.result import StoredWeights
 
-        return StoredWeights(self.w).overview(size, keep)
+        return StoredWeights(self.w, self.norms).overview(size, keep, contributions)
 
     def value_norms(self):
         return self.norms
@@ -150,6 +150,45 @@ def test_contribution_is_weight_times_value_norm():
     np.testing.assert_array_equal(r.value_norms(), norms)
     with pytest.raises(ValueError, match="contributions are not available"):
         AttentionResult(w, list("abcde"), "m", "text").contribution(0, 0)
+
+
+def contributions_by_hand(w: np.ndarray, norms: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+    """``[layer, head, query', key']``: the kept rows and keys, each row renormalised over them, each weight times
+    its key's value norm, with plain loops over layers and heads."""
+    index = np.arange(w.shape[2]) if keep is None else np.flatnonzero(keep)
+    out = np.zeros((*w.shape[:2], len(index), len(index)), np.float32)
+    for layer in range(w.shape[0]):
+        for head in range(w.shape[1]):
+            m = w[layer, head][np.ix_(index, index)]
+            m = m / m.sum(-1, keepdims=True)
+            out[layer, head] = m * norms[layer, head, index][None, :]
+    return out
+
+
+@pytest.mark.parametrize("n, size", [(9, 4), (9, 96), (40, 7)])
+@pytest.mark.parametrize("hide", ["nothing", "some"])
+def test_overview_of_contributions_is_their_block_maximum(n, size, hide):
+    """overview(contributions=True) = block maxima of each head's contribution (with positions hidden: of the
+    renormalised weights times the kept keys' norms), from stored weights and from a computed source; a result
+    without value norms refuses it with contribution's message."""
+    w = random_weights((2, 3, n, n), seed=n)
+    norms = np.random.default_rng(n).random((2, 3, n)).astype(np.float32) * 3
+    keep = None if hide == "nothing" else np.arange(n) % 3 != 1
+    tokens = [str(i) for i in range(n)]
+    want = block_max(contributions_by_hand(w, norms, keep), size)
+    from attnviz.result import StoredWeights
+
+    for source in (StoredWeights(w, norms), Computed(w, norms)):
+        r = AttentionResult(source, tokens, "m", "text")
+        got = r.overview(size, keep, contributions=True)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        if keep is None:  # the same as stacking contribution(layer, head)
+            stacked = np.stack([[r.contribution(layer, h) for h in range(3)] for layer in range(2)])
+            np.testing.assert_allclose(got, block_max(stacked, size), rtol=1e-6)
+        assert not np.allclose(got, r.overview(size, keep))  # the weights' overview is another one
+    with pytest.raises(ValueError, match="contributions are not available"):
+        AttentionResult(w, tokens, "m", "text").overview(size, keep, contributions=True)
 
 
 def test_a_result_pickles_without_torch():

@@ -8,7 +8,7 @@ import pytest
 from attnviz.analysis import keep_tokens, threshold
 from attnviz.analysis.aggregate import fuse_heads
 from attnviz.analysis.view import ViewedAttention
-from attnviz.result import AttentionResult, block_max
+from attnviz.result import AttentionResult, StoredWeights, block_max
 
 
 def result_of(n: int = 23, causal: bool = False, seed: int = 0) -> AttentionResult:
@@ -72,3 +72,37 @@ def test_a_captured_result_hides_positions_in_its_own_overview(minilm):
                                        threshold(block_max(want, size), 0.01), atol=1e-6)
     with pytest.raises(ValueError, match="at least one position"):
         r.overview(8, np.zeros(r.n_tokens, bool))
+
+
+@pytest.mark.parametrize("hide", ["nothing", "special"])
+@pytest.mark.parametrize("minimum", [0.0, 0.3])
+def test_contributions_are_the_shown_weights_times_the_shown_keys_norms(hide, minimum, monkeypatch):
+    """With contributions on, every view is the kept, renormalised weights times the value norms of the kept keys,
+    then thresholded (the threshold applies to the contributions), computed here with numpy alone."""
+    r0 = result_of()
+    norms = np.random.default_rng(5).random((2, 3, r0.n_tokens)).astype(np.float32) * 2
+    r = AttentionResult(StoredWeights(r0.weights, norms), r0.tokens, "m", "text", special=r0.special)
+    keep = None if hide == "nothing" else ~r.special
+    index = np.arange(r.n_tokens) if keep is None else np.flatnonzero(keep)
+    w = r.weights[:, :, index][..., index]
+    w = w / w.sum(-1, keepdims=True)
+    c = w * norms[:, :, None, index]
+    want = np.where(c >= minimum, c, 0).astype(np.float32)
+    assert (want == 0).any() == (minimum > 0)
+    v = ViewedAttention(r, keep, minimum, contributions=True)
+    monkeypatch.setattr(ViewedAttention, "_blocks", lambda self: [(0, 4), (4, 9), (9, self.n_tokens)])
+    assert v.measure == "contribution" and ViewedAttention(r, keep, minimum).measure == "weight"
+    np.testing.assert_allclose(v.head(1, 2), want[1, 2], rtol=1e-6)
+    np.testing.assert_allclose(v.layer(0, [0, 2]), want[0, [0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(v.layer_rows(1, 3, 8), want[1, :, 3:8], rtol=1e-6)
+    np.testing.assert_allclose(v.fused(1, "mean"), want[1].mean(0), rtol=1e-6)
+    np.testing.assert_allclose(v.fused(1, "max"), want[1].max(0), rtol=1e-6)
+    for size in (5, 96):
+        np.testing.assert_allclose(v.overview(size), block_max(want, size), rtol=1e-6)
+    if keep is None:
+        np.testing.assert_allclose(v.head(0, 1), threshold(r.contribution(0, 1), minimum), rtol=1e-6)
+
+
+def test_contributions_of_a_result_without_norms_are_refused():
+    with pytest.raises(ValueError, match="contributions are not available"):
+        ViewedAttention(result_of(), contributions=True)

@@ -40,12 +40,13 @@ class EdgeRule:
         if self.kind == "threshold" and not 0 <= self.value <= 1:
             raise ValueError(f"the threshold must be in [0, 1], got {self.value}")
 
-    def describe(self) -> str:
+    def describe(self, measure: str = "weight") -> str:
+        """The rule in words (``measure``: what the values are, ``"weight"`` or ``"contribution"``)."""
         if self.kind == "top_k":
             return f"top {int(self.value)} per token"
         if self.kind == "mass":
-            return f"{self.value:.0%} of each token's attention"
-        return f"weights ≥ {self.value:g}"
+            return f"{self.value:.0%} of each token's {'attention' if measure == 'weight' else measure + 's'}"
+        return f"{measure}s ≥ {self.value:g}"
 
 
 @dataclass(frozen=True)

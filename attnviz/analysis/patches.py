@@ -9,7 +9,7 @@ import numpy as np
 
 from attnviz.analysis.aggregate import Attention, attention_shape, fuse_heads
 from attnviz.analysis.rollout import rollout, rollout_row
-from attnviz.result import AttentionResult
+from attnviz.result import NO_NORMS, AttentionResult
 
 
 def n_prefix(n_tokens: int, grid: tuple[int, int]) -> int:
@@ -39,30 +39,43 @@ def to_grid(attention: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return a[..., prefix:].reshape(*a.shape[:-1], *grid)
 
 
-def query_maps(weights: Attention, grid: tuple[int, int], query: int = 0) -> np.ndarray:
+def query_maps(weights: Attention, grid: tuple[int, int], query: int = 0,
+               contributions: bool = False) -> np.ndarray:
     """What one query attends to, in every head, as patch maps.
 
     Args:
         weights: ``[layer, head, query, key]``, or a result (only the query's rows are computed).
         query: position of the attending token (0 = CLS; see :func:`patch_index`).
+        contributions: maps of the norm-based contributions (each weight times its key's value norm,
+            :meth:`AttentionResult.contribution`) instead of the weights; ``weights`` must then be a result.
     Returns:
         ``[layer, head, rows, cols]`` float32.
+    Raises:
+        ValueError: a query out of range; contributions of weights alone or of a result without value norms.
     """
     n = attention_shape(weights)[2]
     if not 0 <= query < n:
         raise ValueError(f"query must be in 0..{n - 1}, got {query}")
     rows = weights.query_rows(query) if isinstance(weights, AttentionResult) else weights[:, :, query, :]
+    if contributions:
+        if not isinstance(weights, AttentionResult):
+            raise ValueError("contributions need a result (its value norms), not weights alone")
+        norms = weights.value_norms()
+        if norms is None:
+            raise ValueError(NO_NORMS.format(model=weights.model))
+        rows = rows * norms
     return to_grid(rows, grid).astype(np.float32)
 
 
 def layer_maps(weights: Attention, grid: tuple[int, int], query: int = 0,
-               hows: tuple[str, ...] = ("mean", "max")) -> np.ndarray:
-    """Heads of each layer fused (mean, max or min), for one query.
+               hows: tuple[str, ...] = ("mean", "max"), contributions: bool = False) -> np.ndarray:
+    """Heads of each layer fused (mean, max or min), for one query (of its contributions with ``contributions``,
+    see :func:`query_maps`).
 
     Returns:
         ``[len(hows), layer, rows, cols]`` float32.
     """
-    maps = query_maps(weights, grid, query)  # [layer, head, rows, cols]
+    maps = query_maps(weights, grid, query, contributions)  # [layer, head, rows, cols]
     return np.stack([fuse_heads(maps, how) for how in hows]).astype(np.float32)  # head is axis -3
 
 

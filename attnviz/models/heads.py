@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from attnviz.models.threads import SHORT_KEYS, run_threads
-from attnviz.result import block_starts
+from attnviz.result import NO_NORMS, block_starts
 
 T = TypeVar("T")
 
@@ -224,13 +224,17 @@ class CapturedHeads:
         return out
 
     @computed
-    def overview(self, size: int, keep: np.ndarray | None = None) -> np.ndarray:
+    def overview(self, size: int, keep: np.ndarray | None = None, contributions: bool = False) -> np.ndarray:
         """float32 ``[layer, head, s, s']`` block maxima (:func:`attnviz.result.block_starts`), every layer's heads
         computed together in blocks of queries and reduced at once: nothing of ``[query, key]`` size is kept.
         ``keep``: bool ``[query]`` of a self-attention: only those positions, each row renormalised over them.
-        The forward's own overview is returned when it was made at this size (:attr:`overviews`)."""
-        if keep is None and size in self.overviews:
+        ``contributions``: of each weight (after that renormalisation) times its key's value norm
+        (:attr:`norms`; ``ValueError`` without them). The forward's own overview is returned when it was made at
+        this size (:attr:`overviews`: weights of every position)."""
+        if keep is None and not contributions and size in self.overviews:
             return self.overviews[size]
+        if contributions and self.norms is None:
+            raise ValueError(NO_NORMS.format(model="This model"))
         n_layers, n_heads, n_query, n_keys = self.shape
         kept = None if keep is None else torch.from_numpy(np.flatnonzero(keep))
         n_rows, n_cols = (n_query, n_keys) if kept is None else (len(kept), len(kept))
@@ -240,17 +244,22 @@ class CapturedHeads:
         rank = None if keep is None else torch.from_numpy(np.cumsum(keep) - 1)  # kept position -> shown row
         for layer in range(n_layers):
             maxima.clear()
+            # [head, 1, key'] value norms of the keys shown, or None for weights
+            norms = None if not contributions else torch.from_numpy(self.norms[layer]).unsqueeze(1)
+            if norms is not None and kept is not None:
+                norms = norms.index_select(2, kept)
             for a, b in blocks(n_query, step):
                 if kept is None:
                     w, k0, k1 = self._block(layer, slice(0, n_heads), a, b)  # [head, rows, k1 - k0]
-                    maxima.add(w, torch.arange(a, b), k0)
+                    maxima.add(w if norms is None else w.mul_(norms[..., k0:k1]), torch.arange(a, b), k0)
                     continue
                 rows = torch.from_numpy(np.flatnonzero(keep[a:b]))
                 if not len(rows):
                     continue
                 w = self._weights(layer, slice(0, n_heads), a, b).index_select(1, rows).index_select(2, kept)
                 sums = w.sum(-1, keepdim=True)
-                maxima.add(torch.where(sums > 0, w / sums, torch.zeros((), dtype=w.dtype)), rank[a + rows], 0)
+                w = torch.where(sums > 0, w / sums, torch.zeros((), dtype=w.dtype))
+                maxima.add(w if norms is None else w.mul_(norms), rank[a + rows], 0)
             out[layer] = maxima.result().numpy()
         return out
 

@@ -21,10 +21,11 @@ def position_labels(tokens: list[str], start: int = 0) -> list[str]:
 def heatmap_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[str], title: str = "",
                    colorscale: str = DEFAULT_COLORSCALE, zmax: float | None = None,
                    row_title: str = "query", col_title: str = "key", masked: np.ndarray | None = None,
-                   row_start: int = 0, col_start: int = 0) -> go.Figure:
+                   row_start: int = 0, col_start: int = 0, value_title: str = "weight") -> go.Figure:
     """Heatmap of one ``[query, key]`` matrix: rows are queries (top to bottom), columns are keys.
 
     ``row_start``, ``col_start``: position of the first row and column (a region of a larger matrix).
+    ``value_title``: what a cell holds, on the colour bar and in the hover (``"contribution"``...).
 
     Hover shows the query token, the key token and the weight. Values go as float32 typed arrays.
     ``masked``: bool ``[query, key]``, True where attention is impossible (a causal model's later keys,
@@ -40,8 +41,8 @@ def heatmap_figure(matrix: np.ndarray, row_tokens: list[str], col_tokens: list[s
     side = int(min(900, max(360, 22 * n + 160)))
     fig = go.Figure(go.Heatmap(
         z=m, x=x, y=y, colorscale=colorscale, zmin=0, zmax=zmax if zmax is not None else _top(m), hoverongaps=False,
-        hovertemplate=f"{row_title} %{{y}}<br>{col_title} %{{x}}<br>weight %{{z:.4f}}<extra></extra>",
-        colorbar=dict(thickness=12, title=dict(text="weight", side="right")),
+        hovertemplate=f"{row_title} %{{y}}<br>{col_title} %{{x}}<br>{value_title} %{{z:.4f}}<extra></extra>",
+        colorbar=dict(thickness=12, title=dict(text=value_title, side="right")),
     ))
     if masked is not None:  # grey cells of their own (the plot background would also show around the matrix)
         fig.add_trace(go.Heatmap(z=np.where(masked, np.float32(1), np.float32(np.nan)), x=x, y=y, showscale=False,

@@ -53,14 +53,16 @@ def zoom_region(n: int, key: str) -> tuple[slice, slice]:
 
 
 def matrix_view(matrix: np.ndarray, tokens: list[str], title: str, colorscale: str, masked: np.ndarray | None,
-                key: str) -> None:
+                key: str, value_title: str = "weight") -> None:
     """A ``[query, key]`` matrix as an interactive heatmap (hover, zoom); beyond :data:`INTERACTIVE_UP_TO` tokens
     as an image (a long input's matrix shrunk by block maxima to at most 1,024 px), unless the session turns
     "Interactive chart" on (``text_interactive``, shared by the Text page's views), with range sliders to zoom into
-    a region at full resolution, interactive once the region is at most :data:`INTERACTIVE_UP_TO` a side."""
+    a region at full resolution, interactive once the region is at most :data:`INTERACTIVE_UP_TO` a side.
+    ``value_title``: what a cell holds (the charts' colour bar and hover)."""
     n = len(tokens)
     if n <= INTERACTIVE_UP_TO:
-        st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=masked), key=key)
+        st.plotly_chart(heatmap_figure(matrix, tokens, tokens, title, colorscale, masked=masked,
+                                       value_title=value_title), key=key)
         return
     rows, cols = zoom_region(n, "text_zoom")
     region = f"queries {rows.start}–{rows.stop - 1}, keys {cols.start}–{cols.stop - 1}"
@@ -70,7 +72,7 @@ def matrix_view(matrix: np.ndarray, tokens: list[str], title: str, colorscale: s
         st.plotly_chart(heatmap_figure(matrix[rows, cols], tokens[rows], tokens[cols],
                                        title if whole else f"{title} · {region}", colorscale,
                                        masked=None if masked is None else masked[rows, cols], row_start=rows.start,
-                                       col_start=cols.start), key=key)
+                                       col_start=cols.start, value_title=value_title), key=key)
         return
     if whole:
         matrix_image(labelled_heatmap(matrix, tokens, tokens, title, colorscale, masked=masked), n)

@@ -19,6 +19,7 @@ import streamlit as st
 from attnviz.export import FORMATS
 from attnviz.models import list_models, model_info
 from attnviz.render import COLORSCALES, DEFAULT_COLORSCALE
+from attnviz.result import AttentionResult
 
 TEXT_LIMIT_NOTICE = ("Limits: a text longer than the model's limit (512 tokens for MiniLM, about 2,000 characters "
                      "of English; 4,096 for SmolLM2, about 16,000) is cut to it, and the page says so.")
@@ -72,6 +73,26 @@ def layer_head_picker(n_layers: int, n_heads: int, prefix: str, first_layer: int
     head = row.selectbox("Head", range(n_heads), key=f"{prefix}_head", format_func=lambda i: f"H{i}", width=200,
                          **extra)
     return int(layer), int(head)
+
+
+CONTRIBUTIONS_HELP = ("Show contributions instead of weights: each weight α times the norm of its key's value "
+                      "through the head's output projection, α·‖f(x)‖ (Kobayashi et al. 2020, \"Attention is Not "
+                      "Only a Weight\"). A key can take much of the weight yet add little to the output when its "
+                      "value is small ([CLS], [SEP] and punctuation often are): contributions show what the head "
+                      "actually mixes in.")
+
+
+def contributions_toggle(result: AttentionResult, key: str, where: object = st, note: object = st) -> bool:
+    """The "Contributions" toggle (``where``: a container) of a page showing ``result``'s heads: True when on and
+    the model reports value norms. Without them it is off and disabled, and a caption (in ``note``) says why."""
+    missing = result.value_norms() is None
+    if missing:
+        st.session_state[key] = False  # a choice made for another model: off, as shown
+    on = where.toggle("Contributions", key=key, disabled=missing, help=CONTRIBUTIONS_HELP)
+    if missing:
+        note.caption(f"Contributions are not available for **{md_literal(result.model)}**: its attention's output "
+                     "projection was not found, so the norms of its values are unknown.")
+    return bool(on) and not missing
 
 
 def clamp_state(key: str, upper: int, default: int = 0) -> None:

@@ -35,6 +35,8 @@ class ImageContext:
         layer, head: the focused head, chosen above the views.
         look: colour scale, opacity, smoothing and colour ceiling of the maps.
         stem: the start of every file name (model, file digest and query).
+        contributions: whether the focused head and per-layer maps show norm-based contributions (each weight
+            times its key's value norm) instead of weights; file names of what they show then end in ``_contrib``.
     """
 
     run: ImageRun
@@ -47,6 +49,17 @@ class ImageContext:
     head: int
     look: Look
     stem: str
+    contributions: bool = False
+
+    @property
+    def measure(self) -> str:
+        """``"weight"`` or ``"contribution"``: what the maps hold."""
+        return "contribution" if self.contributions else "weight"
+
+    @property
+    def suffix(self) -> str:
+        """End of the file names of what the views show: ``"_contrib"`` for contributions, else ``""``."""
+        return "_contrib" if self.contributions else ""
 
 
 class ImageView(Protocol):

@@ -30,26 +30,26 @@ GRID_CELL = 128
 """Side (px) of each head's map in the all-heads grid."""
 
 
-def _grid(run: ImageRun, query: int, look: Look) -> Image.Image:
-    """Every layer x head: what ``query`` attends to, over the picture."""
+def _grid(run: ImageRun, query: int, look: Look, contributions: bool = False) -> Image.Image:
+    """Every layer x head: what ``query`` attends to (its contributions), over the picture."""
     result = run.result()
     shown = read_image(run.data_digest, run.data)[0]
-    maps = query_maps(result, result.grid, query)  # [layer, head, rows, cols]: only the query's rows computed
+    maps = query_maps(result, result.grid, query, contributions)  # [layer, head, rows, cols]: the query's rows
     return overlay_grid(shown, maps, [f"L{i}" for i in range(result.n_layers)],
                         [f"H{j}" for j in range(result.n_heads)], GRID_CELL, look.opacity, look.colorscale,
                         look.smooth, ceiling=look.ceiling)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=RESULT_TTL_S)
-def grid_jpeg(key: tuple[str, str, str], _run: ImageRun, query: int, look: Look) -> bytes:
+def grid_jpeg(key: tuple[str, str, str], _run: ImageRun, query: int, look: Look, contributions: bool = False) -> bytes:
     """The all-heads grid as the page shows it (JPEG); ``key`` is ``_run.key``."""
-    return jpeg_bytes(_grid(_run, query, look))
+    return jpeg_bytes(_grid(_run, query, look, contributions))
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=RESULT_TTL_S)
-def grid_png(key: tuple[str, str, str], _run: ImageRun, query: int, look: Look) -> bytes:
+def grid_png(key: tuple[str, str, str], _run: ImageRun, query: int, look: Look, contributions: bool = False) -> bytes:
     """The all-heads grid as a PNG download (made on click)."""
-    return png_bytes(_grid(_run, query, look), compress_level=1)
+    return png_bytes(_grid(_run, query, look, contributions), compress_level=1)
 
 
 def _resolution(model: str, where) -> int | None:
@@ -145,6 +145,7 @@ def main() -> None:
                                 "that would otherwise darken the rest.")
         smooth = o.toggle("Smooth", value=False, key="image_smooth",
                           help="Interpolate between patch centres instead of one flat square per patch.")
+        contributions = widgets.contributions_toggle(result, "image_contributions", o)
         if extras is not None and extras.prediction is not None:
             st.markdown(f"**Prediction: {extras.prediction}** ({extras.probabilities[extras.prediction]:.1%})")
             st.plotly_chart(probabilities_figure(extras.probabilities, extras.prediction), key="image_probabilities")
@@ -164,22 +165,26 @@ def main() -> None:
     look = Look(opacity, colorscale, smooth, ceiling)
 
     # ------------------------------------------------------------------------------------------------- all heads
-    st.subheader(f"All heads: attention of {who}")
+    measure = "contributions" if contributions else "attention"
+    suffix = "_contrib" if contributions else ""
+    st.subheader(f"All heads: {measure} of {who}")
     st.caption(f"Rows are layers (L), columns are heads (H); each map is coloured from 0 to its own "
-               f"{'maximum' if ceiling >= 100 else f'{ceiling:g}th percentile'}.")
-    st.image(grid_jpeg(run.key, run, query, look), output_format="JPEG",
-             caption=f"{result.model}: all {result.n_layers * result.n_heads} heads, attention of {who}")
+               f"{'maximum' if ceiling >= 100 else f'{ceiling:g}th percentile'}"
+               + (" (contributions: each weight times its patch's value norm)." if contributions else "."))
+    st.image(grid_jpeg(run.key, run, query, look, contributions), output_format="JPEG",
+             caption=f"{result.model}: all {result.n_layers * result.n_heads} heads, {measure} of {who}")
 
     # --------------------------------------------------------------------------------------- the focused head on
     layer, head = widgets.layer_head_picker(result.n_layers, result.n_heads, "image", first_layer=result.n_layers - 1)
     ctx = ImageContext(run=run, result=result, shown=shown, query=query, who=who, chosen=chosen, layer=layer,
-                       head=head, look=look, stem=stem)
+                       head=head, look=look, stem=stem, contributions=contributions)
     offered = [item for view in VIEWS for item in view.show(ctx)]
 
     # ------------------------------------------------------------------------------------------------------ export
     st.subheader("Export")
     download_strip([
-        Download("All heads", "png", f"{stem}_grid", lambda: grid_png(run.key, run, query, look)),
+        Download("All heads", "png", f"{stem}_grid{suffix}", lambda: grid_png(run.key, run, query, look,
+                                                                               contributions)),
         *offered,
         *([Download("Weights", "npy", f"{file_stem}_weights", lambda: run.result().weights,
                     help=f"All heads, [layer, head, query, key], float32; positions: {before}, then the patches "

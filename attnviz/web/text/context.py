@@ -27,6 +27,8 @@ class TextContext:
         hide_sink: whether the first token is hidden.
         colorscale: the page's colour scale.
         stem: the start of every file name of this run (``{model}_{digest[:10]}``).
+        contributions: whether ``attention`` shows norm-based contributions instead of weights (its ``measure``
+            names them in titles; file names of what a view shows then end in ``_contrib``).
     """
 
     run: TextRun
@@ -39,6 +41,17 @@ class TextContext:
     hide_sink: bool
     colorscale: str
     stem: str
+    contributions: bool = False
+
+    @property
+    def measure(self) -> str:
+        """``"weight"`` or ``"contribution"``: what the views' matrices hold, for titles and colour bars."""
+        return self.attention.measure
+
+    @property
+    def suffix(self) -> str:
+        """End of the file names of what the views show: ``"_contrib"`` for contributions, else ``""``."""
+        return "_contrib" if self.contributions else ""
 
     @property
     def masked(self) -> np.ndarray | None:
@@ -68,14 +81,15 @@ def shown_positions(result: AttentionResult, hide_special: bool, hide_sink: bool
 
 
 def view_attention(result: AttentionResult, hide_special: bool, minimum: float,
-                   hide_sink: bool = False) -> ViewedAttention:
+                   hide_sink: bool = False, contributions: bool = False) -> ViewedAttention:
     """The result's heads with the page's view options: special tokens and/or the first token hidden (rows
-    renormalised over the others) and weights below ``minimum`` set to 0.
+    renormalised over the others), norm-based contributions instead of weights (``contributions``: each shown
+    weight times its key's value norm) and values below ``minimum`` set to 0.
 
     Raises:
-        ValueError: the options hide every token.
+        ValueError: the options hide every token; contributions of a model without value norms.
     """
-    return ViewedAttention(result, shown_positions(result, hide_special, hide_sink), minimum)
+    return ViewedAttention(result, shown_positions(result, hide_special, hide_sink), minimum, contributions)
 
 
 def view_tokens(result: AttentionResult, hide_special: bool, hide_sink: bool = False) -> list[str]:

@@ -14,6 +14,8 @@ LABEL = "Head view"
 ALL_HEADS_UP_TO = 64
 """The head view starts with every head of the layer up to this many tokens, else with the focused head only."""
 RULE_LABELS = {"top_k": "top-k per token", "mass": "share of each token's attention", "threshold": "weight ≥"}
+CONTRIBUTION_RULE_LABELS = {**RULE_LABELS, "mass": "share of each token's contributions",
+                            "threshold": "contribution ≥"}
 
 
 def _on_graph_select() -> None:
@@ -28,24 +30,27 @@ def _on_graph_select() -> None:
     st.session_state["graph_side"] = "query" if token["curve_number"] == QUERY_TRACE else "key"
 
 
-def _edge_rule() -> EdgeRule:
-    kind = st.radio("Keep edges", list(RULE_LABELS), format_func=RULE_LABELS.get, key="graph_rule",
+def _edge_rule(contributions: bool = False) -> EdgeRule:
+    labels = CONTRIBUTION_RULE_LABELS if contributions else RULE_LABELS
+    kind = st.radio("Keep edges", list(labels), format_func=labels.get, key="graph_rule",
                     help="Long inputs stay readable: each head keeps only its strongest edges per query token.")
     if kind == "top_k":
         return EdgeRule("top_k", st.slider("k (edges per token)", 1, 20, 3, key="graph_k"))
     if kind == "mass":
-        return EdgeRule("mass", st.slider("Share of each token's attention", 0.05, 1.0, 0.5, 0.05, key="graph_mass",
+        return EdgeRule("mass", st.slider(f"Share of each token's {'contributions' if contributions else 'attention'}",
+                                          0.05, 1.0, 0.5, 0.05, key="graph_mass",
                                           help="The fewest, strongest edges holding at least this share."))
-    return EdgeRule("threshold", st.slider("Minimum weight", 0.01, 1.0, 0.1, 0.01, key="graph_min"))
+    return EdgeRule("threshold", st.slider(f"Minimum {'contribution' if contributions else 'weight'}", 0.01, 1.0,
+                                           0.1, 0.01, key="graph_min"))
 
 
 def show(ctx: TextContext) -> None:
     """The chosen heads of the focused layer as lines, a token to focus, the sentence-pair filter, PNG and SVG."""
     result, tokens, layer, stem = ctx.result, ctx.tokens, ctx.layer, ctx.stem
     n = len(tokens)
-    st.caption("Each line joins a query token (left) to a key token (right); its opacity is the weight relative "
-               "to the strongest line shown, its colour the head. Click a token to show only its lines (click "
-               "empty space to show all again); click a legend entry to hide a head.")
+    st.caption(f"Each line joins a query token (left) to a key token (right); its opacity is the {ctx.measure} "
+               "relative to the strongest line shown, its colour the head. Click a token to show only its lines "
+               "(click empty space to show all again); click a legend entry to hide a head.")
     options = list(range(result.n_heads))
     if st.session_state.get("graph_heads_input") != stem:  # a new input starts from the default heads
         st.session_state["graph_heads_input"] = stem
@@ -54,7 +59,7 @@ def show(ctx: TextContext) -> None:
                                  format_func=lambda h: f"H{h}", help="Each head has its own colour.")
     c1, c2, c3 = st.columns([3, 3, 3])
     with c1:
-        rule = _edge_rule()
+        rule = _edge_rule(ctx.contributions)
     with c2:
         token = st.selectbox("Focus token", [None, *range(n)], key="graph_token",
                              format_func=lambda i: "— all tokens —" if i is None else token_label(tokens, i))
@@ -74,7 +79,9 @@ def show(ctx: TextContext) -> None:
         segments = result.segments if keep is None else result.segments[keep]
         allowed = segment_mask(segments, direction)
     focus = None if token is None or token >= n else (side, int(token))
-    shown = [rule.describe()] + ([] if direction == "all" else [direction])  # named in the title, so in exports
+    shown = [rule.describe(ctx.measure)] + ([] if direction == "all" else [direction])  # in the title: in exports
+    if ctx.contributions and "contribution" not in shown[0]:
+        shown.append("contributions")
     title = " · ".join([result.model, f"layer {layer}", f"head {heads[0]}" if len(heads) == 1 else
                         f"{len(heads)} heads", *shown])
     graph = head_graph(ctx.attention.layer(layer, heads), tokens, tokens, rule, heads=heads, allowed=allowed,
@@ -83,6 +90,6 @@ def show(ctx: TextContext) -> None:
                + ("" if focus is None else f" · only {side} {token_label(tokens, focus[1])}"))
     st.plotly_chart(graph_figure(graph), key="graph_fig", on_select=_on_graph_select, selection_mode="points",
                     width="content", config={"displayModeBar": False})
-    name = f"{stem}_layer{layer}_heads{'-'.join(map(str, heads))}_graph"
+    name = f"{stem}_layer{layer}_heads{'-'.join(map(str, heads))}_graph{ctx.suffix}"
     download_strip([Download(LABEL, "png", name, lambda: graph_png(graph, scale=2 if n <= 128 else 1)),
                     Download(LABEL, "svg", name, lambda: graph_svg(graph))], key="dl_text_graph")

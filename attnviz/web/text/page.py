@@ -1,6 +1,7 @@
 """The Text page: a text (or a sentence pair) in, every layer and head of a text model out.
 
-Top to bottom: the input form, the run's caption, the view options (hide special tokens, colour scale, threshold),
+Top to bottom: the input form, the run's caption, the view options (hide special tokens, the sink, colour scale,
+threshold, contributions instead of weights),
 the all-heads grid (one PNG) with the run's downloads, the focused layer and head, then one tab per view of
 :data:`attnviz.web.text.VIEWS` (only the open tab runs). The model, text, layer, head and open tab are in the URL.
 """
@@ -24,12 +25,13 @@ EXAMPLE = "The animal didn't cross the street because it was too tired."
 
 @st.cache_data(show_spinner=False, max_entries=DERIVED_ENTRIES * 4, ttl=RESULT_TTL_S)
 def grid_png(key: tuple[str, str, str], _run: TextRun, hide_special: bool, minimum: float, colorscale: str,
-             hide_sink: bool = False) -> bytes:
-    """PNG of all heads (layers x heads) of a cached text run (``key`` is ``_run.key``), with the view options:
-    each head's block maxima at the thumbnail's size (:meth:`AttentionResult.overview`), never the full tensor."""
+             hide_sink: bool = False, contributions: bool = False) -> bytes:
+    """PNG of all heads (layers x heads) of a cached text run (``key`` is ``_run.key``), with the view options
+    (``contributions``: of the norm-based contributions): each head's block maxima at the thumbnail's size
+    (:meth:`AttentionResult.overview`), never the full tensor."""
     result = _run.result()
     cell = fit_cell(result.n_layers)  # runs.grid_cell: the size a long run made its overview at
-    overview = view_attention(result, hide_special, minimum, hide_sink).overview(cell)
+    overview = view_attention(result, hide_special, minimum, hide_sink, contributions).overview(cell)
     return png_bytes(grid_image(overview, cell=cell, colorscale=colorscale), compress_level=1)
 
 
@@ -77,22 +79,28 @@ def main() -> None:
                          help="Drop the first token, where many heads (decoders especially) park much of each row "
                               "whatever it says (an attention sink, Xiao et al. 2023), and renormalise each row "
                               "over the remaining tokens, so the rest of the pattern shows.")
+    contributions = widgets.contributions_toggle(result, "text_contributions", c)
     colorscale = widgets.colorscale_picker("text_colorscale", c, width=260)
-    minimum = c.slider("Threshold (hide weights below)", 0.0, 1.0, 0.0, 0.01, key="text_threshold")
+    minimum = c.slider(f"Threshold (hide {'contributions' if contributions else 'weights'} below)", 0.0, 1.0, 0.0,
+                       0.01, key="text_threshold")
     stem = f"{result.model}_{run.key[2][:10]}"
+    suffix = "_contrib" if contributions else ""
 
-    st.subheader("All heads")
+    st.subheader("All heads: contributions" if contributions else "All heads")
     st.caption("Rows are layers (L), columns are heads (H); each thumbnail is one head, queries down, keys across, "
-               "coloured from 0 to that head's maximum. Choose a layer and head below to focus it.")
+               "coloured from 0 to that head's maximum"
+               + (" contribution (each weight times its key's value norm)" if contributions else "")
+               + ". Choose a layer and head below to focus it.")
     shown = shown_positions(result, hide_special, hide_sink)
     if shown is not None and not shown.any():
         st.info("Hiding these tokens leaves none to show: turn an option off.")
         st.stop()
-    view = (run.key, run, hide_special, minimum, colorscale, hide_sink)  # PNG bytes, made once, cached
+    view = (run.key, run, hide_special, minimum, colorscale, hide_sink, contributions)  # PNG bytes, made once
     with widgets.spinner_if(result.n_tokens > SHORT_KEYS, f"Drawing all {result.n_layers * result.n_heads} heads…"):
         grid = grid_png(*view)
-    st.image(grid, output_format="PNG", caption=f"{result.model}: all {result.n_layers * result.n_heads} heads")
-    items = [Download("All heads", "png", f"{stem}_grid", lambda: grid_png(*view))]
+    st.image(grid, output_format="PNG", caption=f"{result.model}: all {result.n_layers * result.n_heads} heads"
+             + (", contributions" if contributions else ""))
+    items = [Download("All heads", "png", f"{stem}_grid{suffix}", lambda: grid_png(*view))]
     if result.weights_nbytes <= WEIGHTS_MAX_BYTES:
         items.append(Download("Weights", "npy", f"{stem}_weights", lambda: run.result().weights,
                               help="All heads, [layer, head, query, key], float32, as the model computed them."))
@@ -104,10 +112,10 @@ def main() -> None:
                    "bound: download heads one by one (Focused head, CSV), or use the Python API's result.head().")
 
     layer, head = widgets.layer_head_picker(result.n_layers, result.n_heads, "text")
-    attention = view_attention(result, hide_special, minimum, hide_sink)
+    attention = view_attention(result, hide_special, minimum, hide_sink, contributions)
     ctx = TextContext(run=run, result=result, attention=attention, tokens=attention.tokens, layer=layer, head=head,
                       hide_special=hide_special, hide_sink=hide_sink,
-                      colorscale=colorscale, stem=stem)
+                      colorscale=colorscale, stem=stem, contributions=contributions)
     tabs = st.tabs([v.LABEL for v in VIEWS], key="text_view", bind=BIND)
     for view_module, tab in zip(VIEWS, tabs, strict=True):
         if tab.open:

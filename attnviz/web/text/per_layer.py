@@ -17,10 +17,11 @@ def show(ctx: TextContext) -> None:
     how = st.radio("Fuse the layer's heads by", ["mean", "max"], horizontal=True, key="text_fusion")
     layer, tokens, colorscale, masked = ctx.layer, ctx.tokens, ctx.colorscale, ctx.masked
     matrix = ctx.attention.fused(layer, how)  # [query, key]
-    title = f"{ctx.result.model} · layer {layer} · {how} of {ctx.result.n_heads} heads"
-    st.subheader(f"Layer {layer}: {how} over heads")
-    matrix_view(matrix, tokens, title, colorscale, masked, "text_layer_fig")
-    stem = f"{ctx.stem}_layer{layer}_{how}"
+    title = (f"{ctx.result.model} · layer {layer} · {how} of {ctx.result.n_heads} heads"
+             + (" · contribution" if ctx.contributions else ""))
+    st.subheader(f"Layer {layer}: {how} over heads" + (" · contributions" if ctx.contributions else ""))
+    matrix_view(matrix, tokens, title, colorscale, masked, "text_layer_fig", ctx.measure)
+    stem = f"{ctx.stem}_layer{layer}_{how}{ctx.suffix}"
     download_strip([
         Download("Layer", "png", stem, lambda: labelled_heatmap(matrix, tokens, tokens, title, colorscale,
                                                                 masked=masked)),
