@@ -127,3 +127,19 @@ def test_explanations_load_their_model_here_when_runs_go_to_a_cluster(monkeypatc
     assert explain.text_ids(runs.TextRun("minilm", "Cats sleep.")) == minilm.tokenizer("Cats sleep.")["input_ids"]
     with pytest.raises(runs.ModelLoadError, match="could not be loaded"):
         runs.get_local_model("/etc")  # never a path
+
+
+def test_progress_shows_only_for_a_run_past_a_second_then_paced():
+    """A sub-second run shows no bar; a longer one updates it at most every PROGRESS_EVERY_S, and its last layer."""
+    from attnviz.web.runs import PROGRESS_AFTER_S, PROGRESS_EVERY_S, Pacing
+
+    now = [0.0]
+    due = Pacing(clock=lambda: now[0])
+    now[0] = PROGRESS_AFTER_S / 2
+    assert not due(1, 30) and not due(30, 30)  # a quick run: nothing, not even its last layer
+    now[0] = PROGRESS_AFTER_S
+    assert due(2, 30)
+    now[0] += PROGRESS_EVERY_S / 2
+    assert not due(3, 30) and due(30, 30)  # too soon for a middle layer; the last one always
+    now[0] += PROGRESS_EVERY_S
+    assert due(4, 30)

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -265,18 +266,44 @@ class ImageRun:
                                                                 image_size=self.image_size, progress=progress))
 
 
+PROGRESS_AFTER_S = 1.0
+"""A run's progress bar appears once it has taken this long (a bar for a sub-second run is only browser work: each
+update is a message the page re-renders, and the browser shares the cores with the run on a small server)."""
+PROGRESS_EVERY_S = 0.25
+"""At most one update of the bar this often (and the last one)."""
+
+
+class Pacing:
+    """When a run's progress is worth showing: not before :data:`PROGRESS_AFTER_S` from its start, then at most every
+    :data:`PROGRESS_EVERY_S`, and its last layer."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock, self.start, self.shown = clock, clock(), None
+
+    def __call__(self, done: int, total: int) -> bool:
+        now = self.clock()
+        if now - self.start < PROGRESS_AFTER_S:
+            return False
+        if self.shown is not None and now - self.shown < PROGRESS_EVERY_S and done < total:
+            return False
+        self.shown = now
+        return True
+
+
 def result_with_progress(run: TextRun | ImageRun) -> AttentionResult:
     """The run's result under a spinner; a progress bar by layer once the model reports layers (long inputs: text
-    past 512 tokens, images past 224 px). A new Run stops this one between two layers: the bar's update is where
-    Streamlit stops a script that is replaced.
+    past 512 tokens, images past 224 px) and the run has taken :data:`PROGRESS_AFTER_S`. A new Run stops this one
+    between two layers: the bar's update is where Streamlit stops a script that is replaced.
 
     Raises:
         ValueError: as ``run.result()``.
     """
-    bar = None
+    bar, due = None, Pacing()
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
+        if not due(done, total):
+            return
         if bar is None:
             bar = st.progress(0.0)
         bar.progress(done / total, text=f"Running {run.model}: layer {done} of {total}")
