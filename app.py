@@ -1,6 +1,6 @@
 """attnviz in the browser: ``streamlit run app.py`` (or ``make run``).
 
-Applies the server's process settings once (:func:`attnviz.server.configure`, before anything loads torch), then
+Applies the server's process settings once (:func:`attnviz.server.configure`), then
 routes to the Home page or one of :data:`attnviz.web.site.PAGES` (their entry files are in ``pages/``).
 """
 from attnviz import server

@@ -7,8 +7,9 @@ where every session's script runs in a thread of one process.
    keeps it up to the switch interval (5 ms) each time. A traced forward (:mod:`attnviz.models.traced`) takes it
    back once. Measured in this process, beside ``--busy`` threads looping in pure Python.
 2. **OpenMP waiting.** torch's OpenMP threads spin for a while when they wait (GNU libgomp's default), taking CPU
-   from the threads they wait for when the cores are busy. The server sets ``OMP_WAIT_POLICY=PASSIVE``
-   (:mod:`attnviz.server.omp`, ``ATTNVIZ_OMP=0`` turns it off). Measured in fresh processes (libgomp reads the
+   from the threads they wait for when the cores are busy. The server used to set ``OMP_WAIT_POLICY=PASSIVE``;
+   with short runs on one thread (:mod:`attnviz.models.threads`) it gained nothing and went. Measured in fresh
+   processes (libgomp reads the
    policy once), traced forwards alone and beside two threads that keep both cores busy outside the GIL (numpy
    sorts).
 

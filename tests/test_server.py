@@ -66,9 +66,9 @@ first = server.configure()
 import torch  # after the policy is set, as app.py does
 report(first=first, again=server.configure())
 """)
-    on = {"omp": True, "malloc": sys.platform.startswith("linux"), "gil": True}
+    on = {"malloc": sys.platform.startswith("linux"), "gil": True}
     assert seen["first"] == seen["again"] == on
-    assert seen["env"] == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert seen["env"] == {}
     assert seen["interval_changed"] and seen["block_changed"]
     assert "mallopt" in seen["looked_up"]
 
@@ -77,12 +77,12 @@ report(first=first, again=server.configure())
 def test_each_setting_can_be_switched_off(how):
     if how == "environment":
         seen = child("from attnviz import server\nreport(applied=server.configure())",
-                     ATTNVIZ_OMP="0", ATTNVIZ_MALLOC="off", ATTNVIZ_GIL="false")
+                     ATTNVIZ_MALLOC="off", ATTNVIZ_GIL="false")
     else:
-        seen = child("from attnviz import server\nreport(applied=server.configure(omp=False, malloc=False, gil=False))",
-                     ATTNVIZ_OMP="1")  # an argument wins over the variable
-    assert seen["applied"] == {"omp": False, "malloc": False, "gil": False}
+        seen = child("from attnviz import server\nreport(applied=server.configure(malloc=False, gil=False))",
+                     ATTNVIZ_GIL="1")  # an argument wins over the variable
+    assert seen["applied"] == {"malloc": False, "gil": False}
     assert seen["env"] == {} and not seen["interval_changed"] and not seen["block_changed"]
     assert seen["looked_up"] == []
-    only_gil = child("from attnviz import server\nreport(applied=server.configure(omp=False, malloc=False))")
-    assert only_gil["applied"] == {"omp": False, "malloc": False, "gil": True} and only_gil["interval_changed"]
+    only_gil = child("from attnviz import server\nreport(applied=server.configure(malloc=False))")
+    assert only_gil["applied"] == {"malloc": False, "gil": True} and only_gil["interval_changed"]

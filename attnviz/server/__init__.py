@@ -4,8 +4,6 @@ Importing :mod:`attnviz` (or any module outside ``attnviz.server`` and ``attnviz
 process: no environment variable, no malloc option, no GIL switch interval. A tool or notebook that imports the
 library keeps its own settings; the Streamlit server asks for these:
 
-- ``omp`` (:mod:`attnviz.server.omp`): ``OMP_WAIT_POLICY=PASSIVE``, torch's idle OpenMP threads sleep instead of
-  spinning. Decided by ``bench/forward_contention.py`` (model runs beside busy threads).
 - ``malloc`` (:mod:`attnviz.server.allocator`): glibc malloc maps big buffers on their own, uses two arenas and gives
   the free heap back after a burst of runs. Decided by ``bench/heap_reuse.py`` (page faults per run) and
   ``bench/load.py`` (peak RSS with eight sessions).
@@ -13,7 +11,11 @@ library keeps its own settings; the Streamlit server asks for these:
   ``bench/forward_contention.py`` (PNG encoding beside busy threads) and ``bench/load.py`` (latency under load).
 
 Each can be switched off for a before/after measurement, by argument or by environment variable
-(``ATTNVIZ_OMP=0``, ``ATTNVIZ_MALLOC=0``, ``ATTNVIZ_GIL=0``; an argument wins over the variable).
+(``ATTNVIZ_MALLOC=0``, ``ATTNVIZ_GIL=0``; an argument wins over the variable).
+
+OpenMP's passive waiting (``OMP_WAIT_POLICY=PASSIVE``) was a third setting until short runs computed on one thread
+(:mod:`attnviz.models.threads`): ``bench/forward_contention.py`` then showed no gain from it (a 512-token MiniLM run
+beside busy cores 0.42 s with libgomp's default, 0.59 s passive; DINOv2 0.36 / 0.38 s), so it went.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ import threading
 
 log = logging.getLogger(__name__)
 
-SETTINGS = ("omp", "malloc", "gil")
-"""The switchable settings, in the order :func:`configure` applies them (OpenMP first: before torch loads)."""
+SETTINGS = ("malloc", "gil")
+"""The switchable settings, in the order :func:`configure` applies them."""
 
 _applied: dict[str, bool] | None = None
 _lock = threading.Lock()
@@ -38,13 +40,11 @@ def enabled(name: str, choice: bool | None = None) -> bool:
     return os.environ.get(f"ATTNVIZ_{name.upper()}", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def configure(omp: bool | None = None, malloc: bool | None = None, gil: bool | None = None) -> dict[str, bool]:
+def configure(malloc: bool | None = None, gil: bool | None = None) -> dict[str, bool]:
     """Apply the server's process settings, once per process (later calls return the first call's outcome).
 
-    Call it before anything imports torch (``OMP_WAIT_POLICY`` is read when torch loads OpenMP).
-
     Args:
-        omp, malloc, gil: turn one setting on or off; None: by its environment variable (see the module).
+        malloc, gil: turn one setting on or off; None: by its environment variable (see the module).
     Returns:
         Setting name -> whether it took effect in this process.
     """
@@ -53,12 +53,6 @@ def configure(omp: bool | None = None, malloc: bool | None = None, gil: bool | N
         if _applied is not None:
             return dict(_applied)
         applied = {}
-        if enabled("omp", omp):
-            from attnviz.server.omp import prefer_passive_wait
-
-            applied["omp"] = prefer_passive_wait()
-        else:
-            applied["omp"] = False
         if enabled("malloc", malloc):
             from attnviz.server.allocator import limit_heap_growth
 
