@@ -114,7 +114,7 @@ PAGE_STATE = r"""
     imgsOk: imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0),
     charts: charts.length,
     axes: drawn.length ? drawn.map((p) => sample(p.data[0].x || []))
-          : listed ? [sample([...listed.textContent.matchAll(/(\d+)·(\S+)/g)].map((m) => m[0]))] : [],
+          : listed ? [sample(listed.textContent.split(/ {3}(?=\d+·)/))] : [],
     gridSrc: grid ? grid.currentSrc || grid.src : null,
     // for pages that may hold no image or no chart (image_latency.py, load.py)
     imgsLoaded: imgs.every((i) => i.complete && i.naturalWidth > 0),

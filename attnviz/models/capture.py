@@ -226,39 +226,33 @@ def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
                       scratch: Callable[[tuple[int, ...]], torch.Tensor] | None = None,
                       seen: Callable[[torch.Tensor, torch.Tensor, int], None] | None = None) -> torch.Tensor:
     """Eager attention's output ``[batch, head, query, dim]``: bit for bit in one block up to
-    :data:`FULL_MAX_BYTES` of weights; beyond, in blocks of queries, each block's scores and softmax over only the keys
-    ``lo..hi`` (``[batch, query]``) it may see (a causal layer computes half its scores), its weights then
-    multiplied with the values over all keys, zeros included. Found on this machine (torch 2.13, CPU): scores and
-    softmax of a block of keys equal eager's bit for bit, but the product with the values over fewer keys does
-    not at every length (some inner lengths take another kernel), and 1-ulp differences grow to ~4e-6 in the
-    weights of SmolLM2's last layers at 3,500 tokens.
+    :data:`FULL_MAX_BYTES` of weights; beyond, in blocks of queries, each block's scores, softmax and product with
+    the values over only the keys ``lo..hi`` (``[batch, query]``) it may see (a causal layer computes half of
+    each). Found on this machine (torch 2.13, CPU): scores and softmax of a block of keys equal eager's bit for
+    bit, its product with the values rounds differently in the last bit (as does one over every key, zeros
+    included, for a block of queries), and such 1-ulp differences grow to a few 1e-6 in the weights of SmolLM2's
+    last layers at 4,096 tokens.
 
     ``scratch(shape)``: a float32 buffer to compute one block's weights in (a run's layers share it; inputs over
     :data:`FULL_MAX_KEYS` use it: a 2,048-token SmolLM2 layer then takes 0.14 s instead of 0.37 s, the 151 MB of
     weights no longer faulted in afresh by each step). ``seen(w, rows, k0)``: shown the first input's weights
     ``w [head, rows, keys]`` of the rows ``rows`` over keys ``k0..`` as they are computed (for the overview)."""
     n_query, n_key = q.shape[2], k.shape[2]
+    big = scratch is not None and n_key > FULL_MAX_KEYS
     if n_key <= FULL_MAX_KEYS or 4 * q.shape[0] * q.shape[1] * n_query * n_key <= FULL_MAX_BYTES:
-        out = None if scratch is None or n_key <= FULL_MAX_KEYS else scratch((*q.shape[:3], n_key))
-        w = attention_weights(q, k, scaling, softcap, mask, out)
+        w = attention_weights(q, k, scaling, softcap, mask, scratch((*q.shape[:3], n_key)) if big else None)
         if seen is not None:
             seen(w[0], torch.arange(n_query), 0)
         return weighted_values(w, v)
     out = q.new_empty((*q.shape[:3], v.shape[-1]))
-    rows = block_rows(q.shape[0] * q.shape[1], n_key)
-    padded = q.new_zeros((*q.shape[:2], min(rows, n_query), n_key))  # one block's weights over every key
-    written = (0, 0)
-    for a, b in blocks(n_query, rows):
+    for a, b in blocks(n_query, block_rows(q.shape[0] * q.shape[1], n_key)):
         k0, k1 = key_range(lo[:, a:b], hi[:, a:b], n_key)
-        m = None if mask is None else mask[:, :, a:b, k0:k1]
-        w = padded[:, :, : b - a]
-        w[..., k0:k1] = attention_weights(q[:, :, a:b], k[:, :, k0:k1], scaling, softcap, m)
+        w = attention_weights(q[:, :, a:b], k[:, :, k0:k1], scaling, softcap,
+                              None if mask is None else mask[:, :, a:b, k0:k1],
+                              scratch((*q.shape[:2], b - a, k1 - k0)) if big else None)
         if seen is not None:
-            seen(w[0, :, :, k0:k1], torch.arange(a, b), k0)
-        w[..., written[0]:min(k0, written[1])] = 0  # what the last block wrote outside this one's keys
-        w[..., max(k1, written[0]):written[1]] = 0
-        written = (k0, k1)
-        out[:, :, a:b] = weighted_values(w, v)
+            seen(w[0], torch.arange(a, b), k0)
+        out[:, :, a:b] = weighted_values(w, v[:, :, k0:k1])
     return out
 
 
