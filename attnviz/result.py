@@ -273,6 +273,19 @@ class AttentionResult:
         return np.stack([np.stack([self.source.rows(layer, head, query, query + 1)[0]
                                    for head in range(self.n_heads)]) for layer in range(self.n_layers)])
 
+    def kept_mean(self, layer: int) -> np.ndarray | None:
+        """The heads of ``layer`` averaged, float32 ``[query, key]`` (read-only), as the model's forward computed
+        them, when its source keeps them (DINOv2 past its traced 224 px: what rollout multiplies, so it recomputes
+        no head); None otherwise (average :meth:`layer_rows` instead, as
+        :func:`attnviz.analysis.aggregate.fused_layer` does)."""
+        self._check(layer, 0)
+        means = getattr(self.source, "means", None)
+        if means is None:
+            return None
+        view = means[layer]
+        view.flags.writeable = False
+        return view
+
     def rows(self, layer: int, head: int, start: int, stop: int) -> np.ndarray:
         """Rows ``start..stop-1`` of one head, float32 ``[stop - start, key]`` (a long input read in slices)."""
         self._check(layer, head)

@@ -110,7 +110,7 @@ def bench(args, pictures: dict[str, list[tuple[Path, tuple[int, int]]]]) -> dict
     from playwright.sync_api import sync_playwright
 
     out: dict = {"phases": {}}
-    with streamlit_server(LOG, extra_env=args.server_env) as url, sync_playwright() as pw:
+    with streamlit_server(LOG, extra_env=args.server_env, port=args.port) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         ctx = browser.new_context(viewport=VIEWPORT)
         ctx.add_init_script(PAGE_INIT)
@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="first wait (up to 30 min) until the 1-minute load average is below this")
     ap.add_argument("--image-size", type=int, default=None, choices=range(224, 519, 14), metavar="PX",
                     help="the Image page's Resolution (224 to 518 px in steps of 14; default: the page's, 224)")
+    ap.add_argument("--port", type=int, default=None, help="the server's port (default: a free one)")
     ap.add_argument("--out", type=Path, default=RESULTS / "image_latency.json")
     args = ap.parse_args(argv)
     args.server_env = {**SERVER_ENV, **dict(kv.split("=", 1) for kv in args.server_env)}

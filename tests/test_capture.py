@@ -20,10 +20,11 @@ EXACT = 1e-6
 
 def compare_with_eager(model, inputs: dict, result, heads: Callable[[int], list[int]] | None = None,
                        overview: int | None = None, stop_after: int | None = None,
-                       implementation: str = "eager") -> tuple[float, int]:
+                       implementation: str = "eager", means: list | None = None) -> tuple[float, int]:
     """Run ``model``'s base with transformers' own eager attention, comparing, layer by layer as the forward
     goes, the eager weights of ``heads(layer)`` (all by default) with ``result.head`` and (``overview``) every
-    layer's block maxima with ``result.overview``. Returns (largest difference, heads compared).
+    layer's block maxima with ``result.overview``; ``means``: a list that gets each layer's eager heads averaged
+    (float32 ``[query, key]``). Returns (largest difference, heads compared).
     ``implementation``: attnviz's (without a run it returns the weights of the module family's own eager
     function) for a model whose attention is not transformers' own."""
     base = model.reader.base
@@ -43,6 +44,8 @@ def compare_with_eager(model, inputs: dict, result, heads: Callable[[int], list[
         if over is not None:
             want = block_max(weights.numpy(), overview)
             found["diff"] = max(found["diff"], float(np.abs(over[layer] - want).max()))
+        if means is not None:
+            means.append(np.mean(weights.numpy(), axis=0))
         if stop_after is not None and layer >= stop_after:
             raise Stop
 
@@ -165,6 +168,53 @@ def test_dinov2_equals_eager_at_224_and_448_px(dinov2, size):
     diff, n = compare_with_eager(dinov2, x, r, heads=None if size == 224 else (lambda layer: [layer % 6]),
                                  overview=64)
     assert n == (72 if size == 224 else 12) and diff <= EXACT
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_dinov2_past_224_px_keeps_each_layers_mean_of_heads_and_rolls_out_as_eager(dinov2, monkeypatch, blocks):
+    """At 448 px (an eager forward) the result keeps each layer's heads averaged as the forward computed them
+    (in one block, and in blocks of queries: forced here), equal to the mean of transformers' eager weights;
+    rollout multiplies those instead of recomputing every head, and equals the rollout of eager's weights for
+    [CLS] and a patch, and the rollout recomputed from the queries and keys. A 224 px result (traced) keeps none
+    and recomputes."""
+    from PIL import Image
+
+    from attnviz.analysis.rollout import rollout_row
+    from attnviz.models.dinov2 import IMAGENET_MEAN, IMAGENET_STD
+    from attnviz.models.vision import to_tensor
+    from attnviz.result import AttentionResult
+
+    if blocks:
+        monkeypatch.setattr(capture, "FULL_MAX_BYTES", 0)
+    image = Image.fromarray(np.random.default_rng(7).integers(0, 255, (320, 280, 3), dtype=np.uint8))
+    r = dinov2.run(image=image, image_size=448)
+    n = r.n_tokens
+    assert n == 1025 and r.source.means.shape == (12, n, n)
+    assert r.nbytes >= r.source.means.nbytes + r.source.q.nbytes + r.source.k.nbytes
+    eager: list[np.ndarray] = []
+    diff, _ = compare_with_eager(dinov2, {"pixel_values": to_tensor(image, 448, IMAGENET_MEAN, IMAGENET_STD)}, r,
+                                 heads=lambda layer: [], means=eager)
+    assert len(eager) == 12
+    # In blocks of queries the forward itself drifts from eager's by a few 1e-6 (capture.FULL_MAX_BYTES): its
+    # means follow its own weights, which the heads recomputed from its queries and keys are.
+    near_eager = 1e-5 if blocks else EXACT
+    assert max(float(np.abs(r.kept_mean(layer) - eager[layer]).max()) for layer in range(12)) <= near_eager
+    with pytest.raises(ValueError):
+        r.kept_mean(0)[0, 0] = 1.0  # read-only: a cached result is shared
+    recomputed = AttentionResult(capture.CapturedHeads(r.source.q, r.source.k, r.source.scaling, r.source.lo,
+                                                       r.source.hi), tokens=r.tokens, kind="image", grid=r.grid)
+    assert recomputed.kept_mean(0) is None
+    # Heads recomputed from the queries and keys round differently from the forward's own by about 1e-6.
+    assert max(float(np.abs(r.kept_mean(layer) - np.mean(recomputed.layer(layer), axis=0)).max())
+               for layer in range(12)) <= 2 * EXACT
+    of_eager = np.stack(eager)[:, None]  # [layer, 1, query, key]: the mean of one head is itself
+    for query in (0, 1 + 17 * 32 + 9):
+        row = rollout_row(r, query)
+        np.testing.assert_allclose(row, rollout_row(of_eager, query), rtol=0, atol=near_eager)
+        np.testing.assert_allclose(row, rollout_row(recomputed, query), rtol=0, atol=2 * EXACT)
+        assert abs(float(row.sum()) - 1) < 1e-5
+    small = dinov2.run(image=image)
+    assert small.kept_mean(0) is None and rollout_row(small, 0).shape == (small.n_tokens,)
 
 
 @pytest.mark.parametrize("size", [223, 530, 100, 300, 2.5, True, "448"])

@@ -33,11 +33,15 @@ def attention_shape(attention: Attention) -> tuple[int, int, int, int]:
 
 def fused_layer(attention: Attention, layer: int, how: str = "mean") -> np.ndarray:
     """One layer's heads fused (:func:`fuse_heads`), float32 ``[query, key]``; a result's layer is read a block of
-    rows at a time (only the fused layer is ever whole)."""
+    rows at a time (only the fused layer is ever whole), or, for the mean, taken as its forward kept it
+    (:meth:`AttentionResult.kept_mean`: read-only)."""
     if how not in FUSIONS:
         raise ValueError(f"head fusion must be one of {FUSIONS}, got {how!r}")
     if not isinstance(attention, AttentionResult):
         return fuse_heads(np.asarray(attention)[layer], how)
+    kept = attention.kept_mean(layer) if how == "mean" else None
+    if kept is not None:
+        return kept
     out = np.empty((attention.n_tokens, attention.n_keys), dtype=np.float32)
     for a, b in attention.row_blocks():
         out[a:b] = fuse_heads(attention.layer_rows(layer, a, b), how)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from attnviz.analysis.aggregate import fuse_heads
 from attnviz.models.heads import (
     MIN,
     BlockMaxima,
@@ -97,6 +98,9 @@ class Run:
         each layer's weights as the forward computes them (:meth:`want_overview`)."""
         self._maxima: BlockMaxima | None = None
         self.overview_size: int | None = None
+        self.means: torch.Tensor | None = None
+        """float32 ``[layer, query, key]``: each layer's heads averaged, from the weights of a captured eager forward
+        of one input as it computes them (:meth:`want_means`)."""
         for name, t in zip(self.names(plan), tensors, strict=True):
             setattr(self, name, t)
         self._masks: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
@@ -107,6 +111,28 @@ class Run:
         self._maxima = BlockMaxima(self.plan.n_heads, n_query, n_key, size)
         self.overview_size = size
         self.overview = torch.zeros((self.plan.n_layers, self.plan.n_heads, *self._maxima.shape))
+
+    def want_means(self, n_query: int, n_key: int) -> None:
+        """Keep each layer's heads averaged during the forward (what rollout multiplies; one input, capture)."""
+        self.means = torch.zeros((self.plan.n_layers, n_query, n_key))
+
+    def seen(self, layer: int) -> Callable[[torch.Tensor, torch.Tensor, int], None] | None:
+        """What a layer's weights are shown to as the forward computes them (:func:`blocked_attention`'s ``seen``):
+        the overview's block maxima and the mean of the heads, as asked (None: neither)."""
+        maxima, means = self._maxima, None if self.means is None else self.means[layer]
+        if maxima is None and means is None:
+            return None
+        if maxima is not None:
+            maxima.clear()
+
+        def seen(w: torch.Tensor, rows: torch.Tensor, k0: int) -> None:
+            if maxima is not None:
+                maxima.add(w, rows, k0)
+            if means is not None:  # as attnviz.analysis.aggregate.fused_layer averages recomputed heads
+                mean = torch.from_numpy(fuse_heads(w.numpy(), "mean"))
+                means[:, k0:k0 + w.shape[-1]].index_copy_(0, rows, mean)
+
+        return seen
 
     def scratch(self, shape: tuple[int, ...]) -> torch.Tensor:
         """A float32 buffer of ``shape`` for a layer's weights, the same memory for every layer of this run (its
@@ -206,13 +232,10 @@ def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, v
     run.ok[layer].copy_(ok)
     if run.norms is not None:
         run.norms[layer].copy_(value_norms(value, getattr(module, _GRAM)))
-    maxima = run._maxima if query.shape[0] == 1 else None
-    if maxima is not None:
-        maxima.clear()
-    out = blocked_attention(query, key, value, attention_mask, lo, hi, scaling, softcap, run.scratch,
-                            None if maxima is None else maxima.add)
-    if maxima is not None:
-        run.overview[layer] = maxima.result()
+    seen = run.seen(layer) if query.shape[0] == 1 else None
+    out = blocked_attention(query, key, value, attention_mask, lo, hi, scaling, softcap, run.scratch, seen)
+    if seen is not None and run._maxima is not None:
+        run.overview[layer] = run._maxima.result()
     out = out.transpose(1, 2).contiguous()
     if probe is not None:
         probe.append(Call(module, query, key, out, None, scaling, softcap))
@@ -399,7 +422,9 @@ def sources(run: Run, spans: list[tuple[int, int]]) -> list[HeadSource]:
             continue
         lo = np.clip(part(run.lo, slice(a, b)) - a, 0, b - a).astype(np.int32)
         hi = np.clip(part(run.hi, slice(a, b)) - a, 0, b - a).astype(np.int32)
-        overviews = {} if run.overview is None or len(spans) != 1 else {run.overview_size: run.overview.numpy()}
+        one = len(spans) == 1
+        overviews = {} if run.overview is None or not one else {run.overview_size: run.overview.numpy()}
+        means = None if run.means is None or not one else run.means.numpy()
         out.append(CapturedHeads(part(run.q, slice(None), slice(a, b)), part(run.k, slice(None), slice(a, b)),
-                                 run.plan.scaling, lo, hi, run.plan.softcap, norms, overviews))
+                                 run.plan.scaling, lo, hi, run.plan.softcap, norms, overviews, means))
     return out

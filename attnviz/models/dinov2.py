@@ -187,7 +187,7 @@ class Dinov2ImageModel(ReadsAttention, ImageAttentionModel):
         x = to_tensor(image, size, IMAGENET_MEAN, IMAGENET_STD)  # [1, 3, size, size]
         side = size // self.patch
         (source,) = self.reader({"pixel_values": x}, 1 + side * side, traced=size == IMAGE_SIZE,
-                                 progress=progress)
+                                 progress=progress, means=True)
         return source, ImageExtras(input_size=size), (side, side)
 
 

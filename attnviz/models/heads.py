@@ -135,11 +135,13 @@ class CapturedHeads:
         softcap: ``[layer]`` logit soft-cap or None per layer; None for none at all.
         norms: float32 ``[layer, head, key]`` value norms through the output projection, or None.
         overviews: overviews the forward made, by size (float32 ``[layer, head, s, s']``).
+        means: float32 ``[layer, query, key]``: each layer's heads averaged, as the forward computed them (kept
+            for rollout, which multiplies them: :meth:`attnviz.result.AttentionResult.kept_mean`), or None.
     """
 
     def __init__(self, q: np.ndarray, k: np.ndarray, scaling: list[float], lo: np.ndarray, hi: np.ndarray,
                  softcap: list[float | None] | None = None, norms: np.ndarray | None = None,
-                 overviews: dict[int, np.ndarray] | None = None) -> None:
+                 overviews: dict[int, np.ndarray] | None = None, means: np.ndarray | None = None) -> None:
         n_layers, n_heads, n_query, _ = q.shape
         if k.shape[0] != n_layers or n_heads % k.shape[1] or k.shape[3] != q.shape[3]:
             raise ValueError(f"keys {k.shape} do not fit queries {q.shape}")
@@ -147,6 +149,9 @@ class CapturedHeads:
             raise ValueError("one scaling per layer and one key interval per query are needed")
         self.q, self.k, self.lo, self.hi, self.norms = q, k, lo, hi, norms
         self.overviews = dict(overviews or {})
+        if means is not None and means.shape != (n_layers, n_query, k.shape[2]):
+            raise ValueError(f"means {means.shape} do not fit {n_layers} layers of {n_query} x {k.shape[2]}")
+        self.means = means
         self.scaling = [float(s) for s in scaling]
         self.softcap = list(softcap) if softcap is not None else [None] * n_layers
         self.shape = (n_layers, n_heads, n_query, int(k.shape[2]))
@@ -154,7 +159,7 @@ class CapturedHeads:
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.q, self.k, self.lo, self.hi, self.norms, *self.overviews.values())
+        arrays = (self.q, self.k, self.lo, self.hi, self.norms, self.means, *self.overviews.values())
         return int(sum(a.nbytes for a in arrays if a is not None))
 
     def value_norms(self) -> np.ndarray | None:

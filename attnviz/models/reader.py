@@ -71,7 +71,7 @@ class AttentionReader:
 
     def __call__(self, inputs: Mapping[str, torch.Tensor], n: int, spans: list[tuple[int, int]] | None = None,
                  traced: bool = True, progress: Callable[[int, int], None] | None = None,
-                 overview: int | None = None) -> list[HeadSource]:
+                 overview: int | None = None, means: bool = False) -> list[HeadSource]:
         """One head source per input of the batch.
 
         Args:
@@ -83,6 +83,9 @@ class AttentionReader:
                 up to 512 positions and well under a second, calls nothing); it may raise to stop the run.
             overview: make the overview at this size during an eager captured forward of one input (the grid's
                 thumbnails then cost no second pass over every head; a traced forward's is made on demand).
+            means: keep each layer's heads averaged, as an eager captured forward of one input computes them
+                (:meth:`attnviz.result.AttentionResult.kept_mean`: rollout then recomputes no head; a traced
+                forward keeps none).
         Raises:
             ValueError: a model that stores its weights, over :data:`STORED_MAX_BYTES`; a model that returns no
                 attention weights.
@@ -102,6 +105,8 @@ class AttentionReader:
             else:
                 if overview and batch == 1 and self.plan.mode == "capture":
                     run.want_overview(int(overview), n, n)
+                if means and batch == 1 and self.plan.mode == "capture":
+                    run.want_means(n, n)
                 self.base(**inputs, **self.kwargs, **{KWARG: run})
         return capture.sources(run, spans)
 
