@@ -199,6 +199,9 @@ def test_dinov2_past_224_px_keeps_each_layers_mean_of_heads_and_rolls_out_as_eag
     # means follow its own weights, which the heads recomputed from its queries and keys are.
     near_eager = 1e-5 if blocks else EXACT
     assert max(float(np.abs(r.kept_mean(layer) - eager[layer]).max()) for layer in range(12)) <= near_eager
+    if not blocks:  # in one block the forward is eager's, bit for bit: so are its means
+        for layer in range(12):
+            np.testing.assert_array_equal(r.kept_mean(layer), eager[layer])
     with pytest.raises(ValueError):
         r.kept_mean(0)[0, 0] = 1.0  # read-only: a cached result is shared
     recomputed = AttentionResult(capture.CapturedHeads(r.source.q, r.source.k, r.source.scaling, r.source.lo,
@@ -345,3 +348,18 @@ def test_captured_overview_of_contributions_is_their_block_maximum(minilm):
     for size in (32, 200):
         np.testing.assert_allclose(r.overview(size, keep, contributions=True), block_max(kept, size), rtol=1e-5,
                                    atol=1e-6)
+
+
+def test_mean_of_heads_writes_fuse_heads_numbers_and_zeros_outside_the_keys_seen():
+    """What the forward writes for each block of rows: the mean of the heads over the keys the block saw, the very
+    numbers of fuse_heads, and 0 for the row's other keys (nothing else of ``out`` touched)."""
+    from attnviz.analysis.aggregate import fuse_heads
+
+    w = np.random.default_rng(0).random((6, 50, 30), dtype=np.float32)
+    for rows in (np.arange(10, 60), np.array([3, 9, 20, *range(30, 77)])):
+        out = np.full((80, 40), 7.0, dtype=np.float32)
+        capture.mean_of_heads(w, rows, 5, out)
+        np.testing.assert_array_equal(out[rows, 5:35], fuse_heads(w, "mean"))
+        assert not out[rows, :5].any() and not out[rows, 35:].any()
+        others = np.setdiff1d(np.arange(80), rows)
+        assert (out[others] == 7.0).all()

@@ -15,6 +15,7 @@ from attnviz.render.overlay import (
     mark_patch,
     overlay,
     overlay_grid,
+    resample_matrix,
     upsample,
     upsample_all,
 )
@@ -84,6 +85,15 @@ def test_upsample_all_is_pillows_resize_of_each_map(smooth):
         for j in range(3):
             pillow = np.asarray(Image.fromarray(maps[i, j], "F").resize((61, 45), method), np.float32)
             np.testing.assert_allclose(together[i, j], pillow, atol=1e-6)
+
+
+@pytest.mark.parametrize(("n", "size"), [(32, 128), (32, 640), (37, 96), (5, 61), (16, 13), (7, 7)])
+def test_flat_blocks_are_the_product_with_the_resample_matrix(n, size):
+    """Flat blocks are taken by index: the very numbers of the product with the 0/1 resample matrix (every map of
+    a DINOv2 grid at 448 and 518 px, thumbnails and full-size overlays, and shrinking)."""
+    maps = np.random.default_rng(n).random((3, 2, n, n + 1)).astype(np.float32) * 10 - 5
+    product = resample_matrix(n, size) @ maps @ resample_matrix(n + 1, size + 3).T
+    np.testing.assert_array_equal(upsample_all(maps, (size + 3, size)), product)
 
 
 @pytest.mark.parametrize(("smooth", "ceiling", "per_map_scale"), [(False, 100.0, True), (True, 90.0, True),

@@ -114,12 +114,12 @@ class Run:
 
     def want_means(self, n_query: int, n_key: int) -> None:
         """Keep each layer's heads averaged during the forward (what rollout multiplies; one input, capture)."""
-        self.means = torch.zeros((self.plan.n_layers, n_query, n_key))
+        self.means = torch.empty((self.plan.n_layers, n_query, n_key))  # every cell written by seen()
 
     def seen(self, layer: int) -> Callable[[torch.Tensor, torch.Tensor, int], None] | None:
         """What a layer's weights are shown to as the forward computes them (:func:`blocked_attention`'s ``seen``):
         the overview's block maxima and the mean of the heads, as asked (None: neither)."""
-        maxima, means = self._maxima, None if self.means is None else self.means[layer]
+        maxima, means = self._maxima, None if self.means is None else self.means[layer].numpy()
         if maxima is None and means is None:
             return None
         if maxima is not None:
@@ -128,9 +128,8 @@ class Run:
         def seen(w: torch.Tensor, rows: torch.Tensor, k0: int) -> None:
             if maxima is not None:
                 maxima.add(w, rows, k0)
-            if means is not None:  # as attnviz.analysis.aggregate.fused_layer averages recomputed heads
-                mean = torch.from_numpy(fuse_heads(w.numpy(), "mean"))
-                means[:, k0:k0 + w.shape[-1]].index_copy_(0, rows, mean)
+            if means is not None:
+                mean_of_heads(w.numpy(), rows.numpy(), k0, means)
 
         return seen
 
@@ -170,6 +169,22 @@ class Run:
         if cached is None:
             cached = self._masks[id(mask)] = mask_intervals(mask, self.q.shape[1], n_query, n_key)
         return cached
+
+
+def mean_of_heads(w: np.ndarray, rows: np.ndarray, k0: int, out: np.ndarray) -> None:
+    """Write the mean over heads of weights ``w [head, rows, keys]`` of the rows ``rows`` over keys ``k0..`` into
+    ``out [query, key]`` (their other keys: 0), in place: the very numbers of
+    :func:`attnviz.analysis.aggregate.fuse_heads` (``np.mean`` over heads: a sum, then a division)."""
+    k1 = k0 + w.shape[-1]
+    if len(rows) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+        target = out[rows[0]:rows[0] + len(rows)]
+        target[:, :k0] = 0
+        target[:, k1:] = 0
+        np.add.reduce(w, axis=0, out=target[:, k0:k1])
+        np.true_divide(target[:, k0:k1], w.shape[0], out=target[:, k0:k1])
+    else:
+        out[rows] = 0
+        out[rows, k0:k1] = fuse_heads(w, "mean")
 
 
 def mask_intervals(mask: torch.Tensor | None, batch: int, n_query: int,

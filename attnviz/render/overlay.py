@@ -39,12 +39,28 @@ def resample_matrix(n: int, size: int, smooth: bool = False) -> np.ndarray:
                      for k in range(n)], axis=1)
 
 
+@lru_cache(maxsize=64)
+def nearest_index(n: int, size: int) -> np.ndarray | None:
+    """``[size]``: the sample of ``n`` that each of ``size`` pixels shows in Pillow's nearest resize (the 1 in
+    each row of :func:`resample_matrix`); None if a row of it is not a single 1."""
+    m = resample_matrix(n, size, False)
+    index = m.argmax(axis=1)
+    return index if np.array_equal(m, np.eye(n, dtype=np.float32)[index]) else None
+
+
 def upsample_all(maps: np.ndarray, size: tuple[int, int], smooth: bool = False) -> np.ndarray:
     """:func:`upsample` of every ``[rows, cols]`` map in ``maps[..., rows, cols]`` at once: ``[..., height, width]``
-    (two matrix products for a whole grid, instead of a Pillow resize per map; see :func:`overlay_grid`)."""
+    (instead of a Pillow resize per map; see :func:`overlay_grid`). Flat blocks are an index into each map (the
+    values themselves, as the product with the 0/1 :func:`resample_matrix` gives them, but no matrix product:
+    numpy's BLAS splits each of a grid's 2 x 72 small products over its threads, which under load on 2 cores took
+    up to seconds); smooth maps are two matrix products with :func:`resample_matrix`."""
     rows, cols = maps.shape[-2:]
     w, h = size
-    return resample_matrix(rows, h, smooth) @ np.asarray(maps, np.float32) @ resample_matrix(cols, w, smooth).T
+    m = np.asarray(maps, np.float32)
+    ys, xs = (None, None) if smooth else (nearest_index(rows, h), nearest_index(cols, w))
+    if ys is not None and xs is not None:
+        return m[..., ys[:, None], xs]
+    return resample_matrix(rows, h, smooth) @ m @ resample_matrix(cols, w, smooth).T
 
 
 def color_tops(maps: np.ndarray, ceiling: float = 100.0) -> np.ndarray:
