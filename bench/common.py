@@ -232,6 +232,36 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu_seconds(name: str, root: int | None = None) -> float | None:
+    """User + system CPU time of the processes under ``root`` (this process by default) whose command name
+    contains ``name`` (e.g. ``"chrom"``: the headless browser this script started), summed; None without /proc."""
+    root = os.getpid() if root is None else root
+    parents: dict[int, int] = {}
+    times: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            head, _, rest = (d / "stat").read_text().rpartition(")")
+        except OSError:
+            continue
+        fields = rest.split()
+        parents[int(d.name)] = int(fields[1])
+        times[int(d.name)] = (head.partition("(")[2], (int(fields[11]) + int(fields[12])) / tick)
+    if not times:
+        return None
+
+    def under(pid: int) -> bool:
+        seen = set()
+        while pid in parents and pid not in seen:
+            if pid == root:
+                return True
+            seen.add(pid)
+            pid = parents[pid]
+        return False
+
+    return sum(t for pid, (comm, t) in times.items() if name in comm and under(pid))
+
+
 class PageError(RuntimeError):
     """The page shows an exception instead of the result."""
 

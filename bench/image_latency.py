@@ -49,6 +49,7 @@ from bench.common import (  # noqa: E402
     VIEWPORT,
     NetLog,
     PageError,
+    children_cpu_seconds,
     cpu_seconds,
     environment,
     fmt_bytes,
@@ -77,11 +78,11 @@ def measure_upload(page, net: NetLog, path: Path, size: tuple[int, int], quiet_m
     page.evaluate("() => window.__bench.arm()")
     page.evaluate("() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))")
     net.reset()
-    cpu0 = cpu_seconds(pid)
+    cpu0, browser0 = cpu_seconds(pid), children_cpu_seconds("chrom")
     page.evaluate("() => { window.__bench.click = performance.now(); }")
     page.locator(UPLOAD).set_input_files(str(path))
     wait_until(page, shows_picture(path.name, size, before["gridSrc"]), quiet_ms, timeout_s, script_state=True)
-    cpu1 = cpu_seconds(pid)
+    cpu1, browser1 = cpu_seconds(pid), children_cpu_seconds("chrom")
     c = page.evaluate(PAGE_COLLECT)
     ms = 1e-3
     end_ms = max(c["lastMutation"], c["lastImgLoad"] or 0.0)
@@ -97,6 +98,7 @@ def measure_upload(page, net: NetLog, path: Path, size: tuple[int, int], quiet_m
         "ws_last_s": c["wsLast"] * ms if c["wsLast"] is not None else None,
         "media_end_s": max((r["end"] for r in media), default=0.0) * ms if media else None,
         "server_cpu_s": None if cpu0 is None or cpu1 is None else cpu1 - cpu0,
+        "browser_cpu_s": None if browser0 is None or browser1 is None else browser1 - browser0,
         "longtask_s": c["longtaskMs"] * ms, "longtasks": c["longtasks"], "mutation_records": c["mutations"],
         "bytes": net.ws_bytes + net.http_bytes, "ws_bytes": net.ws_bytes, "ws_frames": net.ws_frames,
         "http_bytes": net.http_bytes, "http": net.http, "largest_ws_frame": c["wsLargest"],
@@ -149,7 +151,8 @@ def bench(args, pictures: dict[str, list[tuple[Path, tuple[int, int]]]]) -> dict
                     print(f"  {phase:8s} {path.name:34s} {r['latency_s']:6.3f} s  {r['bytes'] / 1e6:5.2f} MB "
                           f"(ws {r['ws_bytes'] / 1e6:.2f} MB, http {r['http_bytes'] / 1e3:.0f} KB)  upload sent "
                           f"{fmt_s(r['upload_sent_s'])}  script done {fmt_s(r['ws_last_s'])}  server CPU "
-                          f"{fmt_s(r['server_cpu_s'])}  long tasks {r['longtask_s']:.3f} s  load {r['loadavg']:.1f}",
+                          f"{fmt_s(r['server_cpu_s'])}  browser CPU {fmt_s(r['browser_cpu_s'])}  long tasks "
+                          f"{r['longtask_s']:.3f} s  load {r['loadavg']:.1f}",
                           flush=True)
             summary = summarize(runs)
             sent = [r["upload_sent_s"] for r in runs if r["upload_sent_s"] is not None]

@@ -7,6 +7,7 @@ import pytest
 
 import attnviz
 from attnviz.analysis import residual_attention
+from attnviz.analysis.rollout import residual_layer
 
 
 def random_attention(layers=3, heads=4, n=7, seed=0) -> np.ndarray:
@@ -97,3 +98,24 @@ def test_rollout_of_a_result_reads_it_a_layer_at_a_time(minilm, monkeypatch):
     row = rollout_module.rollout_row(r, 0, progress=lambda i, n: done.append((i, n)))
     np.testing.assert_allclose(row, want[0], atol=1e-6)
     assert done == [(i, r.n_layers) for i in range(1, r.n_layers + 1)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("discard", [0.0, 0.3])
+def test_residual_layer_in_place_gives_the_formulas_numbers_and_leaves_its_input(dtype, discard):
+    """0.5 W + 0.5 I, rows renormalised, as written out separately (a row of zeros keeps its 0.5 on the diagonal,
+    then 1); the array given is not changed, whatever its type."""
+    w = np.random.default_rng(5).random((40, 40)).astype(dtype)
+    w /= w.sum(-1, keepdims=True)
+    w[7] = 0
+    given = w.copy()
+    fused = w.astype(np.float64)
+    if discard:
+        flat = fused.reshape(-1).copy()
+        lowest = np.argsort(flat, kind="stable")[:int(flat.size * discard)]
+        flat[lowest[lowest != 0]] = 0
+        fused = flat.reshape(w.shape)
+    want = 0.5 * fused + 0.5 * np.eye(40)
+    want = want / want.sum(-1, keepdims=True)
+    np.testing.assert_array_equal(residual_layer(w, discard), want)
+    np.testing.assert_array_equal(w, given)

@@ -42,6 +42,7 @@ def residual_layer(fused: np.ndarray, discard_ratio: float = 0.0) -> np.ndarray:
     """
     if not 0.0 <= discard_ratio < 1.0:
         raise ValueError(f"discard_ratio must be in [0, 1), got {discard_ratio}")
+    given = fused
     fused = np.asarray(fused, dtype=np.float64)
     if not np.isfinite(fused).all():  # else NaN rows silently become 0 (renormalise_rows) and the product garbage
         raise ValueError("weights are not finite (NaN or inf): rollout and flow need finite attention weights")
@@ -51,8 +52,13 @@ def residual_layer(fused: np.ndarray, discard_ratio: float = 0.0) -> np.ndarray:
         lowest = np.argsort(flat, kind="stable")[:k]
         flat[lowest[lowest != 0]] = 0
         fused = flat.reshape(fused.shape)
-    out = 0.5 * fused
+    # The same operations as 0.5 * fused and renormalise_rows, in place where the array is this function's own
+    # (a layer of 1,025 tokens is 8 MB: each new array and pass over it counts, 12 times per rollout).
+    out = np.multiply(fused, 0.5, out=fused if fused is not given else None)
     out[np.diag_indices(min(out.shape))] += 0.5
+    sums = out.sum(axis=-1, keepdims=True)
+    if (sums > 0).all():  # finite: the weights are
+        return np.divide(out, sums, out=out)
     return renormalise_rows(out)
 
 
@@ -110,7 +116,10 @@ def rollout_row(weights: Attention, query: int, head_fusion: str = "mean", disca
     vector = np.zeros(n)
     vector[query] = 1.0
     for done, layer in enumerate(reversed(range(n_layers)), start=1):
-        vector = vector @ residual_layer(fused_layer(weights, layer, head_fusion), discard_ratio)
+        # Not ``vector @ layer``: numpy hands that to its BLAS, which splits the one pass over memory across its
+        # threads; beside busy cores (2 here) 12 such products at 1,025 tokens took 0.7-1.2 s instead of 0.01 s.
+        vector = np.einsum("i,ij->j", vector, residual_layer(fused_layer(weights, layer, head_fusion),
+                                                             discard_ratio))
         if progress is not None:
             progress(done, n_layers)
     return vector.astype(np.float32)
