@@ -1,7 +1,7 @@
 """Throughput of corpus statistics (``python -m attnviz corpus``) on this machine. Prints figures; asserts nothing.
 
 1. ``--compare`` texts (default 2,000): the pipeline on a local Ray with ``--workers`` actors (default 2) beside the
-   same batch loop in one process (the same plan, batched forward, per-text statistics, summaries, parts and
+   same batch loop in one process (the same plan, batched forward and statistics, summaries, parts and
    results; torch's default threads). Target: Ray's throughput >= 0.8x the loop's. Both are reported end to end
    (Ray: start-up, actors loading the model; loop: loading the model) and in steady state (texts after the first
    result per second after it).
@@ -80,10 +80,10 @@ def in_process(path: Path, out: Path, batch: int, shard: int, threads: int | Non
 
     if threads:
         torch.set_num_threads(threads)
-    from attnviz.corpus.batch import head_stats_batch
+    from attnviz.corpus.batch import summarise_batch
     from attnviz.corpus.inputs import read_corpus
     from attnviz.corpus.plan import plan
-    from attnviz.corpus.reduce import merge, summarise
+    from attnviz.corpus.reduce import merge
     from attnviz.corpus.store import part_path, read_part, write_part, write_results
 
     t0 = time.perf_counter()
@@ -96,8 +96,7 @@ def in_process(path: Path, out: Path, batch: int, shard: int, threads: int | Non
     for s in shards:
         parts = []
         for b in s.batches:
-            stats = head_stats_batch(model, [corpus.texts[i] for i in b], 3)
-            parts.append(summarise(corpus.ids[b], stats, model.n_layers, model.n_heads, 10, 3))
+            parts.append(summarise_batch(model, corpus.ids[b], [corpus.texts[i] for i in b], 10, 3))
             if first is None:
                 first = (time.perf_counter(), len(b))
         write_part(part_path(out, s.start, s.end), merge(parts), {"start": s.start, "end": s.end})
