@@ -250,5 +250,7 @@ def result_rows(rows: list[dict], job: CorpusJob, workers: int) -> Iterator[dict
             submit(actor)
             yield result
     finally:
+        for ref in pending:  # left by an error: not to be retried on a killed actor
+            ray.cancel(ref)
         for actor in actors:
             ray.kill(actor)
