@@ -28,16 +28,18 @@ def test_batched_forward_equals_one_text_at_a_time(minilm):
     """Texts of many lengths in one batch, grouped by token count: each text's token count and flag are those of
     ``run`` and its weights equal up to float error (a batch takes other paths through the matrix products: up to
     1.1e-6 seen)."""
-    texts = [t for t in TEXTS if t != "\x00\x01"][:12] + [LONG]
+    texts = [t for t in TEXTS if t != "\x00\x01"][:12] + [LONG, "more " + LONG]
     encoded = encode_batch(minilm, texts)
     groups = compute_groups(minilm, encoded)
     assert sorted(i for g in groups for i in g.members) == list(range(len(texts)))
     assert all(len({encoded[i].n_tokens for i in g.members}) == 1 for g in groups)
+    assert [len(g.members) for g in groups if g.n == minilm.max_tokens] == [1, 1]  # 75 MB of weights each: apart
     for g in groups:
         for j, i in enumerate(g.members):
             want = minilm.run(text=texts[i])
             assert encoded[i].n_tokens == want.n_tokens and encoded[i].truncated == want.truncated
-            np.testing.assert_allclose(g.weights[:, j], want.weights, rtol=0, atol=1e-5)
+            np.testing.assert_allclose(g.weights()[:, j], want.weights, rtol=0, atol=1e-5)
+            np.testing.assert_array_equal(g.weights(np.array([j]))[:, 0], g.weights()[:, j])
     assert encoded[-1].truncated and encoded[-1].n_tokens == minilm.max_tokens
     assert encode_batch(minilm, ["", "\x00\x01", "ok"])[:2] == [None, None]
 

@@ -59,13 +59,57 @@ class Encoded:
         return len(self.inputs["input_ids"])
 
 
-@dataclass(frozen=True)
-class Group:
-    """Texts of one token count, computed together: their places in the batch and their weights."""
+GROUP_BYTES = 32 << 20
+"""Float32 weights (all layers) of the texts run as one forward, at most (at least one text): texts of one token count
+are cut into forwards of this size, so a batch of long texts never holds more weights, nor a forward's layer more
+scores, than this (a 512-token MiniLM text alone takes 75 MB: one per forward)."""
 
-    members: np.ndarray
-    weights: np.ndarray  # float32 [layer, text, head, query, key]
-    masks: np.ndarray  # bool [text, kind, key]
+
+class Group:
+    """Texts of one token count run as one forward: their places in the batch, their key masks and what their
+    weights are computed from (the capture; or the weights, for a model that stores them), kept so that the
+    weights of any of them can be made again (:meth:`weights`) when their positions are named."""
+
+    def __init__(self, model: AttentionModel, members: np.ndarray, encoded: Sequence[Encoded]) -> None:
+        self.members = members
+        self.masks = np.stack([e.masks for e in encoded])  # bool [text, kind, key]
+        self.n = n = encoded[0].n_tokens
+        inputs = {name: torch.tensor([e.inputs[name] for e in encoded], dtype=torch.long) for name in encoded[0].inputs}
+        reader = model.reader
+        self.plan = reader.plan
+        self.stored: np.ndarray | None = None  # float32 [layer, text, head, query, key]
+        if reader.plan.mode == "stack":
+            self.stored = np.stack([s.weights for s in reader(inputs, n)], 1)
+            return
+        with torch.inference_mode():
+            self.run = reader.forward(inputs, n)
+        if self.run.weights is not None:
+            self.stored = self.run.weights.numpy()
+        elif not bool(self.run.ok.all()):
+            raise ValueError("This input's attention mask is not one interval of keys per query; attnviz cannot "
+                             "recompute its heads.")
+
+    @torch.inference_mode()
+    def weights(self, texts: np.ndarray | None = None) -> np.ndarray:
+        """float32 ``[layer, text, head, query, key]`` of the group's texts ``texts`` (indices; all by default),
+        recomputed from the capture as :class:`attnviz.models.heads.CapturedHeads` does, one product per layer."""
+        if self.stored is not None:
+            return self.stored if texts is None else self.stored[:, texts]
+        run, plan, n = self.run, self.plan, self.n
+        pick = slice(None) if texts is None else torch.from_numpy(np.asarray(texts, dtype=np.int64))
+        n_texts = run.q.shape[1] if texts is None else len(texts)
+        out = torch.empty((plan.n_layers, n_texts, plan.n_heads, n, n), dtype=torch.float32)
+        keys = torch.arange(n)
+        with run_threads(n <= SHORT_KEYS):
+            for layer in range(plan.n_layers):
+                lo, hi = run.lo[layer][pick], run.hi[layer][pick]  # [text, query]
+                mask = None
+                if int(lo.max()) > 0 or int(hi.min()) < n:  # some keys not allowed: eager's additive mask
+                    blocked = (keys < lo[..., None]) | (keys >= hi[..., None])  # [text, query, key]
+                    mask = torch.zeros(blocked.shape, dtype=torch.float32).masked_fill_(blocked, MIN)[:, None]
+                out[layer] = attention_weights(run.q[layer][pick], run.k[layer][pick], plan.scaling[layer],
+                                               plan.softcap[layer], mask)
+        return out.numpy()
 
 
 def encode_batch(model: AttentionModel, texts: Sequence[str]) -> list[Encoded | None]:
@@ -96,47 +140,19 @@ def encode_batch(model: AttentionModel, texts: Sequence[str]) -> list[Encoded | 
     return out
 
 
-@torch.inference_mode()
-def group_weights(model: AttentionModel, encoded: Sequence[Encoded]) -> np.ndarray:
-    """float32 ``[layer, text, head, query, key]`` of texts of one token count, from one unpadded forward."""
-    n = encoded[0].n_tokens
-    inputs = {name: torch.tensor([e.inputs[name] for e in encoded], dtype=torch.long) for name in encoded[0].inputs}
-    reader = model.reader
-    if reader.plan.mode == "stack":
-        sources = reader(inputs, n)
-        return np.stack([s.weights for s in sources], 1)
-    with run_threads(n <= SHORT_KEYS):
-        run = reader.forward(inputs, n)
-        if run.weights is not None:
-            return run.weights.numpy()
-        if not bool(run.ok.all()):
-            raise ValueError("This input's attention mask is not one interval of keys per query; attnviz cannot "
-                             "recompute its heads.")
-        plan = reader.plan
-        out = torch.empty((plan.n_layers, len(encoded), plan.n_heads, n, n), dtype=torch.float32)
-        keys = torch.arange(n)
-        for layer in range(plan.n_layers):
-            lo, hi = run.lo[layer], run.hi[layer]  # [text, query]
-            mask = None
-            if int(lo.max()) > 0 or int(hi.min()) < n:  # some keys not allowed: eager's additive mask
-                blocked = (keys < lo[..., None]) | (keys >= hi[..., None])  # [text, query, key]
-                mask = torch.zeros(blocked.shape, dtype=torch.float32).masked_fill_(blocked, MIN)[:, None]
-            out[layer] = attention_weights(run.q[layer], run.k[layer], plan.scaling[layer], plan.softcap[layer],
-                                           mask)
-    return out.numpy()
-
-
 def compute_groups(model: AttentionModel, encoded: Sequence[Encoded | None]) -> list[Group]:
-    """The readable texts of ``encoded`` grouped by token count (in order of first appearance), with their
-    weights."""
+    """The readable texts of ``encoded`` grouped by token count (in order of first appearance), each group cut into
+    forwards of at most :data:`GROUP_BYTES` of weights, run."""
     by_length: dict[int, list[int]] = {}
     for i, e in enumerate(encoded):
         if e is not None:
             by_length.setdefault(e.n_tokens, []).append(i)
     groups = []
-    for members in by_length.values():
-        chosen = [encoded[i] for i in members]
-        groups.append(Group(np.array(members), group_weights(model, chosen), np.stack([e.masks for e in chosen])))
+    for n, members in by_length.items():
+        step = max(1, GROUP_BYTES // (4 * model.n_layers * model.n_heads * n * n))
+        for a in range(0, len(members), step):
+            chunk = members[a:a + step]
+            groups.append(Group(model, np.array(chunk), [encoded[i] for i in chunk]))
     return groups
 
 
@@ -153,19 +169,24 @@ def summarise_batch(model: AttentionModel, ids: Sequence[int], texts: Sequence[s
     row_of[kept] = np.arange(len(kept))
     where: dict[int, tuple[int, int]] = {}  # row in ``values`` -> (group, text in the group)
     for g, group in enumerate(groups):
-        values[row_of[group.members]] = values_of(group.weights, group.masks)
+        values[row_of[group.members]] = values_of(group.weights(), group.masks)
         where.update({int(row_of[i]): (g, j) for j, i in enumerate(group.members)})
 
     def positions(text: np.ndarray, layer: np.ndarray, head: np.ndarray, stat: np.ndarray) -> np.ndarray:
         out = np.empty((len(text), n_positions, 2), dtype=np.int32)
         g_of = np.array([where[int(t)] for t in text]).reshape(-1, 2)
         for g, group in enumerate(groups):
+            in_group = np.flatnonzero(g_of[:, 0] == g)
+            if not len(in_group):
+                continue
+            needed, j = np.unique(g_of[in_group, 1], return_inverse=True)  # the group's texts named, made again
+            weights = group.weights(needed)
             for s, name in enumerate(STAT_NAMES):
-                sel = np.flatnonzero((g_of[:, 0] == g) & (stat == s))
+                sel = np.flatnonzero(stat[in_group] == s)
                 if len(sel):
-                    j = g_of[sel, 1]
-                    out[sel] = top_cells(group.weights[layer[sel], j, head[sel]], name, n_positions,
-                                         group.masks[j])
+                    rows = in_group[sel]
+                    out[rows] = top_cells(weights[layer[rows], j[sel], head[rows]], name, n_positions,
+                                          group.masks[needed[j[sel]]])
         return out
 
     return summarise_values(ids[kept], values, sum(encoded[i].n_tokens for i in kept),
@@ -183,8 +204,9 @@ def head_stats_batch(model: AttentionModel, texts: Sequence[str], n_positions: i
     encoded = encode_batch(model, texts)
     out: list[TextStats | None] = [None] * len(texts)
     for group in compute_groups(model, encoded):
-        values = values_of(group.weights, group.masks)
+        weights = group.weights()
+        values = values_of(weights, group.masks)
         for j, i in enumerate(group.members):
-            positions = all_positions(group.weights[:, j], group.masks[j], n_positions)
+            positions = all_positions(weights[:, j], group.masks[j], n_positions)
             out[i] = TextStats(values[j], positions, encoded[i].n_tokens, encoded[i].truncated)
     return out
