@@ -6,13 +6,15 @@ pipeline runs a model).
 1. tokenize the batch once (one tokenizer call; a text past the model's limit goes through ``model.encode``, which
    truncates it as ``model.run`` does);
 2. group the texts by token count and run each group as one unpadded batch through the model's reader
-   (:meth:`attnviz.models.reader.AttentionReader.forward`): no compute on padding, and MiniLM stays on its traced
-   path (which takes no padding mask);
+   (:meth:`attnviz.models.reader.AttentionReader.forward`; long texts in forwards of at most :data:`GROUP_BYTES`
+   of weights): no compute on padding, and MiniLM stays on its traced path (which takes no padding mask);
 3. recompute the group's weights ``[layer, text, head, query, key]`` from its capture in one product per layer
    (as :class:`attnviz.models.heads.CapturedHeads` does head by head), and every statistic of every head of every
-   text in one pass of array operations (:func:`attnviz.corpus.per_text.values_of`);
+   text in one pass of array operations (:func:`attnviz.corpus.per_text.values_of`); the weights are then dropped,
+   the capture kept;
 4. summarise the batch (:func:`attnviz.corpus.reduce.summarise_values`) and name the token positions only of the
-   entries the summary keeps, its top texts (:func:`attnviz.corpus.per_text.top_cells`).
+   entries the summary keeps, its top texts (:func:`attnviz.corpus.per_text.top_cells`, on their weights made
+   again from the capture).
 
 Nothing per text (no :class:`~attnviz.result.AttentionResult`, no per-head arrays) is made. A text's weights equal
 those of ``model.run(text=...)`` up to float error (the matrix products take other paths for other batch shapes):
