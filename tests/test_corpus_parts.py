@@ -306,3 +306,34 @@ def test_cli_usage_errors(tmp_path, capsys):
         assert cli_main(args) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_the_pipeline_driver_hands_over_rows_then_the_error(monkeypatch):
+    """The actor that drives Ray Data (here called directly, without Ray): rows as they come, then the pipeline's
+    own error, after the rows it made."""
+    import threading
+
+    from attnviz.corpus import pipeline
+    from attnviz.corpus.worker import PipelineDriver
+
+    go = threading.Event()
+
+    def rows(batches, job, workers):
+        yield {"batch": 0}
+        go.wait(5)
+        yield {"batch": 1}
+        raise ValueError("the model broke")
+
+    monkeypatch.setattr(pipeline, "result_rows", rows)
+    driver = PipelineDriver()
+    driver.start([], None, 1)
+    got, finished = driver.take(wait_s=5)
+    assert got == [{"batch": 0}] and not finished
+    go.set()
+    seen = []
+    with pytest.raises(ValueError, match="the model broke"):
+        for _ in range(50):
+            batch, finished = driver.take(wait_s=0.2)
+            seen += batch
+            assert not finished
+    assert seen == [{"batch": 1}]

@@ -27,8 +27,7 @@ def _positive(text: str) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add the ``corpus`` subcommand to the CLI's subparsers."""
     c = sub.add_parser("corpus", help="head statistics over a corpus, on Ray (a local Ray by default)",
-                       description="Per-head attention statistics over many texts, computed on a pool of Ray "
-                                   "actors.",
+                       description="Per-head attention statistics over many texts, computed on Ray Data.",
                        epilog=EPILOG)
     c.add_argument("--model", default="minilm", help="a text model name or a local model directory (default: minilm)")
     c.add_argument("--input", required=True, type=Path,
@@ -55,6 +54,7 @@ def main(args: argparse.Namespace) -> int:
 
     from attnviz.corpus.pipeline import CorpusJob, run_corpus
 
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled": ours show
     job = CorpusJob(model=args.model, input=args.input, out=args.out, address=args.address, limit=args.limit,
                     batch=args.batch, shard=args.shard, top_k=args.top_k, positions=args.positions,
                     workers=args.workers)

@@ -1,18 +1,16 @@
-"""A corpus run: read, plan, compute the missing shards on a pool of Ray actors, merge the parts, write the results.
+"""A corpus run: read, plan, compute the missing shards on Ray Data, merge the parts, write the results.
 
 Without an address a new local Ray is started (``ray.init(address="local", num_cpus=...)``: never a cluster that
 happens to run on the machine) and shut down at the end; with one (``auto``, ``ray://host:10001``) the same code runs
 on that cluster. If Ray is already initialised
 in this process (a notebook, the tests), that Ray is used and left running.
 
-The command feeds the actors itself (:func:`result_rows`): each :class:`~attnviz.corpus.worker.StatsWorker` holds
-up to :data:`IN_FLIGHT` planned batches and gets the next as one comes back, as a summary (the reduction is done in
-the actor). Plain actor calls work the same on a local Ray, on a cluster and over a Ray Client (``ray://``), and
-start nothing besides the workers: no streaming executor and no process driving it, which on this 2-core machine
-took about 11 s of CPU per run, as much as a thousand sentences.
+The Ray Data pipeline is driven by an actor on the cluster (:class:`~attnviz.corpus.worker.PipelineDriver`), which
+hands the summaries to this process through plain actor calls: a Ray Client (``ray://host:10001``) cannot drive Ray
+Data itself, and so every address runs the same code.
 
 Fault tolerance: the actors are created with ``max_restarts``/``max_task_retries``, so a killed worker process is
-restarted and its batches run again; each batch's summary depends only on its texts and the command merges batches
+restarted and its batches run again; each batch's summary depends only on its texts and the driver merges batches
 and parts in a fixed order, so the totals are the same bits as an undisturbed run.
 """
 from __future__ import annotations
@@ -21,6 +19,7 @@ import contextlib
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +37,6 @@ MAX_TASK_RETRIES = 8
 """Times a batch is retried on a restarted actor after its worker died."""
 WORKER_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error"}
 """Environment of the workers: no model-loading bars or advisories in the driver's terminal."""
-IN_FLIGHT = 2
-"""Batches queued per actor: the next one is there when a batch finishes, so an actor never waits on the command."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +176,21 @@ def ray_session(address: str | None) -> Iterator[int]:
             ray.shutdown()
 
 
+@contextlib.contextmanager
+def _quiet_data_context() -> Iterator[None]:
+    """Ray Data without its own progress bars and start-up banner (the caller shows texts/s), restored after."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved = {k: getattr(ctx, k) for k in ("enable_progress_bars", "print_on_execution_start", "enable_auto_log_stats")}
+    ctx.enable_progress_bars = ctx.print_on_execution_start = ctx.enable_auto_log_stats = False
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(ctx, k, v)
+
+
 def _compute(job: CorpusJob, corpus: Corpus, pending: list[Shard], workers: int,
              progress: Callable[[int], None]) -> None:
     """Run the batches of ``pending`` shards on an actor pool of ``workers`` and write each shard's part as soon as
@@ -191,7 +203,7 @@ def _compute(job: CorpusJob, corpus: Corpus, pending: list[Shard], workers: int,
     got: dict[int, dict[int, Summary]] = {}
     done = 0
     t_start = time.perf_counter()
-    for row in result_rows(rows, job, workers):
+    for row in _rows_on_cluster(rows, job, workers):
         shard = by_start[int(row["shard"])]
         batches = got.setdefault(shard.start, {})
         index = int(row["batch"])
@@ -211,46 +223,43 @@ def _compute(job: CorpusJob, corpus: Corpus, pending: list[Shard], workers: int,
         raise RuntimeError(f"the run ended without the shards starting at {missing}")
 
 
-def result_rows(rows: list[dict], job: CorpusJob, workers: int) -> Iterator[dict]:
-    """The results of ``rows``' batches (one row per batch: ``shard``, ``batch``, ``ids``, ``texts``), as they come,
-    from a pool of ``workers`` :class:`~attnviz.corpus.worker.StatsWorker` actors (one CPU each) fed by this
-    process: each actor has up to :data:`IN_FLIGHT` batches queued and gets the next as one comes back. The actors
-    are killed at the end.
+def _rows_on_cluster(rows: list[dict], job: CorpusJob, workers: int) -> Iterator[dict]:
+    """The summary rows of ``rows``' batches, as they come, from :func:`result_rows` run by a
+    :class:`~attnviz.corpus.worker.PipelineDriver` actor on the cluster (no CPU of its own). A Ray Client
+    (``ray://``) cannot drive Ray Data itself, so the run is driven there whatever the address: the same code on a
+    local Ray and on a cluster. The actor is killed at the end (its pool with it)."""
+    import ray
 
-    Raises:
-        the error a worker raised (a model it cannot load, say), as itself.
-    """
+    from attnviz.corpus.worker import PipelineDriver
+
+    driver = ray.remote(PipelineDriver).options(num_cpus=0, runtime_env={"env_vars": WORKER_ENV}).remote()
+    try:
+        ray.get(driver.start.remote(rows, job, workers))
+        finished = False
+        while not finished:
+            try:
+                batch, finished = ray.get(driver.take.remote())
+            except ray.exceptions.RayTaskError as e:  # the pipeline's own error, as itself
+                raise (e.cause if isinstance(e.cause, Exception) else e) from None
+            yield from batch
+    finally:
+        ray.kill(driver)
+
+
+def result_rows(rows: list[dict], job: CorpusJob, workers: int) -> Iterator[dict]:
+    """The Ray Data pipeline in this process (a Ray driver or worker): ``rows`` (one per batch) through a pool of
+    ``workers`` :class:`~attnviz.corpus.worker.StatsWorker` actors, one summary row per batch as each is ready."""
     import ray
 
     from attnviz.corpus.worker import StatsWorker
 
-    pool = ray.remote(StatsWorker).options(num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES,
-                                           runtime_env={"env_vars": WORKER_ENV})
-    actors = [pool.remote(job.model, job.top_k, job.positions) for _ in range(workers)]
-    todo = iter(rows)
-    pending: dict = {}  # result ref -> the actor computing it
-
-    def submit(actor: object) -> None:
-        row = next(todo, None)
-        if row is not None:
-            ref = actor.summarise.remote(row["shard"], row["batch"], row["ids"], row["texts"])
-            pending[ref] = actor
-
-    try:
-        for actor in actors:
-            for _ in range(IN_FLIGHT):
-                submit(actor)
-        while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            actor = pending.pop(ref)
-            try:
-                result = ray.get(ref)
-            except ray.exceptions.RayTaskError as e:  # the worker's own error, as itself
-                raise (e.cause if isinstance(e.cause, Exception) else e) from None
-            submit(actor)
-            yield result
-    finally:
-        for ref in pending:  # left by an error: not to be retried on a killed actor
-            ray.cancel(ref)
-        for actor in actors:
-            ray.kill(actor)
+    with _quiet_data_context():
+        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+        with warnings.catch_warnings():  # Ray 2.60 takes max_restarts/max_task_retries only as ray_remote_args
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*", category=DeprecationWarning)
+            results = ds.map_batches(
+                StatsWorker, batch_size=1, batch_format="numpy", num_cpus=1,
+                fn_constructor_kwargs={"model": job.model, "top_k": job.top_k, "n_positions": job.positions},
+                compute=ray.data.ActorPoolStrategy(size=workers), runtime_env={"env_vars": WORKER_ENV},
+                max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)
+        yield from results.iter_rows()
