@@ -1,13 +1,17 @@
 """Throughput of corpus statistics (``python -m attnviz corpus``) on this machine. Prints figures; asserts nothing.
 
 1. ``--compare`` texts (default 2,000): the pipeline on a local Ray with ``--workers`` actors (default 2) beside the
-   same batch loop in one process (the same plan, batched forward, per-text statistics, summaries, parts and
+   same batch loop in one process (the same plan, batched forward and statistics, summaries, parts and
    results; torch's default threads). Target: Ray's throughput >= 0.8x the loop's. Both are reported end to end
    (Ray: start-up, actors loading the model; loop: loading the model) and in steady state (texts after the first
    result per second after it).
 2. ``--large`` texts (default 100,000) of the size of a sentence through the CLI, with its progress bar on stderr.
    Target: <= 15 min on 2 cores. Runs only when the 1-minute load average is below ``--max-load`` (default 1.5;
    the machine is shared), or with ``--force``; ``--large 0`` skips it.
+
+3. ``--cpu`` texts (default 0: skipped): the CPU time per text of an actor's work (:meth:`StatsWorker.summarise` on
+   the planned batches, in this process, on one torch thread as an actor computes), which wall time on a shared
+   machine cannot show.
 
 The sentences are generated from a fixed seed over a small grammar (no download): 4 to 30 words, punctuation
 included.
@@ -16,6 +20,7 @@ Usage::
 
     .venv/bin/python bench/corpus_throughput.py                      # 2,000-text comparison, then 100k if quiet
     .venv/bin/python bench/corpus_throughput.py --compare 300 --large 2000 --force   # smoke run
+    .venv/bin/python bench/corpus_throughput.py --cpu 600 --compare 0 --large 0     # CPU per text of the work
 """
 from __future__ import annotations
 
@@ -80,10 +85,10 @@ def in_process(path: Path, out: Path, batch: int, shard: int, threads: int | Non
 
     if threads:
         torch.set_num_threads(threads)
-    from attnviz.corpus.batch import head_stats_batch
+    from attnviz.corpus.batch import summarise_batch
     from attnviz.corpus.inputs import read_corpus
     from attnviz.corpus.plan import plan
-    from attnviz.corpus.reduce import merge, summarise
+    from attnviz.corpus.reduce import merge
     from attnviz.corpus.store import part_path, read_part, write_part, write_results
 
     t0 = time.perf_counter()
@@ -96,8 +101,7 @@ def in_process(path: Path, out: Path, batch: int, shard: int, threads: int | Non
     for s in shards:
         parts = []
         for b in s.batches:
-            stats = head_stats_batch(model, [corpus.texts[i] for i in b], 3)
-            parts.append(summarise(corpus.ids[b], stats, model.n_layers, model.n_heads, 10, 3))
+            parts.append(summarise_batch(model, corpus.ids[b], [corpus.texts[i] for i in b], 10, 3))
             if first is None:
                 first = (time.perf_counter(), len(b))
         write_part(part_path(out, s.start, s.end), merge(parts), {"start": s.start, "end": s.end})
@@ -142,6 +146,30 @@ def compare(n: int, workers: int, batch: int, shard: int, tmp: Path, loop_thread
           f"steady {r['steady_tps'] / p['steady_tps']:.2f}x (target >= 0.8x)")
 
 
+def cpu_per_text(n: int, batch: int, shard: int, tmp: Path) -> None:
+    """CPU seconds per text of the actors' work, in this process on one torch thread (model loaded and warm)."""
+    import torch
+
+    from attnviz.corpus.inputs import read_corpus
+    from attnviz.corpus.plan import plan
+    from attnviz.corpus.worker import StatsWorker
+
+    torch.set_num_threads(1)
+    corpus = read_corpus(write_sentences(tmp / "cpu.txt", n, seed=2))
+    worker = StatsWorker("minilm", 10, 3)
+    batches = [(s.start, j, corpus.ids[b], [corpus.texts[i] for i in b]) for s in plan(corpus, shard, batch)
+               for j, b in enumerate(s.batches)]
+    worker.summarise(*batches[0])  # warm
+    c0, t0 = time.process_time(), time.perf_counter()
+    for b in batches:
+        worker.summarise(*b)
+    c1, t1 = time.process_time(), time.perf_counter()
+    tokens = sum(len(ids) for ids in worker.model.tokenizer(corpus.texts)["input_ids"])
+    print(f"\nactor work, {n} sentences ({tokens / n:.1f} tokens each), batch {batch}, one thread: "
+          f"{1000 * (c1 - c0) / n:.2f} ms CPU per text ({1000 * (t1 - t0) / n:.2f} ms wall), "
+          f"{n / (c1 - c0):.0f} texts per CPU second")
+
+
 def large(n: int, batch: int, shard: int, tmp: Path) -> None:
     path = write_sentences(tmp / "large.txt", n, seed=1)
     out = tmp / "large"
@@ -160,6 +188,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--compare", type=int, default=2000, help="texts for Ray vs one process (0: skip)")
     ap.add_argument("--large", type=int, default=100_000, help="texts for the large run (0: skip)")
+    ap.add_argument("--cpu", type=int, default=0, help="texts for the CPU time per text of the actors' work")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--loop-threads", type=int, default=None,
                     help="torch threads of the one-process loop (default: torch's, one per core). On a busy machine "
@@ -172,6 +201,8 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="attnviz-corpus-bench-") as d:
         tmp = Path(d)
+        if args.cpu:
+            cpu_per_text(args.cpu, args.batch, args.shard, tmp)
         if args.compare:
             compare(args.compare, args.workers, args.batch, args.shard, tmp, args.loop_threads)
         if args.large:

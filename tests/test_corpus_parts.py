@@ -12,9 +12,9 @@ import pytest
 from attnviz.analysis import head_stats
 from attnviz.analysis.stats import token_masks
 from attnviz.cli import main as cli_main
-from attnviz.corpus.batch import head_stats_batch, run_batch
+from attnviz.corpus.batch import compute_groups, encode_batch, head_stats_batch, summarise_batch
 from attnviz.corpus.inputs import read_corpus
-from attnviz.corpus.per_text import STAT_NAMES, terms, text_stats
+from attnviz.corpus.per_text import STAT_NAMES, terms, text_stats, top_cells
 from attnviz.corpus.plan import plan
 from attnviz.corpus.reduce import BINS, empty, merge, summarise
 from attnviz.corpus.results import list_results, open_results
@@ -25,15 +25,37 @@ LONG = "word " * 700  # past MiniLM's 512 tokens: cut, and flagged
 
 
 def test_batched_forward_equals_one_text_at_a_time(minilm):
-    """Texts of many lengths in one batch: each text's tokens and flags are those of ``run`` and its weights equal
-    up to float error (a batch takes other paths through the matrix products: up to 1.1e-6 seen)."""
-    texts = [t for t in TEXTS if t != "\x00\x01"][:12] + [LONG]
-    for text, got in zip(texts, run_batch(minilm, texts), strict=True):
-        want = minilm.run(text=text)
-        assert got.tokens == want.tokens and got.truncated == want.truncated
-        np.testing.assert_array_equal(got.special, want.special)
-        np.testing.assert_allclose(got.weights, want.weights, rtol=0, atol=1e-5)
-    assert run_batch(minilm, [LONG])[0].truncated
+    """Texts of many lengths in one batch, grouped by token count: each text's token count and flag are those of
+    ``run`` and its weights equal up to float error (a batch takes other paths through the matrix products: up to
+    1.1e-6 seen)."""
+    texts = [t for t in TEXTS if t != "\x00\x01"][:12] + [LONG, "more " + LONG]
+    encoded = encode_batch(minilm, texts)
+    groups = compute_groups(minilm, encoded)
+    assert sorted(i for g in groups for i in g.members) == list(range(len(texts)))
+    assert all(len({encoded[i].n_tokens for i in g.members}) == 1 for g in groups)
+    assert [len(g.members) for g in groups if g.n == minilm.max_tokens] == [1, 1]  # 75 MB of weights each: apart
+    for g in groups:
+        for j, i in enumerate(g.members):
+            want = minilm.run(text=texts[i])
+            assert encoded[i].n_tokens == want.n_tokens and encoded[i].truncated == want.truncated
+            np.testing.assert_allclose(g.weights()[:, j], want.weights, rtol=0, atol=1e-5)
+            np.testing.assert_array_equal(g.weights(np.array([j]))[:, 0], g.weights()[:, j])
+    assert encoded[-1].truncated and encoded[-1].n_tokens == minilm.max_tokens
+    assert encode_batch(minilm, ["", "\x00\x01", "ok"])[:2] == [None, None]
+
+
+def test_a_batch_summary_names_positions_of_its_top_texts_only(minilm):
+    """``summarise_batch`` equals the summary of every text's statistics and positions (``head_stats_batch``), and
+    a refused text is counted as skipped."""
+    texts = TEXTS[:10]
+    ids = np.arange(100, 100 + len(texts))
+    got = summarise_batch(minilm, ids, texts, top_k=3, n_positions=2)
+    want = summarise(ids, head_stats_batch(minilm, texts, 2), minilm.n_layers, minilm.n_heads, 3, 2)
+    assert (got.count, got.tokens, got.skipped) == (want.count, want.tokens, want.skipped) and got.skipped
+    for name in ("sum", "sumsq", "min", "max", "top_value", "top_id", "top_pos"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    for name in STAT_NAMES:
+        np.testing.assert_array_equal(got.hist[name], want.hist[name])
 
 
 def test_head_stats_batch_equals_the_api_and_skips_refused_texts(minilm):
@@ -79,6 +101,22 @@ def test_positions_of_a_pure_previous_token_head():
     prev = s.positions[0, 0, STAT_NAMES.index("prev")]
     assert prev.tolist() == [[2, 1], [4, 3], [1, 0]]  # 1.0, 1.0 (ties by cell), 0.9
     assert (s.positions[0, 0, STAT_NAMES.index("punct")] == -1).all()
+    one = text_stats(w, tokens, None, n_positions=1)  # the tie at 1.0 cut after one cell: the smaller cell
+    assert one.positions[0, 0, STAT_NAMES.index("prev")].tolist() == [[2, 1]]
+
+
+def test_cells_of_many_heads_at_once_tie_to_the_smaller_cell():
+    """``top_cells`` over rows of heads: the largest terms first; of equal terms cut by ``n``, the smaller cells."""
+    rng = np.random.default_rng(2)
+    w = rng.random((50, 6, 6))
+    w[:25] = np.round(w[:25] * 4) / 4  # many equal weights
+    w /= w.sum(-1, keepdims=True)
+    got = top_cells(w, "distance", 4)
+    for row, cells in zip(w, got, strict=True):
+        t = (row * np.abs(np.arange(6)[:, None] - np.arange(6)[None])).ravel()
+        best = np.argsort(-t, kind="stable")[:4]  # largest first, ties by cell
+        best = best[t[best] > 0]
+        assert cells[:len(best)].tolist() == [[c // 6, c % 6] for c in best] and (cells[len(best):] == -1).all()
 
 
 def _summary_of(values: np.ndarray, ids: list[int], top_k: int = 3):

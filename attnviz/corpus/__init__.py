@@ -6,11 +6,11 @@ standard deviation, extremes, a histogram and the top texts. One job per module:
 
 - :mod:`~attnviz.corpus.inputs`: read ``.txt``, ``.jsonl`` or ``.parquet`` into ids and texts, and hash the file.
 - :mod:`~attnviz.corpus.plan`: cut the corpus into shards (the unit of resuming) and batches of similar length.
-- :mod:`~attnviz.corpus.batch`: the batched forward, one text's statistics per text (the one place that runs the
-  model).
-- :mod:`~attnviz.corpus.per_text`: one text's statistics and the token positions that made them (numpy).
+- :mod:`~attnviz.corpus.batch`: the batched forward and a batch's summary (the one place that runs the model).
+- :mod:`~attnviz.corpus.per_text`: the statistics of texts of one length at once, and the token positions that made
+  them (numpy).
 - :mod:`~attnviz.corpus.reduce`: the exact, mergeable per-head summary (numpy).
-- :mod:`~attnviz.corpus.worker`: the Ray actor (one loaded model per actor).
+- :mod:`~attnviz.corpus.worker`: the Ray actor (one loaded model per actor, one summary per batch).
 - :mod:`~attnviz.corpus.store`: parts, manifest and results on disk (Parquet + JSON), and reading them back.
 - :mod:`~attnviz.corpus.pipeline`: the run itself: Ray, the dataset, progress, resuming.
 - :mod:`~attnviz.corpus.cli`: the ``corpus`` subcommand.

@@ -1,4 +1,5 @@
-"""One text's head statistics and the token positions that made them (numpy only).
+"""Head statistics of texts and the token positions that made them, for many texts of one length at once (numpy
+only).
 
 Every statistic of :data:`attnviz.analysis.stats.STATS` is a mean over query rows of a sum over keys,
 ``value = mean_q Σ_k term[q, k]``, with these terms (``w`` one head's ``[query, key]`` weights):
@@ -7,9 +8,12 @@ Every statistic of :data:`attnviz.analysis.stats.STATS` is a mean over query row
 - ``cls``, ``sep``, ``punct``: ``w`` on the keys of that kind (:func:`attnviz.analysis.stats.token_masks`);
 - ``self``, ``prev``, ``next``, ``sink``: ``w`` at ``k = q``, ``q − 1``, ``q + 1``, ``0``.
 
-The *positions that made the value* are the ``(query, key)`` cells with the largest terms, at most ``n`` of them,
-largest first; cells whose term is 0 are never named. The values themselves come from
-:func:`attnviz.analysis.head_stats`, so they are the Python API's numbers.
+:func:`values_of` computes them for a whole group of texts of the same token count in one pass of array operations
+(float64, as :func:`attnviz.analysis.head_stats` does, which they equal to float rounding). The *positions that made
+a value* are the ``(query, key)`` cells with the largest terms, at most ``n`` of them, largest first, ties to the
+smaller cell (``query · n + key``); cells whose term is 0 are never named. :func:`top_cells` finds them for any
+chosen set of ``[layer, head]`` rows, so a caller names positions only where it keeps them (the corpus summary:
+only its top texts).
 """
 from __future__ import annotations
 
@@ -17,12 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnviz.analysis.stats import STATS, head_stats, token_masks
+from attnviz.analysis.stats import STATS, token_masks
 
 STAT_NAMES: tuple[str, ...] = tuple(STATS)
 """Statistics in the order of the ``stat`` axis."""
-_CHUNK = 2**22
-"""Attention cells (over heads) turned into float64 terms at once."""
+KEY_KINDS = ("cls", "sep", "punct")
+"""Statistics that are the share of a row on keys of a kind (a bool ``[key]`` mask per text)."""
+_DIAGONALS = {"self": 0, "prev": -1, "next": 1}
+"""Statistics on one diagonal: key = query + offset."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,104 @@ class TextStats:
     truncated: bool
 
 
+def key_masks(tokens: list[str], special: np.ndarray | None) -> np.ndarray:
+    """bool ``[kind, key]`` of one text, kinds in :data:`KEY_KINDS` order
+    (:func:`attnviz.analysis.stats.token_masks`)."""
+    masks = token_masks(tokens, special)
+    return np.stack([masks[kind] for kind in KEY_KINDS])
+
+
+def values_of(weights: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Every statistic of every head of texts of one token count.
+
+    Args:
+        weights: float32 or float64 ``[layer, text, head, query, key]`` self-attention, rows summing to 1.
+        masks: bool ``[text, kind, key]`` (:func:`key_masks` of each text).
+    Returns:
+        float64 ``[text, layer, head, stat]``, stats in :data:`STAT_NAMES` order.
+    """
+    n = weights.shape[-1]
+    w = np.asarray(weights, dtype=np.float64)
+    if not np.isfinite(w).all():
+        raise ValueError("weights are not finite (NaN or inf): head statistics need finite attention weights")
+    sums = {}
+    log_w = np.zeros_like(w)
+    np.log(w, out=log_w, where=w > 0)
+    log_w *= w
+    sums["entropy"] = -log_w.sum((-1, -2))
+    del log_w
+    distance = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]).astype(np.float64)
+    sums["distance"] = (w * distance).sum((-1, -2))
+    columns = w.sum(-2)  # [layer, text, head, key]: each key's weight summed over the rows
+    for kind, mask in zip(KEY_KINDS, np.moveaxis(masks, 1, 0), strict=True):  # mask [text, key]
+        sums[kind] = (columns * mask[None, :, None, :]).sum(-1)
+    for name, offset in _DIAGONALS.items():
+        sums[name] = np.diagonal(w, offset=offset, axis1=-2, axis2=-1).sum(-1)
+    sums["sink"] = columns[..., 0]
+    rows = {name: n - 1 if name in ("prev", "next") else n for name in STAT_NAMES}
+    zeros = np.zeros(w.shape[:3])
+    out = np.stack([sums[name] / rows[name] if rows[name] > 0 else zeros for name in STAT_NAMES], -1)
+    return np.moveaxis(out, 1, 0)  # [text, layer, head, stat]
+
+
+def grid_terms(w: np.ndarray, name: str, masks: np.ndarray | None = None) -> np.ndarray:
+    """float64 ``[row, query · key]``: the terms of statistic ``name`` over every cell of heads ``w``
+    ``[row, query, key]``, 0 in the cells the statistic does not read.
+
+    Args:
+        masks: bool ``[row, kind, key]`` (:func:`key_masks` of each row's text), for ``cls``, ``sep``, ``punct``.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    n = w.shape[-1]
+    if name == "entropy":
+        t = np.zeros_like(w)
+        np.log(w, out=t, where=w > 0)
+        t *= -w
+    elif name == "distance":
+        t = w * np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
+    elif name in KEY_KINDS:
+        t = w * masks[:, KEY_KINDS.index(name), None, :]
+    elif name in _DIAGONALS:
+        t = w * np.eye(n, k=_DIAGONALS[name])
+    elif name == "sink":
+        t = w * (np.arange(n) == 0)
+    else:
+        raise ValueError(f"statistic must be one of {STAT_NAMES}, got {name!r}")
+    return t.reshape(len(w), n * n)
+
+
+def top_cells(w: np.ndarray, name: str, n_positions: int, masks: np.ndarray | None = None) -> np.ndarray:
+    """int32 ``[row, position, 2]``: the ``(query, key)`` cells of the largest positive terms of statistic
+    ``name`` in each head of ``w`` ``[row, query, key]``, largest first, ties to the smaller cell; -1 after.
+
+    Args:
+        masks: as :func:`grid_terms`.
+    """
+    t = grid_terms(w, name, masks)
+    n = np.shape(w)[-1]
+    out = np.full((len(t), n_positions, 2), -1, dtype=np.int32)
+    m = min(n_positions, t.shape[-1])
+    if m == 0 or not len(t):
+        return out
+    top = np.argpartition(-t, m - 1, axis=-1)[:, :m]  # [row, m], unordered
+    vals = np.take_along_axis(t, top, -1)
+    order = np.lexsort((top, -vals), axis=-1)  # largest first, ties by cell
+    top, vals = np.take_along_axis(top, order, -1), np.take_along_axis(vals, order, -1)
+    # a tie at the m-th value may have been cut at any of its cells: such rows are sorted in full
+    last = vals[:, -1:]
+    cut = (last[:, 0] > 0) & ((t == last).sum(-1) > (vals == last).sum(-1))
+    for r in np.flatnonzero(cut):
+        top[r] = np.argsort(-t[r], kind="stable")[:m]
+        vals[r] = t[r, top[r]]
+    keep = vals > 0
+    out[:, :m, 0] = np.where(keep, top // n, -1)
+    out[:, :m, 1] = np.where(keep, top % n, -1)
+    return out
+
+
 def text_stats(weights: np.ndarray, tokens: list[str], special: np.ndarray | None, n_positions: int,
                truncated: bool = False) -> TextStats:
-    """Statistics and their top cells for one text.
+    """Statistics and their top cells for one text (every head and statistic).
 
     Args:
         weights: ``[layer, head, query, key]`` self-attention, rows summing to 1.
@@ -56,60 +157,41 @@ def text_stats(weights: np.ndarray, tokens: list[str], special: np.ndarray | Non
     Returns:
         :class:`TextStats`.
     """
-    stats = head_stats(weights, tokens, special)
-    values = np.stack([stats.get(s) for s in STAT_NAMES], axis=-1)  # [layer, head, stat]
-    masks = token_masks(tokens, special)
-    n_layers, n_heads = values.shape[:2]
-    flat = np.asarray(weights).reshape(n_layers * n_heads, *np.shape(weights)[2:])  # [layer·head, query, key]
-    positions = np.empty((n_layers * n_heads, len(STAT_NAMES), n_positions, 2), dtype=np.int32)
-    step = max(1, _CHUNK // max(1, flat.shape[-1] ** 2))  # heads at a time: bounds the float64 terms of long texts
-    for lo in range(0, len(flat), step):
-        w = flat[lo:lo + step].astype(np.float64)
-        for s, name in enumerate(STAT_NAMES):
-            positions[lo:lo + step, s] = _top_cells(w, name, masks, n_positions)
-    positions = positions.reshape(n_layers, n_heads, len(STAT_NAMES), n_positions, 2)
-    return TextStats(values=values, positions=positions, n_tokens=len(tokens), truncated=truncated)
+    w = np.asarray(weights)
+    if len(tokens) != w.shape[-1]:
+        raise ValueError(f"{len(tokens)} tokens for {w.shape[-1]} positions")
+    masks = key_masks(tokens, special)[None]
+    values = values_of(w[:, None], masks)[0]
+    return TextStats(values=values, positions=all_positions(w, masks[0], n_positions), n_tokens=len(tokens),
+                     truncated=truncated)
+
+
+def all_positions(weights: np.ndarray, masks: np.ndarray, n_positions: int) -> np.ndarray:
+    """int32 ``[layer, head, stat, position, 2]``: :func:`top_cells` of every head and statistic of one text
+    (``weights`` ``[layer, head, query, key]``, ``masks`` bool ``[kind, key]``)."""
+    n_layers, n_heads, n, _ = np.shape(weights)
+    flat = np.asarray(weights).reshape(n_layers * n_heads, n, n)
+    rows = np.broadcast_to(masks, (len(flat), *masks.shape))
+    out = np.stack([top_cells(flat, name, n_positions, rows) for name in STAT_NAMES], 1)
+    return out.reshape(n_layers, n_heads, len(STAT_NAMES), n_positions, 2)
 
 
 def terms(w: np.ndarray, name: str, masks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The nonzero-able terms of statistic ``name`` for heads ``w`` ``[head, query, key]``.
+    """The terms of statistic ``name`` for heads ``w`` ``[head, query, key]`` over the cells it reads.
 
     Returns:
         ``(term, query, key)``: float64 ``[head, cell]`` and the int ``[cell]`` query and key of each cell.
     """
     n = w.shape[-1]
-    q, k = np.indices((n, n)).reshape(2, -1)
-    if name == "entropy":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where(w > 0, -w * np.log(w), 0.0)
-        return t.reshape(len(w), -1), q, k
-    if name == "distance":
-        return (w * np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])).reshape(len(w), -1), q, k
-    if name in masks:
+    if name in KEY_KINDS:
         keys = np.flatnonzero(masks[name])
         qq, kk = np.indices((n, len(keys))).reshape(2, -1)
-        return w[..., keys].reshape(len(w), -1), qq, keys[kk]
-    offset = {"self": 0, "prev": -1, "next": 1}.get(name)
-    if offset is not None:
+        return np.asarray(w, dtype=np.float64)[..., keys].reshape(len(w), -1), qq, keys[kk]
+    if name in _DIAGONALS:
+        offset = _DIAGONALS[name]
         queries = np.arange(max(0, -offset), n - max(0, offset))
-        return w[:, queries, queries + offset], queries, queries + offset
+        return np.asarray(w, dtype=np.float64)[:, queries, queries + offset], queries, queries + offset
     if name == "sink":
-        return w[:, :, 0], np.arange(n), np.zeros(n, dtype=int)
-    raise ValueError(f"statistic must be one of {STAT_NAMES}, got {name!r}")
-
-
-def _top_cells(w: np.ndarray, name: str, masks: dict[str, np.ndarray], n_positions: int) -> np.ndarray:
-    """int32 ``[head, position, 2]``: the ``(query, key)`` of the largest positive terms, largest first; -1 after."""
-    t, q, k = terms(w, name, masks)
-    out = np.full((len(w), n_positions, 2), -1, dtype=np.int32)
-    m = min(n_positions, t.shape[-1])
-    if m == 0:
-        return out
-    top = np.argpartition(-t, m - 1, axis=-1)[:, :m]  # [head, m], unordered
-    vals = np.take_along_axis(t, top, -1)
-    order = np.lexsort((top, -vals), axis=-1)  # largest first, ties by cell
-    top, vals = np.take_along_axis(top, order, -1), np.take_along_axis(vals, order, -1)
-    keep = vals > 0
-    out[:, :m, 0] = np.where(keep, q[top], -1)
-    out[:, :m, 1] = np.where(keep, k[top], -1)
-    return out
+        return np.asarray(w, dtype=np.float64)[:, :, 0], np.arange(n), np.zeros(n, dtype=int)
+    q, k = np.indices((n, n)).reshape(2, -1)
+    return grid_terms(w, name), q, k

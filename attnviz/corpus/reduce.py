@@ -8,7 +8,7 @@ order (batch id, then shard start), so a rerun, a resumed run or a run that lost
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -128,23 +128,62 @@ def summarise(ids: Sequence[int], texts: Sequence[TextStats | None], n_layers: i
         :class:`Summary` of the batch's readable texts, summed in the order given.
     """
     kept = [(int(i), t) for i, t in zip(ids, texts, strict=True) if t is not None]
-    out = empty(n_layers, n_heads, top_k, n_positions)
-    out.skipped = sorted(int(i) for i, t in zip(ids, texts, strict=True) if t is None)
+    skipped = [int(i) for i, t in zip(ids, texts, strict=True) if t is None]
     if not kept:
+        return summarise_values(np.zeros(0, np.int64), np.zeros((0, n_layers, n_heads, len(STAT_NAMES))), 0, 0,
+                                skipped, top_k, n_positions, lambda *_: None)
+    pos = np.stack([t.positions for _, t in kept])  # [text, layer, head, stat, position, 2]
+
+    def positions(text: np.ndarray, layer: np.ndarray, head: np.ndarray, stat: np.ndarray) -> np.ndarray:
+        return pos[text, layer, head, stat]
+
+    return summarise_values(np.array([i for i, _ in kept], dtype=np.int64), np.stack([t.values for _, t in kept]),
+                            sum(t.n_tokens for _, t in kept), sum(bool(t.truncated) for _, t in kept), skipped,
+                            top_k, n_positions, positions)
+
+
+Positions = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""``positions(text, layer, head, stat)`` (int ``[entry]`` each, ``text`` an index into the batch): int32
+``[entry, position, 2]``, the cells that made each of those values (:func:`attnviz.corpus.per_text.top_cells`)."""
+
+
+def summarise_values(ids: np.ndarray, values: np.ndarray, tokens: int, truncated: int, skipped: Sequence[int],
+                     top_k: int, n_positions: int, positions: Positions) -> Summary:
+    """The summary of one batch from its readable texts' values; positions are asked for only of the entries the
+    summary keeps (its top ``top_k`` texts of each head and statistic).
+
+    Args:
+        ids: int ``[text]``, the readable texts' ids.
+        values: float64 ``[text, layer, head, stat]``.
+        tokens, truncated: over the readable texts.
+        skipped: ids of the texts the model refused.
+        positions: see :data:`Positions`.
+    Returns:
+        :class:`Summary`, summed in the order of ``values``.
+    """
+    n_layers, n_heads = values.shape[1:3]
+    out = empty(n_layers, n_heads, top_k, n_positions)
+    out.skipped = sorted(int(i) for i in skipped)
+    if not len(values):
         return out
-    batch_ids = np.array([i for i, _ in kept], dtype=np.int64)
-    v = np.stack([t.values for _, t in kept])  # [text, layer, head, stat]
-    out.count, out.tokens = len(kept), sum(t.n_tokens for _, t in kept)
-    out.truncated = sum(bool(t.truncated) for _, t in kept)
+    v = values
+    out.count, out.tokens, out.truncated = len(v), int(tokens), int(truncated)
     out.sum, out.sumsq, out.min, out.max = v.sum(0), (v * v).sum(0), v.min(0), v.max(0)
     for s, name in enumerate(STAT_NAMES):
         nb = len(BINS[name]) - 1
         flat = (np.arange(n_layers * n_heads).reshape(n_layers, n_heads) * nb)[None] + bin_index(name, v[..., s])
         out.hist[name] = np.bincount(flat.ravel(), minlength=n_layers * n_heads * nb).reshape(n_layers, n_heads, nb)
-    pos = np.stack([t.positions for _, t in kept])  # [text, layer, head, stat, position, 2]
     value = np.moveaxis(v, 0, -1)  # [layer, head, stat, text]
-    ident = np.broadcast_to(batch_ids, value.shape)
-    return _keep_top(out, value, ident, np.moveaxis(pos, 0, 3), top_k)
+    ident = np.broadcast_to(np.asarray(ids, dtype=np.int64), value.shape)
+    order = _top_order(value, ident, top_k)  # [layer, head, stat, k]: indices into the batch
+    k = order.shape[-1]
+    out.top_value = np.full((*value.shape[:3], top_k), -np.inf)
+    out.top_id = np.full((*value.shape[:3], top_k), -1, dtype=np.int64)
+    out.top_value[..., :k] = np.take_along_axis(value, order, -1)
+    out.top_id[..., :k] = np.take_along_axis(ident, order, -1)
+    layer, head, stat, rank = np.indices(order.shape).reshape(4, -1)
+    out.top_pos[layer, head, stat, rank] = positions(order.ravel(), layer, head, stat)
+    return out
 
 
 def merge(parts: Iterable[Summary]) -> Summary:
@@ -183,12 +222,18 @@ def _ordered_sum(arrays: Iterable[np.ndarray]) -> np.ndarray:
     return total
 
 
+def _top_order(value: np.ndarray, ident: np.ndarray, top_k: int) -> np.ndarray:
+    """int ``[layer, head, stat, k]``: the candidates (last axis of ``value``/``ident``) of the ``top_k`` largest
+    values, largest first, ties to the smaller id, empty slots (id -1) last; ``k = min(top_k, candidates)``."""
+    empty_slot = ident < 0
+    order = np.lexsort((np.where(empty_slot, np.iinfo(np.int64).max, ident), -value, empty_slot), axis=-1)
+    return order[..., :top_k]
+
+
 def _keep_top(out: Summary, value: np.ndarray, ident: np.ndarray, pos: np.ndarray, top_k: int) -> Summary:
     """``out`` with the ``top_k`` largest of candidates ``value``/``ident`` ``[layer, head, stat, candidate]`` (ties
     to the smaller id; empty slots, id -1 and value -inf, last) and their positions ``[..., candidate, p, 2]``."""
-    empty_slot = ident < 0
-    order = np.lexsort((np.where(empty_slot, np.iinfo(np.int64).max, ident), -value, empty_slot), axis=-1)
-    order = order[..., :top_k]
+    order = _top_order(value, ident, top_k)
     k = order.shape[-1]
     out.top_value = np.full((*value.shape[:3], top_k), -np.inf)
     out.top_id = np.full((*value.shape[:3], top_k), -1, dtype=np.int64)

@@ -141,10 +141,17 @@ def _long_columns(summary: Summary) -> dict[str, pa.Array]:
         "stat": pa.array([STAT_NAMES[i] for i in s], pa.string()),
         "min": pa.array(summary.min.ravel()), "max": pa.array(summary.max.ravel()),
         "sum": pa.array(summary.sum.ravel()), "sumsq": pa.array(summary.sumsq.ravel()),
-        "hist": pa.array([summary.hist[STAT_NAMES[si]][li, hi].tolist() for li, hi, si in zip(layer, head, s,
-                                                                                                 strict=True)],
-                         pa.list_(pa.int64())),
+        "hist": _hist_column(summary),
     }
+
+
+def _hist_column(summary: Summary) -> pa.Array:
+    """The histograms as one list per (layer, head, stat) row, built from offsets (no Python loop over rows)."""
+    n_layers, n_heads = summary.shape
+    values = np.concatenate([summary.hist[name] for name in STAT_NAMES], -1).astype(np.int64)  # [layer, head, bins]
+    sizes = np.tile([summary.hist[name].shape[-1] for name in STAT_NAMES], n_layers * n_heads)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values.ravel()))
 
 
 def _top_table(summary: Summary, text_of: Callable[[int], str]) -> pa.Table:

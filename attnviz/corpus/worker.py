@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from attnviz.corpus.reduce import Summary, summarise
+from attnviz.corpus.reduce import Summary
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,13 @@ class StatsWorker:
             columns ``shard``, ``batch``, ``skipped`` (JSON list of ids) and the arrays of
             :meth:`Summary.to_arrays`, one row per planned batch.
         """
-        from attnviz.corpus.batch import head_stats_batch
+        from attnviz.corpus.batch import summarise_batch
 
         rows = []
         for shard, index, ids, texts in zip(batch["shard"], batch["batch"], batch["ids"], batch["texts"],
                                             strict=True):
-            stats = head_stats_batch(self.model, [str(t) for t in texts], self.n_positions)
-            summary = summarise(np.asarray(ids, dtype=np.int64), stats, self.model.n_layers, self.model.n_heads,
-                                self.top_k, self.n_positions)
+            summary = summarise_batch(self.model, np.asarray(ids, dtype=np.int64), [str(t) for t in texts],
+                                      self.top_k, self.n_positions)
             arrays = summary.to_arrays()
             arrays["skipped"] = np.array(json.dumps(summary.skipped))
             rows.append({"shard": np.int64(shard), "batch": np.int64(index), **arrays})

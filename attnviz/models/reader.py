@@ -92,10 +92,22 @@ class AttentionReader:
         """
         batch = next(iter(inputs.values())).shape[0]
         spans = spans or [(0, n)] * batch
+        if self.plan.mode == "stack":
+            self._check_stored_size(batch, n)
+            return self._stacked(inputs, spans)
+        return capture.sources(self.forward(inputs, n, traced, progress, overview), spans)
+
+    def forward(self, inputs: Mapping[str, torch.Tensor], n: int, traced: bool = True,
+                progress: Callable[[int, int], None] | None = None, overview: int | None = None) -> Run:
+        """The forward itself: the :class:`Run` whose ``[layer, batch, ...]`` buffers hold the whole batch's
+        capture (or stored weights), for a caller that reads the batch at once (corpus statistics) rather than one
+        head source per input. Arguments as :meth:`__call__`; a model whose plan is ``"stack"`` has no run
+        (``ValueError``)."""
+        if self.plan.mode == "stack":
+            raise ValueError(f"{self.name} returns its attention stacked: it has no run of buffers")
+        batch = next(iter(inputs.values())).shape[0]
         if self.plan.mode != "capture":
             self._check_stored_size(batch, n)
-        if self.plan.mode == "stack":
-            return self._stacked(inputs, spans)
         run = self._new_run(inputs, n)
         run.progress = progress
         short = traced and self.traced is not None and n <= FULL_MAX_KEYS and self.traced.accepts(inputs)
@@ -108,7 +120,7 @@ class AttentionReader:
                 if means and batch == 1 and self.plan.mode == "capture":
                     run.want_means(n, n)
                 self.base(**inputs, **self.kwargs, **{KWARG: run})
-        return capture.sources(run, spans)
+        return run
 
     def _check_stored_size(self, batch: int, n: int) -> None:
         layers, heads = self.plan.n_layers, self.plan.n_heads
