@@ -95,10 +95,11 @@ class AttentionReader:
         if self.plan.mode == "stack":
             self._check_stored_size(batch, n)
             return self._stacked(inputs, spans)
-        return capture.sources(self.forward(inputs, n, traced, progress, overview), spans)
+        return capture.sources(self.forward(inputs, n, traced, progress, overview, means), spans)
 
     def forward(self, inputs: Mapping[str, torch.Tensor], n: int, traced: bool = True,
-                progress: Callable[[int, int], None] | None = None, overview: int | None = None) -> Run:
+                progress: Callable[[int, int], None] | None = None, overview: int | None = None,
+                means: bool = False) -> Run:
         """The forward itself: the :class:`Run` whose ``[layer, batch, ...]`` buffers hold the whole batch's
         capture (or stored weights), for a caller that reads the batch at once (corpus statistics) rather than one
         head source per input. Arguments as :meth:`__call__`; a model whose plan is ``"stack"`` has no run
