@@ -10,16 +10,33 @@ import torch
 from PIL import Image
 
 import attnviz
+from attnviz.models import reader
+from attnviz.models.heads import CapturedHeads
 from attnviz.models.hf_families import FAMILIES, supported
+from attnviz.result import StoredWeights, block_max
 from tests.hf_dirs import VISION
 
 PREFIX = {"deit": ["[CLS]", "[DIST]"], "dinov2_with_registers": ["[CLS]", "[REG0]", "[REG1]"]}
+STORED = {"beit"}
+"""Families whose attention is not recomputed from a capture: BEiT adds a relative position bias per head (passed
+as its attention mask), which the load-time probe finds the capture does not reproduce."""
+CAPTURED = [t for t in VISION if t not in STORED]
 
 
 @pytest.fixture(scope="module")
 def picture() -> Image.Image:
     """A 70 x 50 px picture (not the processors' 40 x 48 and not square): its whole is resized, not cropped."""
     return Image.fromarray((np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8))
+
+
+def options(model_type: str) -> dict[str, bool]:
+    """What the reference forward needs at a size that is not its position table's (DINOv2 always interpolates)."""
+    return {} if model_type.startswith("dinov2") else {"interpolate_pos_encoding": True}
+
+
+def pixels_at(m, picture: Image.Image, height: int, width: int) -> torch.Tensor:
+    return m.processor(images=picture, return_tensors="pt", do_center_crop=False,
+                       size={"height": height, "width": width})["pixel_values"]
 
 
 def reference(model_type: str, directory: Path, pixels: torch.Tensor, **options) -> np.ndarray:
@@ -46,10 +63,45 @@ def test_vision_family_gives_eager_weights_on_its_processors_pixels(vision_dir, 
     assert m.kind == r.kind == "image" and r.grid == (6, 5) and r.extras.input_hw == (48, 40)
     assert r.tokens[:len(prefix)] == prefix and r.tokens[len(prefix)] == "p0,0" and r.tokens[-1] == "p5,4"
     assert r.special.tolist() == [True] * len(prefix) + [False] * 30
-    interpolate = {} if model_type.startswith("dinov2") else {"interpolate_pos_encoding": True}
-    pixels = m.processor(images=picture, return_tensors="pt", do_center_crop=False,
-                         size={"height": 48, "width": 40})["pixel_values"]
-    np.testing.assert_allclose(r.weights, reference(model_type, directory, pixels, **interpolate), rtol=0, atol=1e-6)
+    want = reference(model_type, directory, pixels_at(m, picture, 48, 40), **options(model_type))
+    np.testing.assert_allclose(r.weights, want, rtol=0, atol=1e-6)
+    assert m.reader.captures == (model_type not in STORED)
+    assert isinstance(r.source, StoredWeights if model_type in STORED else CapturedHeads)
+
+
+@pytest.mark.parametrize("model_type", CAPTURED)
+def test_captured_family_at_its_largest_size_holds_a_fraction_and_reads_eager_heads(vision_dir, picture, model_type):
+    """At 37 x 37 patches (the largest image_size) a captured result holds queries and keys, not the weights;
+    every head, a row and the overview equal transformers' eager weights."""
+    directory = vision_dir(model_type)
+    m = attnviz.load_model(directory)
+    side = 37 * m.patch
+    r = m.run(image=picture, image_size=side)
+    n = len(PREFIX.get(model_type, ["[CLS]"])) + 37 * 37
+    assert r.grid == (37, 37) and r.n_tokens == n and isinstance(r.source, CapturedHeads)
+    print(f"{model_type} at {side} px, {n} positions: holds {r.nbytes / 2**20:.2f} MiB, "
+          f"full weights {r.weights_nbytes / 2**20:.1f} MiB")
+    assert r.nbytes < r.weights_nbytes / 20
+    want = reference(model_type, directory, pixels_at(m, picture, side, side), **options(model_type))
+    for layer in range(r.n_layers):
+        for head in range(r.n_heads):
+            np.testing.assert_allclose(r.head(layer, head), want[layer, head], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(r.row(1, 2, n // 2), want[1, 2, n // 2], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(r.overview(96), block_max(want, 96), rtol=0, atol=1e-6)
+
+
+def test_a_storing_family_keeps_its_weights_bounded(vision_dir, picture, monkeypatch):
+    """BEiT stores its weights (the full tensor, eager's numbers); a size whose weights would pass the bound is a
+    ValueError saying so, not a run."""
+    directory = vision_dir("beit")
+    m = attnviz.load_model(directory)
+    r = m.run(image=picture, image_size=96)
+    assert isinstance(r.source, StoredWeights) and r.source.weights.nbytes == r.weights_nbytes
+    want = reference("beit", directory, pixels_at(m, picture, 96, 96), interpolate_pos_encoding=True)
+    np.testing.assert_allclose(r.weights, want, rtol=0, atol=1e-6)
+    monkeypatch.setattr(reader, "STORED_MAX_BYTES", r.weights_nbytes - 1)
+    with pytest.raises(ValueError, match="keeps every attention weight"):
+        m.run(image=picture, image_size=96)
 
 
 def test_pixels_are_the_processors_resize_and_normalisation_of_the_whole_picture(vision_dir, picture):

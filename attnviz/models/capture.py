@@ -371,16 +371,20 @@ def _probe(model: torch.nn.Module, example: Mapping[str, torch.Tensor], run: Run
 def _capture_differs(model: torch.nn.Module, example: Mapping[str, torch.Tensor], plan: Plan,
                      eager: list[Call]) -> str | None:
     """Why the capture of ``example`` is not the eager attention (None when it is)."""
+    n = eager[0].query.shape[2]
+    if any(c.query.shape[2] != n or c.key.shape[2] != eager[0].key.shape[2] for c in eager):
+        return "its layers attend over different numbers of positions"
     plan.mode = "capture"
     try:
-        n = eager[0].query.shape[2]
         run = Run.new(plan, 1, n, eager[0].key.shape[2])
         captured = _probe(model, example, run)
+        if len(captured) != len(eager) or not bool(run.ok.all()):  # e.g. a bias per head passed as the mask
+            return "its masks are not one interval of keys per query"
         (source,) = sources(run, [(0, n)])
+    except Exception as e:  # noqa: BLE001  (any failure of the capture means: store)
+        return f"the capture failed ({type(e).__name__}: {e})"
     finally:
         plan.mode = "store"
-    if len(captured) != len(eager) or not bool(run.ok.all()):
-        return "its masks are not one interval of keys per query"
     for layer, (a, b) in enumerate(zip(eager, captured, strict=True)):
         if a.softcap != b.softcap or not torch.allclose(a.out, b.out, rtol=0, atol=1e-5):
             return f"layer {layer}'s output differs from eager attention's"

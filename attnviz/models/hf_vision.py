@@ -8,11 +8,18 @@ other image models of attnviz (an overlay on the picture then lines up with what
 
 Positions are the family's tokens before the patches ([CLS]; DeiT's [DIST]; DINOv2's registers [REG0]...) then
 the patches row by row, labelled ``p{row},{col}``.
+
+The attention is read through :class:`attnviz.models.reader.AttentionReader`: where the load-time probe finds the
+heads recomputed from the captured queries and keys equal to the eager weights (ViT, DeiT, DINOv2, CLIP), a result
+holds the capture (at 37 x 37 patches, 12 layers x 12 heads of 64: about 1/10 of the weights); where it does not
+(BEiT: its relative position bias is an additive term the capture does not keep), the weights themselves, up to
+:data:`attnviz.models.capture.STORED_MAX_BYTES`.
 """
 from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -20,12 +27,12 @@ from PIL import Image
 
 from attnviz.extras import ImageExtras
 from attnviz.images import Source, as_rgb
-from attnviz.models import into_buffer
 from attnviz.models.hf_dir import check_run, load_weights, refusing
 from attnviz.models.hf_families import Family
 from attnviz.models.hf_files import PROCESSOR_FILE, DirectoryFiles
+from attnviz.models.reader import AttentionReader, ReadsAttention
 from attnviz.models.vision import ImageAttentionModel
-from attnviz.result import AttentionResult
+from attnviz.result import AttentionResult, HeadSource
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +40,11 @@ MAX_SIDE_PATCHES = 37
 """Largest grid side ``image_size`` may ask for (DINOv2's 518 px in 14 px patches)."""
 
 
-class HFVisionModel(ImageAttentionModel):
-    """A transformers vision encoder with eager attention and its image processor.
+class HFVisionModel(ReadsAttention, ImageAttentionModel):
+    """A transformers vision encoder and its image processor, its attention read by an
+    :class:`~attnviz.models.reader.AttentionReader` (captured, or stored where the capture is not exact).
 
-    ``run`` is thread-safe: the processor and the model are only read; the attention buffer is made per run.
+    ``run`` is thread-safe: the processor and the model are only read; every run fills buffers of its own.
     """
 
     def __init__(self, name: str, model: torch.nn.Module, processor, prefix: tuple[str, ...],
@@ -55,9 +63,21 @@ class HFVisionModel(ImageAttentionModel):
         self.description = description or (
             f"{label or 'vision transformer'} from {name}: {self.n_layers} layers x {self.n_heads} heads, "
             f"{self.grid[0]}x{self.grid[1]} patches at {self.size[1]}x{self.size[0]} px")
-        example = {"pixel_values": self.preprocess(Image.new("RGB", (32, 32)), self.size)}
-        self.buffered = into_buffer.prepare(model, {**example, **self._options(self.size)}, name)
-        """Attention layers written into one buffer per run (:mod:`attnviz.models.into_buffer`); 0: stacked."""
+        probe = (np.random.default_rng(1).random((self.size[0], self.size[1], 3)) * 255).astype(np.uint8)
+        self.reader = AttentionReader(model, self._inputs(Image.fromarray(probe), self.size), name,
+                                      positions=self.positions)
+        """Reads the attention of a forward: captured where that is exact on the probe (a picture of noise at the
+        processor's size), else the weights stored."""
+
+    def positions(self, inputs) -> int:
+        """The prefix tokens and the patches of ``inputs["pixel_values"]`` ``[batch, 3, height, width]``."""
+        height, width = inputs["pixel_values"].shape[-2:]
+        return len(self.prefix) + (height // self.patch) * (width // self.patch)
+
+    def _inputs(self, image: Image.Image, size: tuple[int, int]) -> dict[str, object]:
+        """The forward's inputs for ``image`` at ``size``: its pixels first (the reader takes the batch from them),
+        then ``interpolate_pos_encoding`` where the forward takes it and ``size`` is not its table's."""
+        return {"pixel_values": self.preprocess(image, size), **self._options(size)}
 
     def _grid(self, size: tuple[int, int]) -> tuple[int, int]:
         (h, w), p = size, self.patch
@@ -76,17 +96,19 @@ class HFVisionModel(ImageAttentionModel):
         return out["pixel_values"].float()
 
     def run(self, image: Image.Image | Source | None = None, image_size: int | None = None,
-            **_: object) -> AttentionResult:
+            progress: Callable[[int, int], None] | None = None, **_: object) -> AttentionResult:
         """Attention of the model on one image.
 
         Args:
             image_size: side in pixels of a square input (a multiple of the patch size); default the processor's.
+            progress: called with ``(layers done, layers)`` after each layer; it may raise to stop the run.
         Returns:
-            AttentionResult with ``weights[layer, head, query, key]`` over the prefix tokens and ``rows * cols``
-            patches, ``grid == (rows, cols)``, ``special`` True on the prefix; ``extras`` (:class:`ImageExtras`):
-            ``input_size``, the ``(height, width)`` the model read.
+            AttentionResult over the prefix tokens and ``rows * cols`` patches (its heads recomputed from the
+            capture, or stored: see the module docstring), ``grid == (rows, cols)``, ``special`` True on the prefix;
+            ``extras`` (:class:`ImageExtras`): ``input_size``, the ``(height, width)`` the model read.
         Raises:
-            ValueError: no image or an unusable one (:func:`attnviz.load_image`), or a bad ``image_size``.
+            ValueError: no image or an unusable one (:func:`attnviz.load_image`), a bad ``image_size``, or, for a
+                model that stores its weights, a size whose weights would pass the bound.
         """
         if image is None:
             raise ValueError("No image given: upload a picture or choose an example.")
@@ -94,9 +116,9 @@ class HFVisionModel(ImageAttentionModel):
         grid = self._grid(size)
         if size != self.size and not self.resizable:
             raise ValueError(f"{self.name} reads only {self.size[1]}x{self.size[0]} px pictures.")
-        weights = self.forward_at(as_rgb(image), size)
+        source = self.forward_at(as_rgb(image), size, progress)
         tokens = list(self.prefix) + [f"p{r},{c}" for r in range(grid[0]) for c in range(grid[1])]
-        return AttentionResult(weights=weights, tokens=tokens, model=self.name, kind="image", grid=grid,
+        return AttentionResult(source, tokens=tokens, model=self.name, kind="image", grid=grid,
                                special=np.arange(len(tokens)) < len(self.prefix), extras=ImageExtras(input_size=size))
 
     def _check_size(self, image_size: object) -> tuple[int, int]:
@@ -107,24 +129,17 @@ class HFVisionModel(ImageAttentionModel):
                              f"got {image_size!r}.")
         return image_size, image_size
 
-    @torch.inference_mode()
-    def forward_at(self, image: Image.Image, size: tuple[int, int]) -> np.ndarray:
-        """``weights[layer, head, query, key]`` float32 of an RGB picture read at ``size``."""
-        x = self.preprocess(image, size)
-        n = len(self.prefix) + (size[0] // self.patch) * (size[1] // self.patch)
-        buffer = into_buffer.new_buffer(self.buffered, (1, self.n_heads, n, n)) if self.buffered else None
-        extra = {} if buffer is None else {into_buffer.KWARG: buffer}
-        attentions = self.model(pixel_values=x, output_attentions=True, **self._options(size), **extra).attentions
-        if not attentions or attentions[0] is None:
-            raise ValueError(f"{self.name} returned no attention weights.")
-        layers = buffer if buffer is not None else torch.stack(attentions).float()
-        if layers.shape[-1] != n:
-            raise ValueError(f"{self.name} returned attention over {layers.shape[-1]} positions, not the {n} of "
-                             f"{len(self.prefix)} prefix tokens and the patches.")
-        return layers[:, 0].numpy()
+    def forward_at(self, image: Image.Image, size: tuple[int, int],
+                   progress: Callable[[int, int], None] | None = None) -> HeadSource:
+        """The head source (prefix tokens, then the patches) of an RGB picture read at ``size``."""
+        inputs = self._inputs(image, size)
+        (source,) = self.reader(inputs, self.positions(inputs), traced=False, progress=progress)
+        return source
 
-    def forward(self, image: Image.Image) -> tuple[np.ndarray, ImageExtras]:
-        return self.forward_at(image, self.size), ImageExtras(input_size=self.size)
+    def forward(self, image: Image.Image, size: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> tuple[HeadSource, ImageExtras, tuple[int, int]]:
+        size = self.size if size is None else (size, size)
+        return self.forward_at(image, size, progress), ImageExtras(input_size=size), self._grid(size)
 
 
 def processor_size(processor) -> tuple[int, int]:
