@@ -62,6 +62,7 @@ EXACT = 1e-6
 """Largest difference between a recomputed head and the eager weights on the probe for a model to capture."""
 _PROBE = "attnviz_probe"
 _LAYER = "attnviz_layer"
+_GROUP = "attnviz_group"
 _GRAM = "attnviz_gram"
 
 
@@ -223,6 +224,8 @@ def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, v
         (output ``[batch, query, head, dim]``, weights ``[batch, head, query, key]`` or None when captured).
     """
     run, probe = kwargs.pop(KWARG, None), kwargs.pop(_PROBE, None)
+    if isinstance(run, Runs):
+        run = run.runs[getattr(module, _GROUP)]
     if run is None or run.weights is not None:
         out, weights = _eager(module)(module, query, key, value, attention_mask, **kwargs)
         if probe is not None:
@@ -318,6 +321,40 @@ class Call:
 def prepare(model: torch.nn.Module, example: Mapping[str, torch.Tensor], name: str) -> Plan:
     """Route ``model``'s attention through :func:`attention` and decide how it is read (once, at load, before the
     model is shared; see the module docstring). ``example``: a probe input, batch 1, without padding."""
+    groups = _prepare(model, example, name, split=False)
+    return Plan("stack") if groups is None else groups[0].plan
+
+
+@dataclass
+class Group:
+    """Attention layers of one kind, in call order, in a model whose layers attend over different positions (an
+    encoder-decoder: encoder self-attention, decoder self-attention, cross-attention); ``n_query`` x ``n_key``:
+    their positions in the probe."""
+
+    plan: Plan
+    n_query: int
+    n_key: int
+
+
+class Runs:
+    """The runs of one forward of a model prepared in groups (:func:`prepare_groups`): ``runs[g]`` holds the
+    layers of group ``g`` (one :class:`Run` per group, each of its own positions and mode)."""
+
+    def __init__(self, runs: list[Run]) -> None:
+        self.runs = list(runs)
+
+
+def prepare_groups(model: torch.nn.Module, example: Mapping[str, torch.Tensor], name: str) -> list[Group] | None:
+    """As :func:`prepare`, for a model whose attention layers attend over different positions: the layers are
+    grouped by their ``(query, key)`` positions in the probe (``example`` must give every kind of layer its own),
+    in the order the forward first calls each group, and each group captures when its recomputed heads equal the
+    eager weights and its outputs eager's, else stores. A forward then takes a :class:`Runs` of one run per group.
+    None when the attention does not go through the interface (the model keeps its own)."""
+    return _prepare(model, example, name, split=True)
+
+
+def _prepare(model: torch.nn.Module, example: Mapping[str, torch.Tensor], name: str,
+             split: bool) -> list[Group] | None:
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
@@ -341,46 +378,66 @@ def prepare(model: torch.nn.Module, example: Mapping[str, torch.Tensor], name: s
         log.warning("%s: attention does not go through the attention interface; its weights are stacked", name,
                     exc_info=True)
         model.set_attn_implementation(before)
-        return Plan("stack")
-    for layer, module in enumerate(modules):
-        setattr(module, _LAYER, layer)
-    shapes = {(c.query.shape[1], c.key.shape[1], c.query.shape[-1]) for c in eager}
-    heads, kv, dim = next(iter(shapes))
-    plan = Plan("store", len(eager), heads, kv, dim, norms=_find_projections(model, inputs, eager, name))
-    if len(shapes) != 1 or heads % kv:
-        log.warning("%s: layers of different shapes %s; its weights are stored", name, shapes)
-        return plan
-    plan.scaling = [dim ** -0.5 if c.scaling is None else float(c.scaling) for c in eager]
-    plan.softcap = [None if c.softcap is None else float(c.softcap) for c in eager]
-    why = _capture_differs(model, example, plan, eager)
-    if why:
-        log.warning("%s: its attention is stored, not recomputed: %s", name, why)
-        return plan
-    plan.mode = "capture"
-    log.info("%s: attention captured (%d layers x %d heads, %d kv heads of %d)", name, plan.n_layers, heads, kv, dim)
-    return plan
+        return None
+    kinds: dict[tuple[int, int], list[Call]] = {}
+    for c in eager:
+        kinds.setdefault((c.query.shape[2], c.key.shape[2]) if split else (0, 0), []).append(c)
+    parts = list(kinds.values())
+    groups: list[Group] = []
+    uniform: list[bool] = []
+    for g, calls in enumerate(parts):
+        for layer, c in enumerate(calls):
+            setattr(c.module, _LAYER, layer)
+            if split:
+                setattr(c.module, _GROUP, g)
+        shapes = {(c.query.shape[1], c.key.shape[1], c.query.shape[-1]) for c in calls}
+        heads, kv, dim = next(iter(shapes))
+        plan = Plan("store", len(calls), heads, kv, dim, norms=_find_projections(model, inputs, calls, name))
+        plan.scaling = [dim ** -0.5 if c.scaling is None else float(c.scaling) for c in calls]
+        plan.softcap = [None if c.softcap is None else float(c.softcap) for c in calls]
+        groups.append(Group(plan, calls[0].query.shape[2], calls[0].key.shape[2]))
+        uniform.append(len(shapes) == 1 and heads % kv == 0)
+        if not uniform[-1]:
+            log.warning("%s: layers of different shapes %s; its weights are stored", name, shapes)
+    for g, (group, calls) in enumerate(zip(groups, parts, strict=True)):
+        if not uniform[g]:
+            continue
+        what = f"{name}" + (f" (layers attending from {group.n_query} to {group.n_key} positions in the probe)"
+                            if split else "")
+        why = _capture_differs(model, example, groups, g, calls, split)
+        if why:
+            log.warning("%s: its attention is stored, not recomputed: %s", what, why)
+            continue
+        plan = group.plan
+        plan.mode = "capture"
+        log.info("%s: attention captured (%d layers x %d heads, %d kv heads of %d)", what, plan.n_layers,
+                 plan.n_heads, plan.n_kv, plan.head_dim)
+    return groups
 
 
-def _probe(model: torch.nn.Module, example: Mapping[str, torch.Tensor], run: Run | None) -> list[Call]:
+def _probe(model: torch.nn.Module, example: Mapping[str, torch.Tensor], run: Run | Runs | None) -> list[Call]:
     calls: list[Call] = []
     with torch.inference_mode():
         model(**example, output_attentions=run is None, **{_PROBE: calls}, **({} if run is None else {KWARG: run}))
     return calls
 
 
-def _capture_differs(model: torch.nn.Module, example: Mapping[str, torch.Tensor], plan: Plan,
-                     eager: list[Call]) -> str | None:
-    """Why the capture of ``example`` is not the eager attention (None when it is)."""
-    n = eager[0].query.shape[2]
-    if any(c.query.shape[2] != n or c.key.shape[2] != eager[0].key.shape[2] for c in eager):
+def _capture_differs(model: torch.nn.Module, example: Mapping[str, torch.Tensor], groups: list[Group], g: int,
+                     eager: list[Call], split: bool) -> str | None:
+    """Why the capture of group ``g`` (the others as they are) of ``example`` is not the eager attention of its
+    calls ``eager`` (None when it is)."""
+    plan, n = groups[g].plan, groups[g].n_query
+    if any(c.query.shape[2] != n or c.key.shape[2] != groups[g].n_key for c in eager):
         return "its layers attend over different numbers of positions"
     plan.mode = "capture"
     try:
-        run = Run.new(plan, 1, n, eager[0].key.shape[2])
-        captured = _probe(model, example, run)
+        runs = [Run.new(gr.plan, 1, gr.n_query, gr.n_key) for gr in groups]
+        calls = _probe(model, example, Runs(runs) if split else runs[0])
+        captured = [c for c in calls if getattr(c.module, _GROUP, 0) == g] if split else calls
+        run = runs[g]
         if len(captured) != len(eager) or not bool(run.ok.all()):  # e.g. a bias per head passed as the mask
             return "its masks are not one interval of keys per query"
-        (source,) = sources(run, [(0, n)])
+        (source,) = sources(run, [(0, n)], [(0, groups[g].n_key)])
     except Exception as e:  # noqa: BLE001  (any failure of the capture means: store)
         return f"the capture failed ({type(e).__name__}: {e})"
     finally:
@@ -422,28 +479,30 @@ def gram(weight: torch.Tensor, n_heads: int) -> torch.Tensor:
     return torch.matmul(w.transpose(1, 2), w)
 
 
-def sources(run: Run, spans: list[tuple[int, int]]) -> list[HeadSource]:
-    """One head source per batch item, over its positions ``start..stop-1`` (padding left out). A single input's
-    arrays are views of the run's buffers; a batch item's are copies (it must not hold the whole batch)."""
+def sources(run: Run, spans: list[tuple[int, int]],
+            key_spans: list[tuple[int, int]] | None = None) -> list[HeadSource]:
+    """One head source per batch item, over its positions ``start..stop-1`` (padding left out); ``key_spans``:
+    its key positions where they are not its query positions (cross-attention). A single input's arrays are views
+    of the run's buffers; a batch item's are copies (it must not hold the whole batch)."""
     if run.ok is not None and not bool(run.ok.all()):
         raise ValueError("This input's attention mask is not one interval of keys per query; attnviz cannot "
                          "recompute its heads.")
     out: list[HeadSource] = []
-    for i, (a, b) in enumerate(spans):
+    for i, ((a, b), (ka, kb)) in enumerate(zip(spans, key_spans or spans, strict=True)):
         def part(t: torch.Tensor | None, *index: slice, item: int = i) -> np.ndarray | None:
             if t is None:
                 return None
             x = t[(slice(None), item, *index)].numpy()
             return x if len(spans) == 1 else np.ascontiguousarray(x)
-        norms = part(run.norms, slice(None), slice(a, b))
+        norms = part(run.norms, slice(None), slice(ka, kb))
         if run.weights is not None:
-            out.append(StoredWeights(part(run.weights, slice(None), slice(a, b), slice(a, b)), norms))
+            out.append(StoredWeights(part(run.weights, slice(None), slice(a, b), slice(ka, kb)), norms))
             continue
-        lo = np.clip(part(run.lo, slice(a, b)) - a, 0, b - a).astype(np.int32)
-        hi = np.clip(part(run.hi, slice(a, b)) - a, 0, b - a).astype(np.int32)
+        lo = np.clip(part(run.lo, slice(a, b)) - ka, 0, kb - ka).astype(np.int32)
+        hi = np.clip(part(run.hi, slice(a, b)) - ka, 0, kb - ka).astype(np.int32)
         one = len(spans) == 1
         overviews = {} if run.overview is None or not one else {run.overview_size: run.overview.numpy()}
         means = None if run.means is None or not one else run.means.numpy()
-        out.append(CapturedHeads(part(run.q, slice(None), slice(a, b)), part(run.k, slice(None), slice(a, b)),
+        out.append(CapturedHeads(part(run.q, slice(None), slice(a, b)), part(run.k, slice(None), slice(ka, kb)),
                                  run.plan.scaling, lo, hi, run.plan.softcap, norms, overviews, means))
     return out
