@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 import attnviz
 from attnviz.analysis.patches import patch_index
 from attnviz.models.faithful import LABELS, faithfulness
-from attnviz.web import flow
+from attnviz.web import flow, runs
 from attnviz.web.faithfulness import PAGE_STEPS
 from attnviz.web.image import VIEWS as IMAGE_VIEWS
 from attnviz.web.image.picture import examples, read_image
@@ -307,8 +307,23 @@ def test_the_contributions_switch_redraws_the_maps_and_the_focused_head_then_bac
     assert urls() == weights and focused(r.head(layer, head)[0]) in image_captions(at)
 
 
-def test_a_vision_model_without_value_norms_shows_the_switch_disabled(local_models):
-    """my-deit stores its weights without value norms: the switch is off and disabled, with the reason."""
+def test_a_local_vision_folder_reports_value_norms(local_models):
+    """my-deit's attention is captured with its output projections' value norms: the switch is on offer."""
+    at = image_page().run()
+    at.selectbox(key="image_model").set_value("my-deit").run()
+    assert not at.exception and not at.error
+    result = ImageRun.of("my-deit", examples()[at.selectbox(key="image_example").value].read_bytes()).result()
+    assert result.value_norms() is not None and result.value_norms().shape == (2, 4, result.n_tokens)
+    assert not at.toggle(key="image_contributions").disabled
+
+
+def test_a_vision_model_without_value_norms_shows_the_switch_disabled(local_models, monkeypatch):
+    """A folder whose attention's output projections are not found (made so here: every family attnviz loads has
+    them) reports no value norms: the switch is off and disabled, with the reason."""
+    from attnviz.models import capture
+
+    monkeypatch.setattr(capture, "_find_projections", lambda *args: False)
+    runs.RESULTS.clear()  # a run of my-deit another test left
     at = image_page().run()
     at.selectbox(key="image_model").set_value("my-deit").run()
     assert not at.exception and not at.error

@@ -20,6 +20,11 @@ family's eager attention, and captured. It captures only when every recomputed h
 (≤ 1e-6) and every layer's output equals eager's; otherwise (an attention function with terms the capture does not
 know, e.g. relative-position biases or attention sinks) the model stores. A model whose attention does not go
 through the interface at all keeps its own implementation and returns ``output_attentions`` (``"stack"``).
+
+A model whose layers attend over different positions (an encoder-decoder: encoder self-attention, decoder
+self-attention, cross-attention) is prepared in groups (:func:`prepare_groups`): the layers grouped by the positions
+they attend over in the probe, each group captured or stored on its own, and a forward takes a :class:`Runs`, one
+run per group.
 """
 from __future__ import annotations
 

@@ -44,7 +44,8 @@ class HFTextModel(ReadsAttention, AttentionModel):
         self.n_heads = int(cfg.num_attention_heads)
         self.max_tokens = int(max_tokens or text_limit(model, tokenizer))
         self.labels = labeller or (lambda ids: token_labels(tokenizer, ids))
-        self.reader = AttentionReader(model, dict(tokenizer(PROBE, return_tensors="pt")), name)
+        probe = tokenizer(PROBE, truncation=True, max_length=self.max_tokens, return_tensors="pt")
+        self.reader = AttentionReader(model, dict(probe), name)  # cut: a model may embed fewer positions
 
     def trace(self) -> None:
         """Run through a TorchScript trace from now on (:mod:`attnviz.models.traced`), if it reproduces the eager
