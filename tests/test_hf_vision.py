@@ -2,6 +2,7 @@
 pixels of the directory's own image processor, the patch grid, and the tokens before the patches labelled."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from PIL import Image
 
 import attnviz
-from attnviz.models import reader
+from attnviz.models import hf_vision, reader
 from attnviz.models.heads import CapturedHeads
 from attnviz.models.hf_families import FAMILIES, supported
 from attnviz.result import StoredWeights, block_max
@@ -99,8 +100,14 @@ def test_a_storing_family_keeps_its_weights_bounded(vision_dir, picture, monkeyp
     assert isinstance(r.source, StoredWeights) and r.source.weights.nbytes == r.weights_nbytes
     want = reference("beit", directory, pixels_at(m, picture, 96, 96), interpolate_pos_encoding=True)
     np.testing.assert_allclose(r.weights, want, rtol=0, atol=1e-6)
-    monkeypatch.setattr(reader, "STORED_MAX_BYTES", r.weights_nbytes - 1)
-    with pytest.raises(ValueError, match="keeps every attention weight"):
+    monkeypatch.setattr(hf_vision, "STORED_MAX_BYTES", r.weights_nbytes - 1)
+    with pytest.raises(ValueError, match="keeps every attention weight") as refused:
+        m.run(image=picture, image_size=96)
+    top = int(re.search(r"image_size of at most (\d+) px", str(refused.value))[1])
+    assert top == 88 and m.run(image=picture, image_size=top).grid == (11, 11)  # the largest size under the bound
+    monkeypatch.setattr(reader, "STORED_MAX_BYTES", r.weights_nbytes - 1)  # the reader's own bound, behind it
+    monkeypatch.setattr(hf_vision, "STORED_MAX_BYTES", r.weights_nbytes)
+    with pytest.raises(ValueError, match="over the 0 GiB bound"):
         m.run(image=picture, image_size=96)
 
 

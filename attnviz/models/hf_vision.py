@@ -27,6 +27,7 @@ from PIL import Image
 
 from attnviz.extras import ImageExtras
 from attnviz.images import Source, as_rgb
+from attnviz.models.capture import STORED_MAX_BYTES
 from attnviz.models.hf_dir import check_run, load_weights, refusing
 from attnviz.models.hf_families import Family
 from attnviz.models.hf_files import PROCESSOR_FILE, DirectoryFiles
@@ -116,10 +117,26 @@ class HFVisionModel(ReadsAttention, ImageAttentionModel):
         grid = self._grid(size)
         if size != self.size and not self.resizable:
             raise ValueError(f"{self.name} reads only {self.size[1]}x{self.size[0]} px pictures.")
+        self._check_stored(size)
         source = self.forward_at(as_rgb(image), size, progress)
         tokens = list(self.prefix) + [f"p{r},{c}" for r in range(grid[0]) for c in range(grid[1])]
         return AttentionResult(source, tokens=tokens, model=self.name, kind="image", grid=grid,
                                special=np.arange(len(tokens)) < len(self.prefix), extras=ImageExtras(input_size=size))
+
+    def _check_stored(self, size: tuple[int, int]) -> None:
+        """A model that stores its weights refuses, in pixels, a size whose weights would pass the bound."""
+        if self.reader.captures:
+            return
+        per_pair = 4 * self.reader.plan.n_layers * self.reader.plan.n_heads  # bytes per (query, key)
+        n = self.positions({"pixel_values": torch.empty(0, 0, *size)})
+        if per_pair * n * n <= STORED_MAX_BYTES:
+            return
+        side = next((s for s in range(MAX_SIDE_PATCHES, 0, -1)
+                     if per_pair * (len(self.prefix) + s * s) ** 2 <= STORED_MAX_BYTES), 1)
+        raise ValueError(f"{self.name} keeps every attention weight (its attention cannot be recomputed exactly from "
+                         f"its parts): at {size[1]}x{size[0]} px its {n} positions would take "
+                         f"{per_pair * n * n / 2**30:.2f} GiB, over the {STORED_MAX_BYTES / 2**30:.0f} GiB bound. "
+                         f"Use an image_size of at most {side * self.patch} px.")
 
     def _check_size(self, image_size: object) -> tuple[int, int]:
         top = MAX_SIDE_PATCHES * self.patch
