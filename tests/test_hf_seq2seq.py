@@ -51,3 +51,19 @@ def _decoder_input(m, r) -> list[int]:
     ids = m.model.generate(**m.encode(SHORT)[0], do_sample=False, num_beams=1, max_new_tokens=m.max_new_tokens,
                            min_new_tokens=1)[0].tolist()
     return ids[:len(r.parts["decoder"].keys)]
+
+
+def test_a_captured_encoder_decoder_exports_every_kind(text_dir, tmp_path):
+    """export_result of a BART run (all three kinds captured; cross-attention not square): each kind's weights.npy
+    is its heads, its CSV a head's rows over its keys."""
+    from attnviz.export import export_result
+
+    r = attnviz.load_model(text_dir("bart")).run(text=SHORT)
+    written = export_result(r, tmp_path, csv_heads=((1, 3),))
+    for folder, got in ((tmp_path, r), (tmp_path / "decoder", r.parts["decoder"]),
+                        (tmp_path / "cross", r.parts["cross"])):
+        assert isinstance(got.source, CapturedHeads)
+        np.testing.assert_array_equal(np.load(folder / "weights.npy"), got.weights)
+        assert (folder / "grid.png") in written and (folder / "layer1_head3.png") in written
+    rows = (tmp_path / "layer1_head3.csv").read_text().splitlines()
+    assert len(rows) == 1 + r.n_tokens

@@ -135,3 +135,15 @@ def test_image_size_reads_the_picture_larger(vision_dir, picture):
 def test_distillation_and_register_tokens_are_labelled_in_the_table():
     assert FAMILIES["deit"].prefix == ("[CLS]", "[DIST]")
     assert "register" in FAMILIES["dinov2_with_registers"].note
+
+
+def test_a_captured_vision_result_exports(vision_dir, picture, tmp_path):
+    """export_result of a captured ViT run: weights.npy is every head, the grid and each head's PNG are written."""
+    from attnviz.export import export_result
+
+    r = attnviz.load_model(vision_dir("vit")).run(image=picture, image_size=64)
+    written = export_result(r, tmp_path)
+    assert isinstance(r.source, CapturedHeads)
+    np.testing.assert_array_equal(np.load(tmp_path / "weights.npy"), r.weights)
+    assert {p.name for p in written} == {"weights.npy", "tokens.json", "grid.png"} | {
+        f"layer{layer}_head{head}.png" for layer in range(r.n_layers) for head in range(r.n_heads)}
