@@ -34,15 +34,28 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import contextlib  # noqa: E402
+
 from attnviz import server  # noqa: E402
 from attnviz.server import allocator  # noqa: E402
 
 if os.environ.get("REPLAY_MMAP_MB"):  # an experiment: other malloc thresholds (REPLAY_TRIM_MB 0: glibc's trimming)
     _trim = int(os.environ.get("REPLAY_TRIM_MB", allocator.TRIM_THRESHOLD >> 20)) << 20
     allocator.limit_heap_growth(int(os.environ["REPLAY_MMAP_MB"]) << 20, _trim or None)
-SETTINGS = server.configure()  # as app.py, before anything else (ATTNVIZ_MALLOC=0 etc. switch a setting off)
+if os.environ.get("REPLAY_ARENAS"):
+    allocator.ARENA_MAX = int(os.environ["REPLAY_ARENAS"])
+SETTINGS = server.configure()
+if os.environ.get("REPLAY_TRIM_HEADS"):  # an experiment: heads computed from a result are part of a burst too
+    from attnviz.models import heads as _heads
 
-import contextlib  # noqa: E402
+    _slot = _heads.work_slot
+
+    @contextlib.contextmanager
+    def _burst_slot():
+        with allocator.burst(), _slot():
+            yield
+
+    _heads.work_slot = _burst_slot  # as app.py, before anything else (ATTNVIZ_MALLOC=0 etc. switch a setting off)
 
 from streamlit import config as st_config  # noqa: E402
 from streamlit.runtime import Runtime  # noqa: E402
