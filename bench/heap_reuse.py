@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{setting}; "
           f"{n} at once, median of {args.reps}: burst {wall:.3f} s; per run user {user / n:.3f} s, "
           f"system {sys_s / n:.3f} s, minor faults {faults / n:,.0f}; resident memory rose at most {peak:.0f} MB "
-          f"({n} results of {model.n_layers * model.n_heads * 512 * 512 * 4 / 2**20:.0f} MB included)")
+          f"({n} results of {model.run(text=make_text(pool, 512, 'size')).nbytes / 2**20:.1f} MB included)")
     return 0
 
 
