@@ -19,7 +19,9 @@ V = TypeVar("V")
 class BoundedCache(Generic[V]):
     """LRU of at most ``max_bytes`` (as measured by ``sizeof``) whose entries expire after ``ttl_s`` seconds.
 
-    A value larger than ``max_bytes`` is returned but not kept. Concurrent misses on one key compute it once.
+    A value larger than ``max_bytes`` is kept alone: every other entry is evicted, and it goes at the next put (a
+    long input's result stays while its person looks at it, and never shares the memory with others' results).
+    Concurrent misses on one key compute it once.
     """
 
     def __init__(self, max_bytes: int, ttl_s: float, sizeof: Callable[[V], int]) -> None:
@@ -77,13 +79,12 @@ class BoundedCache(Generic[V]):
     def _put(self, key: Hashable, value: V) -> None:
         size = int(self._sizeof(value))
         if size > self.max_bytes:
-            log.info("not caching a %d-byte value (limit %d)", size, self.max_bytes)
-            return
+            log.info("caching a %d-byte value alone (limit %d)", size, self.max_bytes)
         with self._lock:
             if key in self._items:
                 self.bytes -= self._items.pop(key)[1]
             self._items[key] = (time.monotonic(), size, value)
             self.bytes += size
-            while self.bytes > self.max_bytes:
+            while self.bytes > self.max_bytes and len(self._items) > 1:
                 _, (_, old, _) = self._items.popitem(last=False)
                 self.bytes -= old

@@ -69,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mmap-mb", type=int, default=allocator.MMAP_THRESHOLD >> 20)
     ap.add_argument("--trim-mb", type=int, default=allocator.TRIM_THRESHOLD >> 20,
                     help="free heap kept on each free (0: glibc's trimming, the heap is not kept)")
+    ap.add_argument("--glibc", action="store_true", help="no malloc setting at all: glibc's defaults")
     ap.add_argument("--together", type=int, default=1, help="forward passes at once")
     ap.add_argument("--reps", type=int, default=9)
     args = ap.parse_args(argv)
-    keep = args.trim_mb > 0
-    if not allocator.limit_heap_growth(args.mmap_mb << 20, args.trim_mb << 20 if keep else None):
+    keep = args.trim_mb > 0 and not args.glibc
+    if not args.glibc and not allocator.limit_heap_growth(args.mmap_mb << 20, args.trim_mb << 20 if keep else None):
         print("cannot apply malloc settings here (glibc only)", file=sys.stderr)
         return 2
     model = attnviz.load_model("minilm")
@@ -83,10 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(args.reps)]
     n = args.together
     wall, user, sys_s, faults, peak = (statistics.median(r[k] for r in rows) for k in range(5))
-    print(f"mmap threshold {args.mmap_mb} MB, heap {'kept until the burst ends' if keep else 'trimmed by glibc'}; "
+    setting = "glibc's defaults" if args.glibc else (
+        f"mmap threshold {args.mmap_mb} MB, heap {'kept until the burst ends' if keep else 'trimmed by glibc'}")
+    print(f"{setting}; "
           f"{n} at once, median of {args.reps}: burst {wall:.3f} s; per run user {user / n:.3f} s, "
           f"system {sys_s / n:.3f} s, minor faults {faults / n:,.0f}; resident memory rose at most {peak:.0f} MB "
-          f"({n} results of {model.n_layers * model.n_heads * 512 * 512 * 4 / 2**20:.0f} MB included)")
+          f"({n} results of {model.run(text=make_text(pool, 512, 'size')).nbytes / 2**20:.1f} MB included)")
     return 0
 
 

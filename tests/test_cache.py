@@ -16,8 +16,11 @@ def test_lru_evicts_by_bytes():
     assert len(c) == 2 and c.bytes == 8  # "a" was evicted
     calls = []
     assert c.get_or_compute("a", lambda: calls.append(1) or "aaaa") == "aaaa" and calls == [1]
-    c.get_or_compute("big", lambda: "x" * 11)  # too big: returned, not kept
-    assert "big" not in c._items and c.bytes <= 10
+    c.get_or_compute("big", lambda: "x" * 11)  # larger than the bound: kept alone
+    assert list(c._items) == ["big"] and c.bytes == 11
+    assert c.get_or_compute("big", lambda: calls.append(2) or "y") == "x" * 11 and calls == [1]
+    c.get_or_compute("d", lambda: "dddd")  # the next value evicts it
+    assert list(c._items) == ["d"] and c.bytes == 4
 
 
 def test_entries_expire():

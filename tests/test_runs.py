@@ -143,3 +143,20 @@ def test_progress_shows_only_for_a_run_past_a_second_then_paced():
     assert not due(3, 30) and due(30, 30)  # too soon for a middle layer; the last one always
     now[0] += PROGRESS_EVERY_S
     assert due(4, 30)
+
+
+def test_the_warm_up_gives_the_heap_a_load_left_free_back(monkeypatch):
+    """Each model the warm-up loads is a burst of its own: once loaded, the free heap goes back to the OS."""
+    import threading
+
+    from attnviz.server import allocator
+
+    events = []
+    monkeypatch.setattr(runs, "obtain", lambda name: events.append(("load", name)))
+    monkeypatch.setattr(allocator, "release_free_heap", lambda: events.append(("release",)))
+    monkeypatch.setattr(runs, "_WARMED", set())
+    started = []
+    monkeypatch.setattr(threading.Thread, "start", lambda self: started.append(self) or self.run())
+    runs.warm_up("model-a", "model-b")
+    assert len(started) == 1
+    assert events == [("load", "model-a"), ("release",), ("load", "model-b"), ("release",)]

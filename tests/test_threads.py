@@ -39,3 +39,76 @@ def test_a_short_result_computes_its_heads_on_one_thread(monkeypatch):
         seen.clear()
         CapturedHeads(q, k, [0.5], lo, hi).rows(0, 1, 0, 2)
         assert seen == ([threads.SHORT_THREADS, torch.get_num_threads()] if n <= threads.SHORT_KEYS else [])
+
+
+@pytest.fixture
+def slots():
+    """Set the process's work slots for one test (the server's pages set 2 when imported)."""
+    before = threads._slots
+    yield threads.limit_work
+    threads._slots = before
+
+
+@pytest.fixture
+def two_slots(slots):
+    slots(2)
+
+
+def at_most(n_threads: int, work) -> int:
+    """The most bodies of ``work`` (called with a marker context manager) running at once over ``n_threads``."""
+    import threading
+    import time
+    from contextlib import contextmanager
+
+    lock, active, peak = threading.Lock(), [0], [0]
+
+    @contextmanager
+    def busy():
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)
+        yield
+        with lock:
+            active[0] -= 1
+
+    pool = [threading.Thread(target=work, args=(busy,)) for _ in range(n_threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return peak[0]
+
+
+def test_without_a_limit_work_does_not_wait(slots):
+    slots(None)  # a library user's process
+
+    def work(busy):
+        with threads.work_slot(), busy():
+            pass
+    assert at_most(4, work) == 4
+
+
+def test_work_slots_bound_the_work_at_once_and_a_holder_takes_no_second(two_slots):
+    def work(busy):
+        with threads.work_slot(), threads.work_slot(), busy():  # a model run making its overview: one slot
+            pass
+
+    assert at_most(6, work) == 2
+
+
+def test_heads_computed_from_a_result_take_a_work_slot(two_slots, monkeypatch):
+    """Eight sessions computing heads at once: two at a time, as model runs (a run's overview inside its slot)."""
+    import numpy as np
+
+    from attnviz.models import heads
+
+    rng = np.random.default_rng(0)
+    q, k = rng.standard_normal((1, 2, 8, 4), dtype=np.float32), rng.standard_normal((1, 2, 8, 4), dtype=np.float32)
+    source = heads.CapturedHeads(q, k, [0.5], np.zeros((1, 8), np.int32), np.full((1, 8), 8, np.int32))
+
+    def work(busy):
+        monkeypatch.setattr(heads, "run_threads", lambda short: busy())
+        source.overview(4)
+
+    assert at_most(8, work) == 2

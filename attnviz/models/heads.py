@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from attnviz.models.threads import SHORT_KEYS, run_threads
+from attnviz.models.threads import SHORT_KEYS, run_threads, work_slot
 from attnviz.result import NO_NORMS, block_starts
 
 T = TypeVar("T")
@@ -115,10 +115,11 @@ def blocks(n: int, rows: int) -> Iterator[tuple[int, int]]:
 
 def computed(method: Callable[..., T]) -> Callable[..., T]:
     """A :class:`CapturedHeads` method run without autograd, on one thread for a short input (up to
-    :data:`attnviz.models.threads.SHORT_KEYS` keys: small kernels, see :mod:`attnviz.models.threads`)."""
+    :data:`attnviz.models.threads.SHORT_KEYS` keys: small kernels, see :mod:`attnviz.models.threads`), in one of the
+    process's work slots (:func:`attnviz.models.threads.work_slot`: none to wait for unless a server set a limit)."""
     @functools.wraps(method)
     def wrapper(self: CapturedHeads, *args: object, **kwargs: object) -> T:
-        with torch.inference_mode(), run_threads(self.shape[3] <= SHORT_KEYS):
+        with work_slot(), torch.inference_mode(), run_threads(self.shape[3] <= SHORT_KEYS):
             return method(self, *args, **kwargs)
     return wrapper
 

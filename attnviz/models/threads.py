@@ -11,9 +11,16 @@ actor, which Ray starts with one thread per CPU it holds, keeps its one).
 
 torch's thread count belongs to the thread that sets it (and is the default of threads started later), so short work
 sets one in its own thread and puts back what it found.
+
+A process serving many people (the Streamlit server) also bounds how much large work goes at once
+(:func:`limit_work`): a model run and a computation of heads from a result's queries and keys (an overview, a
+rollout: tens of MB of weights for a few tenths of a second) each take one of the process's work slots
+(:func:`work_slot`). On 2 cores, eight such computations at once finish no sooner than two at a time, and each holds
+its own transient weights meanwhile. A library user's process has no limit unless it asks for one.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -37,3 +44,35 @@ def run_threads(short: bool) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+_slots: threading.BoundedSemaphore | None = None
+_held = threading.local()
+
+
+def limit_work(slots: int | None) -> None:
+    """At most ``slots`` model runs and head computations at once in this process (:func:`work_slot`); None: no
+    limit (the default). Set it before the work starts (a server: once, at import of its pages)."""
+    global _slots
+    _slots = None if slots is None else threading.BoundedSemaphore(slots)
+
+
+@contextmanager
+def work_slot() -> Iterator[None]:
+    """Hold one of the process's work slots for the body (waiting for one if all are taken; at once without a
+    limit). A thread that holds one already (a model run that makes its overview as it goes) does not take a
+    second."""
+    slots = _slots
+    if slots is None or getattr(_held, "depth", 0):
+        _held.depth = getattr(_held, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            _held.depth -= 1
+        return
+    with slots:
+        _held.depth = 1
+        try:
+            yield
+        finally:
+            _held.depth = 0

@@ -8,7 +8,8 @@
   it): :func:`obtain` is the one place that chooses, and nothing else changes.
 - Results: :data:`RESULTS`, one process-wide cache bounded by bytes (:class:`attnviz.cache.BoundedCache`), keyed by
   ``(kind, model name, digest of the input)``; results are handed out without copying and never changed.
-- Run slots: at most :data:`MODEL_RUN_SLOTS` model runs at once (:func:`limited`); the others wait their turn.
+- Work slots: at most :data:`MODEL_RUN_SLOTS` model runs and computations of heads from a result at once
+  (:func:`limited`, :func:`attnviz.models.threads.work_slot`); the others wait their turn.
 - One digest names an input everywhere (cache keys, file names, flow rows): :func:`digest`.
 
 A page never keeps a result beyond its script run: what a session keeps (download callables, widget callbacks)
@@ -28,7 +29,7 @@ from typing import TypeVar
 import streamlit as st
 
 from attnviz.cache import BoundedCache
-from attnviz.models import AttentionModel, load_model, model_info
+from attnviz.models import AttentionModel, load_model, model_info, threads
 from attnviz.models.registry import is_loaded
 from attnviz.render.raster import fit_cell
 from attnviz.result import AttentionResult
@@ -37,19 +38,23 @@ from attnviz.server import allocator
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RESULT_CACHE_BYTES = int(os.environ.get("ATTNVIZ_RESULT_CACHE_MB", "768")) * 2**20
+RESULT_CACHE_BYTES = int(os.environ.get("ATTNVIZ_RESULT_CACHE_MB", "256")) * 2**20
 """Attention results kept per process, shared by all sessions (environment ``ATTNVIZ_RESULT_CACHE_MB``, default
-768). A 512-token result holds layer*head*512*512*4 B of weights: 75 MB for MiniLM, 283 MB for SmolLM2-135M. Eight
-people each with a 512-token text and a DINOv2 picture hold 8 * (75 + 19) MB: at 512 MB they evicted each other's
-results, so going back to the Text page re-ran the model (server time per Text page run under load, p50: 3.1 s at
-512 MB, 0.36 s at 800 MB; peak RSS 1.60 and 1.80 GiB)."""
+256). A result holds what its heads are computed from: 9.6 MB for a 512-token MiniLM text, 9.5 MB for a DINOv2
+picture at 224 px, 49 MB for 512 SmolLM2 tokens, 193 MB for 2,048. Eight people each with a 512-token text and a
+picture hold 8 * 19 MB = 153 MB, so each one's current results stay; older ones go first. A longer result than the
+bound (SmolLM2 at 4,096 tokens, 385 MB) is kept alone (:class:`attnviz.cache.BoundedCache`). At 768 MB (when results
+were full weights, 75 MB for MiniLM) eight people's old results filled it: 339 MB in ``bench/memory_replay.py``."""
 RESULT_TTL_S = 1800
 """Seconds a result (and anything derived from it) stays cached."""
 DERIVED_ENTRIES = 12
 """Entry bound of the small ``st.cache_data`` caches derived from results (rollout, statistics, rendered PNGs)."""
 MODEL_RUN_SLOTS = 2
-"""Model runs at once in this process; more sessions wait their turn. A 512-token MiniLM run briefly needs
-~180 MB beyond its result, so eight interleaved runs would need ~1.4 GB, and on 2 cores they finish no sooner."""
+"""Model runs and computations of heads from a result (an overview, a rollout) at once in this process
+(:func:`attnviz.models.threads.limit_work`); more wait their turn. Each briefly holds 30-50 MB beyond its result (a
+512-token MiniLM run, its grid's overview; a DINOv2 picture's maps), and on 2 cores eight at once finish no sooner
+than two at a time."""
+threads.limit_work(MODEL_RUN_SLOTS)
 
 
 class ModelLoadError(ValueError):
@@ -162,12 +167,15 @@ def load_with_progress(name: str) -> AttentionModel:
 
 
 def warm_up(*names: str) -> None:
-    """Load models in a background thread (once per process) so the first Run does not wait for them."""
+    """Load models in a background thread (once per process) so the first Run does not wait for them; the heap a
+    load leaves free (its trace and check runs: ~80 MB for DINOv2-S) goes back to the OS after it (when the server's
+    malloc setting is on)."""
 
     def load() -> None:
         for name in names:
             try:
-                obtain(name)
+                with allocator.burst():
+                    obtain(name)
             except Exception:  # the page that needs it will show the error
                 log.exception("warm-up of %s failed", name)
 
@@ -180,7 +188,6 @@ def warm_up(*names: str) -> None:
 
 _WARMED: set[str] = set()
 _WARM_LOCK = threading.Lock()
-_RUN_SLOTS = threading.BoundedSemaphore(MODEL_RUN_SLOTS)
 
 
 def grid_cell(model: AttentionModel) -> int:
@@ -207,7 +214,7 @@ def limited(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         ModelRunError: for anything else ``fn`` raised, logged with its traceback.
     """
     try:
-        with allocator.burst(), _RUN_SLOTS:
+        with allocator.burst(), threads.work_slot():
             return fn(*args, **kwargs)
     except ValueError:
         raise

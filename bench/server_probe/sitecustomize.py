@@ -96,3 +96,8 @@ if _DELAY_S > 0:
         return _enqueue(self, msg)
 
     script_runner.ScriptRunner._enqueue_forward_msg = enqueue_slowly
+
+if os.environ.get("ATTNVIZ_BENCH_MEMLOG"):
+    import memprobe
+
+    memprobe.start(os.environ["ATTNVIZ_BENCH_MEMLOG"])
