@@ -126,8 +126,8 @@ def smollm2_two_layers(smollm2):
 
 @pytest.mark.parametrize("blocks", [False, True])
 def test_smollm2_over_2048_tokens_equals_eager(smollm2_two_layers, monkeypatch, blocks):
-    """Every head of two SmolLM2 layers at 2,100 tokens equals eager's, with each layer's attention in one block
-    (under FULL_MAX_BYTES) and in blocks of queries (as at 4,096 tokens: forced here); so does the overview the
+    """Every head of two SmolLM2 layers at 2,100 tokens equals eager's, bit for bit with each layer's weights in one
+    buffer (under FULL_MAX_BYTES: each block of queries over only the keys it sees), and in blocks of queries (as at 4,096 tokens: forced here); so does the overview the
     forward makes as it goes (``run(overview=38)``: the block maxima of eager's weights)."""
     m = smollm2_two_layers
     if blocks:
@@ -139,7 +139,7 @@ def test_smollm2_over_2048_tokens_equals_eager(smollm2_two_layers, monkeypatch, 
     assert r.n_tokens == 2100 and not r.truncated and m.reader.captures
     assert set(r.source.overviews) == {38}  # made in the forward: compare_with_eager reads that one
     diff, n = compare_with_eager(m, dict(m.tokenizer(text, return_tensors="pt")), r, overview=38)
-    assert n == 2 * 9 and diff <= EXACT
+    assert n == 2 * 9 and diff <= (EXACT if blocks else 0.0)  # one buffer: eager's weights bit for bit
     # 9 query heads and 3 key heads of 64 dims: what the result holds grows with tokens, not tokens squared.
     assert r.nbytes < 2 * (9 + 3) * r.n_tokens * 64 * 4 * 1.1 + r.source.overviews[38].nbytes
 
