@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import random
@@ -82,6 +81,7 @@ Runtime.instance = classmethod(_shared_runtime)
 Runtime.exists = classmethod(lambda cls: bool(_RUNTIME) or cls._instance is not None)
 
 from bench.common import make_text, photo_variant, single_token_words  # noqa: E402
+from bench.server_probe import memprobe  # noqa: E402
 
 TIMEOUT = 300
 MB = 2**20
@@ -104,20 +104,10 @@ def vm_rss() -> int:
     return 0
 
 
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                 "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
 def mallinfo() -> dict[str, int]:
     """glibc's heap (all arenas): in use, free, and blocks mapped on their own; {} elsewhere."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = _Mallinfo2
-        m = libc.mallinfo2()
-    except (OSError, AttributeError):
-        return {}
-    return {"heap_used": m.uordblks, "heap_free": m.fordblks, "mapped": m.hblkhd}
+    info = memprobe.mallinfo()
+    return {k: info[k] for k in ("heap_used", "heap_free", "mapped") if k in info}
 
 
 class Sampler(threading.Thread):

@@ -127,8 +127,9 @@ def smollm2_two_layers(smollm2):
 @pytest.mark.parametrize("blocks", [False, True])
 def test_smollm2_over_2048_tokens_equals_eager(smollm2_two_layers, monkeypatch, blocks):
     """Every head of two SmolLM2 layers at 2,100 tokens equals eager's, bit for bit with each layer's weights in one
-    buffer (under FULL_MAX_BYTES: each block of queries over only the keys it sees), and in blocks of queries (as at 4,096 tokens: forced here); so does the overview the
-    forward makes as it goes (``run(overview=38)``: the block maxima of eager's weights)."""
+    buffer (under FULL_MAX_BYTES: each block of queries over only the keys it sees), and in blocks of queries (as at
+    4,096 tokens: forced here); so does the overview the forward makes as it goes (``run(overview=38)``: the block
+    maxima of eager's weights)."""
     m = smollm2_two_layers
     if blocks:
         monkeypatch.setattr(capture, "FULL_MAX_BYTES", 0)
