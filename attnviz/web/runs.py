@@ -17,6 +17,7 @@ names the run (:class:`TextRun`, :class:`ImageRun`) and fetches the result from 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -277,8 +278,11 @@ class ImageRun:
 PROGRESS_AFTER_S = 1.0
 """A run's progress bar appears once it has taken this long (a bar for a sub-second run is only browser work: each
 update is a message the page re-renders, and the browser shares the cores with the run on a small server)."""
-PROGRESS_EVERY_S = 0.25
-"""At most one update of the bar this often (and the last one)."""
+PROGRESS_EVERY_S = 1.0
+"""At most one update of the bar this often (and the last one). Each update is a message the page re-renders (with
+the bar's transition); a replaced run stops at the next update, so this is also about how long it runs on after a
+new Run (plus one layer). Measured with headless Chromium on the server's 2 cores while the page waited 8 s: no
+bar 0.55 s of Chromium CPU, a bar updated 30 times 0.9-1.3 s, once a second 0.7 s; a spinner besides 0.6-0.8 s more."""
 
 
 class Pacing:
@@ -299,24 +303,27 @@ class Pacing:
 
 
 def result_with_progress(run: TextRun | ImageRun) -> AttentionResult:
-    """The run's result under a spinner; a progress bar by layer once the model reports layers (long inputs: text
-    past 512 tokens, images past 224 px) and the run has taken :data:`PROGRESS_AFTER_S`. A new Run stops this one
+    """The run's result under a spinner, which gives way to a progress bar by layer once the model reports layers
+    (long inputs: text past 512 tokens, images past 224 px) and the run has taken :data:`PROGRESS_AFTER_S` (one
+    animation at a time: the browser shares the cores with the run on a small server). A new Run stops this one
     between two layers: the bar's update is where Streamlit stops a script that is replaced.
 
     Raises:
         ValueError: as ``run.result()``.
     """
     bar, due = None, Pacing()
+    with contextlib.ExitStack() as spinner:
+        spinner.enter_context(st.spinner(f"Running {run.model}…"))
 
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if not due(done, total):
-            return
-        if bar is None:
-            bar = st.progress(0.0)
-        bar.progress(done / total, text=f"Running {run.model}: layer {done} of {total}")
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if not due(done, total):
+                return
+            if bar is None:
+                spinner.close()
+                bar = st.progress(0.0)
+            bar.progress(done / total, text=f"Running {run.model}: layer {done} of {total}")
 
-    with st.spinner(f"Running {run.model}…"):
         result = run.result(progress=progress)
     if bar is not None:
         bar.empty()
