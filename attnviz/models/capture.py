@@ -8,8 +8,8 @@ either
 
 - **captures** (``plan.mode == "capture"``): copies the layer's queries and keys (after RoPE; keys before
   grouped-query repeats), the allowed key interval of each query read off the mask, and the value norms into the
-  run's buffers, and computes the attention output as eager attention does, in blocks of queries over the keys each
-  block may see (:mod:`attnviz.models.heads`): the ``[head, query, key]`` weights of a long input never exist.
+  run's buffers, and computes the attention output as eager attention does, bit for bit, in one reused buffer
+  (:func:`blocked_attention`): the ``[layer, head, query, key]`` weights of a long input never exist.
   Heads are recomputed later from the capture (:class:`attnviz.models.heads.CapturedHeads`);
 - or **stores** (``"store"``): calls the family's own ``eager_attention_forward`` and copies its weights into the
   run's ``[layer, batch, head, query, key]`` buffer (bounded by :data:`STORED_MAX_BYTES`).
@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from attnviz.analysis.aggregate import fuse_heads
 from attnviz.models.heads import (
     MIN,
     BlockMaxima,
@@ -58,9 +57,8 @@ FULL_MAX_KEYS = 512
 """Inputs up to this many positions may take the traced forward (:mod:`attnviz.models.traced`)."""
 FULL_MAX_BYTES = 256 << 20
 """Up to this size of a layer's ``[batch, head, query, key]`` weights (256 MiB: SmolLM2 up to 2,730 tokens, DINOv2
-at every size) its attention is one block, the very operations of eager attention, so the forward is eager's bit
-for bit; larger layers go in blocks of queries (:func:`blocked_attention`), whose products round differently in
-the last bit and drift from eager's by up to a few 1e-6 in the last layers."""
+at every size) its heads are computed together, as eager attention computes them; larger layers one head at a time
+(:func:`blocked_attention`). Either way the forward is eager's bit for bit."""
 STORED_MAX_BYTES = 1 << 30
 """Largest ``[layer, batch, head, query, key]`` float32 buffer a storing model fills (1 GiB)."""
 EXACT = 1e-6
@@ -69,6 +67,9 @@ _PROBE = "attnviz_probe"
 _LAYER = "attnviz_layer"
 _GROUP = "attnviz_group"
 _GRAM = "attnviz_gram"
+
+Seen = Callable[[torch.Tensor, torch.Tensor, int, int], None]
+"""``seen(w, rows, k0, h0)``: shown a layer's weights as the forward computes them (:func:`blocked_attention`)."""
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Run:
         """Keep each layer's heads averaged during the forward (what rollout multiplies; one input, capture)."""
         self.means = torch.empty((self.plan.n_layers, n_query, n_key))  # every cell written by seen()
 
-    def seen(self, layer: int) -> Callable[[torch.Tensor, torch.Tensor, int], None] | None:
+    def seen(self, layer: int) -> Seen | None:
         """What a layer's weights are shown to as the forward computes them (:func:`blocked_attention`'s ``seen``):
         the overview's block maxima and the mean of the heads, as asked (None: neither)."""
         maxima, means = self._maxima, None if self.means is None else self.means[layer].numpy()
@@ -131,11 +132,11 @@ class Run:
         if maxima is not None:
             maxima.clear()
 
-        def seen(w: torch.Tensor, rows: torch.Tensor, k0: int) -> None:
+        def seen(w: torch.Tensor, rows: torch.Tensor, k0: int, h0: int) -> None:
             if maxima is not None:
-                maxima.add(w, rows, k0)
+                maxima.add(w, rows, k0, h0)
             if means is not None:
-                mean_of_heads(w.numpy(), rows.numpy(), k0, means)
+                mean_of_heads(w.numpy(), rows.numpy(), k0, means, h0, self.plan.n_heads)
 
         return seen
 
@@ -177,20 +178,29 @@ class Run:
         return cached
 
 
-def mean_of_heads(w: np.ndarray, rows: np.ndarray, k0: int, out: np.ndarray) -> None:
+def mean_of_heads(w: np.ndarray, rows: np.ndarray, k0: int, out: np.ndarray, h0: int = 0,
+                  n_heads: int | None = None) -> None:
     """Write the mean over heads of weights ``w [head, rows, keys]`` of the rows ``rows`` over keys ``k0..`` into
     ``out [query, key]`` (their other keys: 0), in place: the very numbers of
-    :func:`attnviz.analysis.aggregate.fuse_heads` (``np.mean`` over heads: a sum, then a division)."""
-    k1 = k0 + w.shape[-1]
+    :func:`attnviz.analysis.aggregate.fuse_heads` (``np.mean`` over heads: a sum, head after head, then a division).
+    ``w`` may hold the heads ``h0..`` of ``n_heads`` (all of them by default), given in order: the first adds to
+    zeros, the last divides."""
+    n_heads = w.shape[0] if n_heads is None else n_heads
+    k1, last = k0 + w.shape[-1], h0 + w.shape[0] == n_heads
     if len(rows) and np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
-        target = out[rows[0]:rows[0] + len(rows)]
+        target = out[rows[0]:rows[0] + len(rows)]  # a view: written in place
+    else:
+        target = out[rows]  # a copy, written back below
+    if h0 == 0:
         target[:, :k0] = 0
         target[:, k1:] = 0
         np.add.reduce(w, axis=0, out=target[:, k0:k1])
-        np.true_divide(target[:, k0:k1], w.shape[0], out=target[:, k0:k1])
     else:
-        out[rows] = 0
-        out[rows, k0:k1] = fuse_heads(w, "mean")
+        target[:, k0:k1] += np.add.reduce(w, axis=0)
+    if last:
+        np.true_divide(target[:, k0:k1], n_heads, out=target[:, k0:k1])
+    if not np.shares_memory(target, out):
+        out[rows] = target
 
 
 def mask_intervals(mask: torch.Tensor | None, batch: int, n_query: int,
@@ -270,39 +280,45 @@ def attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, v
 def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
                       lo: torch.Tensor, hi: torch.Tensor, scaling: float, softcap: float | None,
                       scratch: Callable[[tuple[int, ...]], torch.Tensor] | None = None,
-                      seen: Callable[[torch.Tensor, torch.Tensor, int], None] | None = None) -> torch.Tensor:
-    """Eager attention's output ``[batch, head, query, dim]``: bit for bit in one block up to
-    :data:`FULL_MAX_BYTES` of weights; beyond, in blocks of queries, each block's scores, softmax and product with
-    the values over only the keys ``lo..hi`` (``[batch, query]``) it may see (a causal layer computes half of
-    each). Found on this machine (torch 2.13, CPU): scores and softmax of a block of keys equal eager's bit for
-    bit, its product with the values rounds differently in the last bit (as does one over every key, zeros
-    included, for a block of queries), and such 1-ulp differences grow to a few 1e-6 in the weights of SmolLM2's
-    last layers at 4,096 tokens.
+                      seen: Seen | None = None) -> torch.Tensor:
+    """Eager attention's output ``[batch, head, query, dim]``, bit for bit: all heads at once up to
+    :data:`FULL_MAX_BYTES` of weights, one head at a time beyond (a 4,096-token SmolLM2 layer: 67 MB per head instead
+    of 604 MB for nine). Found on this machine (torch 2.13, CPU): eager's batched products over the heads give
+    each head the bits of that head's product alone, while a product over a block of queries rounds differently in
+    the last bit, and such 1-ulp differences grew to a few 1e-6 in the weights of SmolLM2's last layers at 4,096
+    tokens. A masked layer computes the scores of each block of queries over only the keys it may see
+    (:func:`_masked_in_one_buffer`).
 
-    ``scratch(shape)``: a float32 buffer to compute one block's weights in (a run's layers share it; inputs over
+    ``scratch(shape)``: a float32 buffer to compute weights in (a run's layers share it; inputs over
     :data:`FULL_MAX_KEYS` use it: a 2,048-token SmolLM2 layer then takes 0.14 s instead of 0.37 s, the 151 MB of
-    weights no longer faulted in afresh by each step). ``seen(w, rows, k0)``: shown the first input's weights
-    ``w [head, rows, keys]`` of the rows ``rows`` over keys ``k0..`` as they are computed (for the overview)."""
-    n_query, n_key = q.shape[2], k.shape[2]
-    big = scratch is not None and n_key > FULL_MAX_KEYS
-    if n_key <= FULL_MAX_KEYS or 4 * q.shape[0] * q.shape[1] * n_query * n_key <= FULL_MAX_BYTES:
-        if big and mask is not None:
-            return _masked_in_one_buffer(q, k, v, mask, lo, hi, scaling, softcap,
-                                         scratch((*q.shape[:3], n_key)), seen)
-        w = attention_weights(q, k, scaling, softcap, mask, scratch((*q.shape[:3], n_key)) if big else None)
-        if seen is not None:
-            seen(w[0], torch.arange(n_query), 0)
-        return weighted_values(w, v)
+    weights no longer faulted in afresh by each step). ``seen(w, rows, k0, h0)``: shown the first input's weights
+    ``w [head, rows, keys]`` of the heads ``h0..`` and rows ``rows`` over keys ``k0..`` as they are computed (for
+    the overview and the mean of the heads)."""
+    if 4 * q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2] <= FULL_MAX_BYTES:
+        return _heads_attention(q, k, v, mask, lo, hi, scaling, softcap, scratch, seen, 0)
     out = q.new_empty((*q.shape[:3], v.shape[-1]))
-    for a, b in blocks(n_query, block_rows(q.shape[0] * q.shape[1], n_key)):
-        k0, k1 = key_range(lo[:, a:b], hi[:, a:b], n_key)
-        w = attention_weights(q[:, :, a:b], k[:, :, k0:k1], scaling, softcap,
-                              None if mask is None else mask[:, :, a:b, k0:k1],
-                              scratch((*q.shape[:2], b - a, k1 - k0)) if big else None)
-        if seen is not None:
-            seen(w[0], torch.arange(a, b), k0)
-        out[:, :, a:b] = weighted_values(w, v[:, :, k0:k1])
+    group = q.shape[1] // k.shape[1]  # query heads per key head
+    for h in range(q.shape[1]):
+        g = h // group
+        out[:, h:h + 1] = _heads_attention(q[:, h:h + 1], k[:, g:g + 1], v[:, g:g + 1], mask, lo, hi, scaling,
+                                           softcap, scratch, seen, h)
     return out
+
+
+def _heads_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, lo: torch.Tensor,
+                     hi: torch.Tensor, scaling: float, softcap: float | None,
+                     scratch: Callable[[tuple[int, ...]], torch.Tensor] | None, seen: Seen | None,
+                     h0: int) -> torch.Tensor:
+    """Eager attention of the heads ``h0..`` that ``q`` holds, their weights in one buffer (``scratch``'s when the
+    input is over :data:`FULL_MAX_KEYS`)."""
+    n_query, n_key = q.shape[2], k.shape[2]
+    buffer = scratch((*q.shape[:3], n_key)) if scratch is not None and n_key > FULL_MAX_KEYS else None
+    if buffer is not None and mask is not None:
+        return _masked_in_one_buffer(q, k, v, mask, lo, hi, scaling, softcap, buffer, seen, h0)
+    w = attention_weights(q, k, scaling, softcap, mask, buffer)
+    if seen is not None:
+        seen(w[0], torch.arange(n_query), 0, h0)
+    return weighted_values(w, v)
 
 
 KEY_ALIGN = 64
@@ -320,7 +336,7 @@ def _aligned(k0: int, k1: int, n_key: int) -> tuple[int, int]:
 
 def _masked_in_one_buffer(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, lo: torch.Tensor,
                           hi: torch.Tensor, scaling: float, softcap: float | None, w: torch.Tensor,
-                          seen: Callable[[torch.Tensor, torch.Tensor, int], None] | None) -> torch.Tensor:
+                          seen: Seen | None, h0: int = 0) -> torch.Tensor:
     """Eager's masked attention, bit for bit, with the scores and softmax of each block of queries computed over
     only the keys it may see (:func:`_aligned`; a causal layer: about half of them) into ``w``, the whole
     ``[batch, head, query, key]`` buffer (zeros elsewhere, as eager's masked weights are), then eager's product
@@ -335,7 +351,7 @@ def _masked_in_one_buffer(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mas
         rows[..., k1:] = 0
         rows[..., k0:k1] = block
         if seen is not None:
-            seen(block[0], torch.arange(a, b), k0)
+            seen(block[0], torch.arange(a, b), k0, h0)
     return weighted_values(w, v)
 
 

@@ -286,9 +286,10 @@ class BlockMaxima:
     def clear(self) -> None:
         self.by_row.zero_()
 
-    def add(self, w: torch.Tensor, rows: torch.Tensor, k0: int) -> None:
-        """Weights ``w [head, rows, keys]`` of the rows ``rows`` (int64 row indices) over keys ``k0..``."""
-        target = self.by_row[:, :, k0:k0 + w.shape[-1]]  # weights >= 0: the zeros start it
+    def add(self, w: torch.Tensor, rows: torch.Tensor, k0: int, h0: int = 0) -> None:
+        """Weights ``w [head, rows, keys]`` of the heads ``h0..`` and rows ``rows`` (int64 row indices) over keys
+        ``k0..``."""
+        target = self.by_row[h0:h0 + w.shape[0], :, k0:k0 + w.shape[-1]]  # weights >= 0: the zeros start it
         target.index_reduce_(1, self.row_block[rows], w, "amax")
 
     def result(self) -> torch.Tensor:
