@@ -301,7 +301,8 @@ def test_the_forward_one_head_at_a_time_equals_eager(minilm, smollm2_two_layers,
     """Past FULL_MAX_BYTES a layer's attention goes one head at a time (here forced, a causal one's scores in blocks
     of 128 rows, on a 300-token MiniLM input and a causal SmolLM2 one): the heads equal eager's bit for bit.
     (A block as small as 48 queries x 64 keys of one head takes another product kernel here and rounds 1 ulp
-    differently; past FULL_MAX_BYTES, up to 4,096 tokens, a block has at least 512 rows; the 2,100-token test checks such blocks.)"""
+    differently; past FULL_MAX_BYTES, up to 4,096 tokens, a block has at least 512 rows; the 2,100-token test
+    checks such blocks.)"""
     monkeypatch.setattr(capture, "FULL_MAX_KEYS", 0)
     monkeypatch.setattr(capture, "FULL_MAX_BYTES", 0)
     monkeypatch.setattr(capture, "block_rows", lambda heads, keys: 128)  # several blocks at this length
