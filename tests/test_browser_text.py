@@ -3,6 +3,7 @@ tokens; a copied link; a tab closed mid-run and fast reruns; markup typed by a u
 from __future__ import annotations
 
 import io
+import re
 import urllib.request
 import uuid
 
@@ -233,6 +234,25 @@ def test_fast_reruns_end_on_the_last_text(app_server, browser, browser_page):
         assert fresh.locator('[data-testid="stException"]').count() == 0
     finally:
         fresh.context.close()
+
+
+def test_a_long_run_shows_its_layers_and_a_new_run_replaces_it(app_server, browser_page):
+    """A SmolLM2 run of ~1,200 tokens shows a progress bar by layer (its spinner gone once the bar is there); a
+    short text run while it goes replaces it: the page ends on the short text, with no bar left and no error."""
+    page = browser_page
+    open_text_page(page, f"{app_server}/Text?text_model=smollm2-135m")
+    run(page, f"{uuid.uuid4().hex} " + "The quick brown fox jumps over the lazy dog. " * 120)
+    bar = page.locator('[data-testid="stProgress"]', has_text=re.compile(r"layer \d+ of 30"))
+    bar.wait_for(timeout=120_000)
+    assert page.locator('[data-testid="stSpinner"]').count() == 0  # one animation at a time
+    run(page, "A zebra grazes near the quiet river.")
+    page.locator(".xtick text", has_text="zebra").first.wait_for(timeout=60_000)
+    wait_idle(page)
+    assert page.locator('[data-testid="stProgress"]').count() == 0
+    assert page.get_by_text(re.compile(r"smollm2-135m.{0,10}30 layers × 9 heads · (\d+) tokens")).count() == 1
+    assert "The quick brown" not in " ".join(tick_labels(page))
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert healthy(app_server)
 
 
 HOSTILE = '<img src=x onerror=alert(1)> <script>alert(2)</script> <b>bold</b> <a href="javascript:alert(3)">x</a>'
