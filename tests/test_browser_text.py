@@ -249,7 +249,7 @@ def test_a_long_run_shows_its_layers_and_a_new_run_replaces_it(app_server, brows
     page.locator(".xtick text", has_text="zebra").first.wait_for(timeout=60_000)
     wait_idle(page)
     assert page.locator('[data-testid="stProgress"]').count() == 0
-    assert page.get_by_text(re.compile(r"smollm2-135m.{0,10}30 layers × 9 heads · (\d+) tokens")).count() == 1
+    assert page.get_by_text(re.compile(r"smollm2-135m.{0,10}30 layers × 9 heads · ([0-9,]+) tokens")).count() == 1
     assert "The quick brown" not in " ".join(tick_labels(page))
     assert page.locator('[data-testid="stException"]').count() == 0
     assert healthy(app_server)

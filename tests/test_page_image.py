@@ -259,7 +259,7 @@ def test_dinov2_resolution_runs_at_448_px_with_finer_maps():
     assert not at.exception and not at.error
     at.select_slider(key="image_size_dinov2-small").set_value(448).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any("32×32 patches + [CLS] = 1025 tokens" in c.value and "448×448 px" in c.value for c in at.caption)
+    assert any("32×32 patches + [CLS] = 1,025 tokens" in c.value and "448×448 px" in c.value for c in at.caption)
     assert "all 72 heads" in image_captions(at)
     data = examples()["cat"].read_bytes()
     r = ImageRun.of("dinov2-small", data, 448).result()

@@ -78,7 +78,7 @@ def main() -> None:
     ra, rb = results["A"], results["B"]
 
     for side, r in (("A", ra), ("B", rb)):
-        st.caption(f"**{side}** · **{r.model}** · {r.n_layers} layers × {r.n_heads} heads · {r.n_tokens} tokens · "
+        st.caption(f"**{side}** · **{r.model}** · {r.n_layers} layers × {r.n_heads} heads · {r.n_tokens:,} tokens · "
                    + ("causal (decoder)" if r.causal else "bidirectional (encoder)")
                    + (" · ✂️ cut to the model's limit" if r.truncated else ""))
 

@@ -81,7 +81,7 @@ def main() -> None:
     if result.truncated:
         st.warning(f"The input was longer than the model reads ({model.max_chars} characters) and was cut."
                    if dates else f"The input was longer than the model's limit and was cut to its first "
-                   f"{result.n_tokens} tokens.", icon="✂️")
+                   f"{result.n_tokens:,} tokens.", icon="✂️")
     left, right = st.columns([1, 2])
     left.metric("Output", extras.output or "(nothing)", help=f"Greedy decoding: the most likely {unit} at each step.")
     heldout = getattr(model, "meta", {}).get("heldout", {})

@@ -118,7 +118,7 @@ def main() -> None:
     resized = (f" · the whole picture is resized to {extras.input_hw[1]}×{extras.input_hw[0]} px for the model (no "
                "crop), and the maps are stretched back over it" if extras is not None else "")
     st.caption(f"**{widgets.md_literal(source)}** ({described}) · **{result.model}**: {result.n_layers} layers × "
-               f"{result.n_heads} heads, {rows}×{cols} patches + {before} = {result.n_tokens} tokens{resized}.")
+               f"{result.n_heads} heads, {rows}×{cols} patches + {before} = {result.n_tokens:,} tokens{resized}.")
     if extras is not None and extras.inverted:
         st.info("The picture has a light background, so it was inverted first: this model was trained on light "
                 "objects on black.", icon="🔁")

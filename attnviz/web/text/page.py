@@ -67,9 +67,9 @@ def main() -> None:
     widgets.set_url_param("pair", run.pair)
 
     if result.truncated:
-        st.warning(f"The input was longer than the model's limit and was cut to its first {result.n_tokens} tokens.",
+        st.warning(f"The input was longer than the model's limit and was cut to its first {result.n_tokens:,} tokens.",
                    icon="✂️")
-    st.caption(f"**{result.model}** · {result.n_layers} layers × {result.n_heads} heads · {result.n_tokens} tokens"
+    st.caption(f"**{result.model}** · {result.n_layers} layers × {result.n_heads} heads · {result.n_tokens:,} tokens"
                + (" · causal (decoder)" if result.causal else " · bidirectional (encoder)"))
 
     c = st.container(horizontal=True, vertical_alignment="center", gap="large")
@@ -107,7 +107,7 @@ def main() -> None:
     items.append(Download("Tokens", "json", f"{stem}_tokens", lambda: tokens_json(run.result())))
     download_strip(items, key="dl_text_run")
     if result.weights_nbytes > WEIGHTS_MAX_BYTES:
-        st.caption(f"All {result.n_layers * result.n_heads} heads of {result.n_tokens} tokens would take "
+        st.caption(f"All {result.n_layers * result.n_heads} heads of {result.n_tokens:,} tokens would take "
                    f"{result.weights_nbytes / 2**30:.1f} GiB as one file, over the {WEIGHTS_MAX_BYTES / 2**30:.0f} GiB "
                    "bound: download heads one by one (Focused head, CSV), or use the Python API's result.head().")
 
