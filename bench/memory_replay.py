@@ -85,6 +85,8 @@ from bench.server_probe import memprobe  # noqa: E402
 
 TIMEOUT = 300
 MB = 2**20
+PAGES = os.environ.get("REPLAY_PAGES", "text,image,mechanisms").split(",")
+"""An experiment: the pages each round visits (``REPLAY_PAGES=text``: the Text page's runs alone)."""
 
 
 def rollup() -> dict[str, int]:
@@ -153,18 +155,21 @@ class Session:
             time.sleep(self.rng.uniform(0, 2 * self.think))
 
     def round(self, rep: int) -> None:
-        self.pause()
-        self.text.text_area(key="text_input").set_value(self.texts[rep])
-        next(b for b in self.text.button if b.label == "Run").click()
-        ok(self.text.run(), f"session {self.sid} text run")
-        self.pause()
-        path = self.pictures[rep]
-        self.image.file_uploader(key="image_upload").set_value((path.name, path.read_bytes(), "image/jpeg"))
-        ok(self.image.run(), f"session {self.sid} image upload")
-        self.pause()
-        self.heads = 3 if self.heads == 1 else 1
-        self.mech.number_input(key="mech_heads").set_value(self.heads)
-        ok(self.mech.run(), f"session {self.sid} mechanisms change")
+        if "text" in PAGES:
+            self.pause()
+            self.text.text_area(key="text_input").set_value(self.texts[rep])
+            next(b for b in self.text.button if b.label == "Run").click()
+            ok(self.text.run(), f"session {self.sid} text run")
+        if "image" in PAGES:
+            self.pause()
+            path = self.pictures[rep]
+            self.image.file_uploader(key="image_upload").set_value((path.name, path.read_bytes(), "image/jpeg"))
+            ok(self.image.run(), f"session {self.sid} image upload")
+        if "mechanisms" in PAGES:
+            self.pause()
+            self.heads = 3 if self.heads == 1 else 1
+            self.mech.number_input(key="mech_heads").set_value(self.heads)
+            ok(self.mech.run(), f"session {self.sid} mechanisms change")
 
 
 def home_page() -> None:
