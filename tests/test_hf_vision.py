@@ -132,6 +132,23 @@ def test_image_size_reads_the_picture_larger(vision_dir, picture):
             m.run(image=picture, image_size=bad)
 
 
+def test_image_sizes_offered_are_square_from_the_processors_up_and_within_a_storing_bound(vision_dir, picture,
+                                                                                             monkeypatch):
+    """A model that interpolates its position table and reads square pictures offers the processor's side (first)
+    up to 37 patches, in steps of the patch, each of which runs; a non-square processor offers none; a storing
+    model only the sizes within its bound."""
+    m = attnviz.load_model(vision_dir("vit"))
+    assert m.size == (48, 40) and m.image_sizes == ()  # the tiny processors feed 48 x 40 px
+    monkeypatch.setattr(m, "size", (48, 48))
+    assert m.image_sizes == tuple(range(48, 37 * 8 + 1, 8))
+    assert m.run(image=picture, image_size=m.image_sizes[2]).grid == (8, 8)
+    beit = attnviz.load_model(vision_dir("beit"))
+    monkeypatch.setattr(beit, "size", (48, 48))
+    bound = beit.run(image=picture, image_size=96).weights_nbytes - 1
+    monkeypatch.setattr(hf_vision, "STORED_MAX_BYTES", bound)
+    assert beit.image_sizes == tuple(range(48, 89, 8))  # 88 px is the largest under the bound (as refused above)
+
+
 def test_distillation_and_register_tokens_are_labelled_in_the_table():
     assert FAMILIES["deit"].prefix == ("[CLS]", "[DIST]")
     assert "register" in FAMILIES["dinov2_with_registers"].note

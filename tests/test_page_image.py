@@ -307,6 +307,35 @@ def test_the_contributions_switch_redraws_the_maps_and_the_focused_head_then_bac
     assert urls() == weights and focused(r.head(layer, head)[0]) in image_captions(at)
 
 
+def test_a_square_local_vision_folder_offers_its_resolutions(vision_dir, tmp_path, monkeypatch):
+    """A local ViT folder whose processor reads square pictures gets the resolution slider, from its own size up:
+    at 64 px the picture is read as 8×8 patches."""
+    import json
+    import shutil
+
+    from attnviz.models import local, registry
+
+    folder = tmp_path / "models" / "square-vit"
+    shutil.copytree(vision_dir("vit"), folder)
+    config = json.loads((folder / "preprocessor_config.json").read_text())
+    config["size"] = {"height": 48, "width": 48}
+    (folder / "preprocessor_config.json").write_text(json.dumps(config))
+    monkeypatch.setenv(local.ENV, str(folder.parent))
+    try:
+        at = image_page().run()
+        at.selectbox(key="image_model").set_value("square-vit").run()
+        assert not at.exception and not at.error
+        slider = at.select_slider(key="image_size_square-vit")
+        assert slider.options[0] == "48" and slider.options[-1] == str(37 * 8)
+        slider.set_value(64).run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        caption = " ".join(c.value for c in at.caption)
+        assert "8×8 patches + [CLS] = 65 tokens" in caption and "64×64 px" in caption
+    finally:
+        monkeypatch.delenv(local.ENV)
+        registry._sync_local()
+
+
 def test_a_local_vision_folder_reports_value_norms(local_models):
     """my-deit's attention is captured with its output projections' value norms: the switch is on offer."""
     at = image_page().run()

@@ -123,14 +123,30 @@ class HFVisionModel(ReadsAttention, ImageAttentionModel):
         return AttentionResult(source, tokens=tokens, model=self.name, kind="image", grid=grid,
                                special=np.arange(len(tokens)) < len(self.prefix), extras=ImageExtras(input_size=size))
 
+    @property
+    def image_sizes(self) -> tuple[int, ...]:
+        """The sides (px) the Image page offers: the processor's (the default, first) up to
+        :data:`MAX_SIDE_PATCHES` patches, in steps of the patch, for a model that reads square pictures and
+        interpolates its position table (a storing one: the sizes within its bound); () for the others."""
+        if not self.resizable or self.size[0] != self.size[1]:
+            return ()
+        return tuple(s for s in range(self.size[0], MAX_SIDE_PATCHES * self.patch + 1, self.patch)
+                     if self._fits((s, s)))
+
+    def _fits(self, size: tuple[int, int]) -> bool:
+        """Whether a run at ``size`` keeps within the bound of a storing model (a capturing one always does)."""
+        if self.reader.captures:
+            return True
+        per_pair = 4 * self.reader.plan.n_layers * self.reader.plan.n_heads  # bytes per (query, key)
+        n = self.positions({"pixel_values": torch.empty(0, 0, *size)})
+        return per_pair * n * n <= STORED_MAX_BYTES
+
     def _check_stored(self, size: tuple[int, int]) -> None:
         """A model that stores its weights refuses, in pixels, a size whose weights would pass the bound."""
-        if self.reader.captures:
+        if self._fits(size):
             return
         per_pair = 4 * self.reader.plan.n_layers * self.reader.plan.n_heads  # bytes per (query, key)
         n = self.positions({"pixel_values": torch.empty(0, 0, *size)})
-        if per_pair * n * n <= STORED_MAX_BYTES:
-            return
         side = next((s for s in range(MAX_SIDE_PATCHES, 0, -1)
                      if per_pair * (len(self.prefix) + s * s) ** 2 <= STORED_MAX_BYTES), 1)
         raise ValueError(f"{self.name} keeps every attention weight (its attention cannot be recomputed exactly from "
