@@ -100,6 +100,28 @@ def test_rollout_of_a_result_reads_it_a_layer_at_a_time(minilm, monkeypatch):
     assert done == [(i, r.n_layers) for i in range(1, r.n_layers + 1)]
 
 
+def test_rollout_row_of_a_result_streams_blocks_of_rows_and_skips_those_it_needs_not(minilm, monkeypatch):
+    """In blocks of 5 rows, one query's rollout equals the row of the full rollout; the top layer computes only
+    the block holding the query (its vector is 0 elsewhere), each later layer every block."""
+    from attnviz.analysis.rollout import rollout_row
+    from attnviz.result import AttentionResult
+
+    r = minilm.run(text="A rollout row pushes one vector down through the layers, a block of rows at a time.")
+    want = attnviz.rollout(r.weights)
+    monkeypatch.setattr(AttentionResult, "row_blocks",
+                        lambda self, max_bytes=0: [(a, min(a + 5, self.n_tokens)) for a in range(0, self.n_tokens, 5)])
+    calls: list[tuple[int, int, int]] = []
+    rows_of = AttentionResult.layer_rows
+    monkeypatch.setattr(AttentionResult, "layer_rows",
+                        lambda self, layer, a, b: calls.append((layer, a, b)) or rows_of(self, layer, a, b))
+    query = 7
+    np.testing.assert_allclose(rollout_row(r, query), want[query], atol=1e-6)
+    blocks = -(-r.n_tokens // 5)
+    top = r.n_layers - 1
+    assert [c for c in calls if c[0] == top] == [(top, 5, 10)]
+    assert len(calls) == 1 + (r.n_layers - 1) * blocks
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("discard", [0.0, 0.3])
 def test_residual_layer_in_place_gives_the_formulas_numbers_and_leaves_its_input(dtype, discard):

@@ -1,6 +1,8 @@
 """Aggregating heads, hiding tokens and thresholding attention matrices (numpy only)."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import numpy as np
 
 from attnviz.result import AttentionResult
@@ -35,17 +37,31 @@ def fused_layer(attention: Attention, layer: int, how: str = "mean") -> np.ndarr
     """One layer's heads fused (:func:`fuse_heads`), float32 ``[query, key]``; a result's layer is read a block of
     rows at a time (only the fused layer is ever whole), or, for the mean, taken as its forward kept it
     (:meth:`AttentionResult.kept_mean`: read-only)."""
+    blocks = list(fused_row_blocks(attention, layer, how))
+    if len(blocks) == 1:
+        return blocks[0][2]()
+    out = np.empty((attention.n_tokens, attention.n_keys), dtype=np.float32)
+    for a, b, rows in blocks:
+        out[a:b] = rows()
+    return out
+
+
+def fused_row_blocks(attention: Attention, layer: int, how: str = "mean"
+                     ) -> Iterator[tuple[int, int, Callable[[], np.ndarray]]]:
+    """One layer's heads fused (:func:`fuse_heads`), a block of rows at a time: ``(start, stop, rows)``, where
+    ``rows()`` computes float32 ``[stop - start, key]`` (a caller that needs no row of a block skips its cost). A
+    result's rows are computed block by block; weights, and a result's kept mean, are one block."""
     if how not in FUSIONS:
         raise ValueError(f"head fusion must be one of {FUSIONS}, got {how!r}")
     if not isinstance(attention, AttentionResult):
-        return fuse_heads(np.asarray(attention)[layer], how)
+        yield 0, attention_shape(attention)[2], lambda: fuse_heads(np.asarray(attention)[layer], how)
+        return
     kept = attention.kept_mean(layer) if how == "mean" else None
     if kept is not None:
-        return kept
-    out = np.empty((attention.n_tokens, attention.n_keys), dtype=np.float32)
+        yield 0, attention.n_tokens, lambda: kept
+        return
     for a, b in attention.row_blocks():
-        out[a:b] = fuse_heads(attention.layer_rows(layer, a, b), how)
-    return out
+        yield a, b, lambda a=a, b=b: fuse_heads(attention.layer_rows(layer, a, b), how)
 
 
 def renormalise_rows(matrix: np.ndarray) -> np.ndarray:

@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnviz.analysis.aggregate import Attention, attention_shape, fuse_heads, fused_layer, renormalise_rows
+from attnviz.analysis.aggregate import (
+    Attention,
+    attention_shape,
+    fuse_heads,
+    fused_layer,
+    fused_row_blocks,
+    renormalise_rows,
+)
 from attnviz.result import AttentionResult
 
 ROLLOUT_MAX_TOKENS = 1024
@@ -116,10 +123,32 @@ def rollout_row(weights: Attention, query: int, head_fusion: str = "mean", disca
     vector = np.zeros(n)
     vector[query] = 1.0
     for done, layer in enumerate(reversed(range(n_layers)), start=1):
-        # Not ``vector @ layer``: numpy hands that to its BLAS, which splits the one pass over memory across its
-        # threads; beside busy cores (2 here) 12 such products at 1,025 tokens took 0.7-1.2 s instead of 0.01 s.
-        vector = np.einsum("i,ij->j", vector, residual_layer(fused_layer(weights, layer, head_fusion),
-                                                             discard_ratio))
+        if discard_ratio > 0:  # its threshold is over the whole layer
+            # Not ``vector @ layer``: numpy hands that to its BLAS, which splits the one pass over memory across
+            # its threads; beside busy cores (2 here) 12 such products at 1,025 tokens took 0.7-1.2 s, not 0.01 s.
+            vector = np.einsum("i,ij->j", vector, residual_layer(fused_layer(weights, layer, head_fusion),
+                                                                 discard_ratio))
+        else:
+            vector = _pushed(vector, weights, layer, head_fusion)
         if progress is not None:
             progress(done, n_layers)
     return vector.astype(np.float32)
+
+
+def _pushed(vector: np.ndarray, weights: Attention, layer: int, head_fusion: str) -> np.ndarray:
+    """``vector @ residual_layer(fused_layer(weights, layer, head_fusion))`` without the layer whole: a block of
+    fused rows at a time, and only the blocks where ``vector`` is not 0 (a causal model's early query needs only the
+    rows before it). Row ``i`` of the residual layer is ``(0.5 f_i + 0.5 e_i) / s_i`` with ``s_i = 0.5 sum(f_i) +
+    0.5``, so ``vector`` times it is ``0.5 (vector / s) @ f + 0.5 (vector / s)``: a 4,096-token layer takes one pass
+    over its rows instead of five over a float64 copy."""
+    out = np.zeros(vector.shape[0])
+    for a, b, rows in fused_row_blocks(weights, layer, head_fusion):
+        if not vector[a:b].any():
+            continue
+        fused = rows().astype(np.float64)
+        if not np.isfinite(fused).all():
+            raise ValueError("weights are not finite (NaN or inf): rollout and flow need finite attention weights")
+        scaled = vector[a:b] / (0.5 * fused.sum(axis=-1) + 0.5)
+        out += 0.5 * np.einsum("i,ij->j", scaled, fused)
+        out[a:b] += 0.5 * scaled
+    return out
