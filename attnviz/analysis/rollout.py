@@ -41,6 +41,15 @@ def residual_attention(weights: np.ndarray, head_fusion: str = "mean", discard_r
     return np.stack([residual_layer(f, discard_ratio) for f in fused])
 
 
+def _finite64(fused: np.ndarray) -> np.ndarray:
+    """``fused`` as float64 (itself when it is already), checked finite: else NaN rows silently become 0
+    (:func:`renormalise_rows`) and the product garbage."""
+    fused = np.asarray(fused, dtype=np.float64)
+    if not np.isfinite(fused).all():
+        raise ValueError("weights are not finite (NaN or inf): rollout and flow need finite attention weights")
+    return fused
+
+
 def residual_layer(fused: np.ndarray, discard_ratio: float = 0.0) -> np.ndarray:
     """One layer of :func:`residual_attention` from its fused heads ``[query, key]``: float64, rows summing to 1.
 
@@ -50,9 +59,7 @@ def residual_layer(fused: np.ndarray, discard_ratio: float = 0.0) -> np.ndarray:
     if not 0.0 <= discard_ratio < 1.0:
         raise ValueError(f"discard_ratio must be in [0, 1), got {discard_ratio}")
     given = fused
-    fused = np.asarray(fused, dtype=np.float64)
-    if not np.isfinite(fused).all():  # else NaN rows silently become 0 (renormalise_rows) and the product garbage
-        raise ValueError("weights are not finite (NaN or inf): rollout and flow need finite attention weights")
+    fused = _finite64(fused)
     if discard_ratio > 0:
         flat = fused.reshape(-1).copy()  # [query*key]
         k = int(flat.shape[0] * discard_ratio)
@@ -145,9 +152,7 @@ def _pushed(vector: np.ndarray, weights: Attention, layer: int, head_fusion: str
     for a, b, rows in fused_row_blocks(weights, layer, head_fusion):
         if not vector[a:b].any():
             continue
-        fused = rows().astype(np.float64)
-        if not np.isfinite(fused).all():
-            raise ValueError("weights are not finite (NaN or inf): rollout and flow need finite attention weights")
+        fused = _finite64(rows())
         scaled = vector[a:b] / (0.5 * fused.sum(axis=-1) + 0.5)
         out += 0.5 * np.einsum("i,ij->j", scaled, fused)
         out[a:b] += 0.5 * scaled

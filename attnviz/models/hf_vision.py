@@ -135,23 +135,23 @@ class HFVisionModel(ReadsAttention, ImageAttentionModel):
 
     def _fits(self, size: tuple[int, int]) -> bool:
         """Whether a run at ``size`` keeps within the bound of a storing model (a capturing one always does)."""
-        if self.reader.captures:
-            return True
-        per_pair = 4 * self.reader.plan.n_layers * self.reader.plan.n_heads  # bytes per (query, key)
-        n = self.positions({"pixel_values": torch.empty(0, 0, *size)})
-        return per_pair * n * n <= STORED_MAX_BYTES
+        return self.reader.captures or self._stored_bytes(
+            self.positions({"pixel_values": torch.empty(0, 0, *size)})) <= STORED_MAX_BYTES
+
+    def _stored_bytes(self, n: int) -> int:
+        """Bytes of a storing model's weights of ``n`` positions, every layer and head."""
+        return 4 * self.reader.plan.n_layers * self.reader.plan.n_heads * n * n
 
     def _check_stored(self, size: tuple[int, int]) -> None:
         """A model that stores its weights refuses, in pixels, a size whose weights would pass the bound."""
         if self._fits(size):
             return
-        per_pair = 4 * self.reader.plan.n_layers * self.reader.plan.n_heads  # bytes per (query, key)
         n = self.positions({"pixel_values": torch.empty(0, 0, *size)})
         side = next((s for s in range(MAX_SIDE_PATCHES, 0, -1)
-                     if per_pair * (len(self.prefix) + s * s) ** 2 <= STORED_MAX_BYTES), 1)
+                     if self._stored_bytes(len(self.prefix) + s * s) <= STORED_MAX_BYTES), 1)
         raise ValueError(f"{self.name} keeps every attention weight (its attention cannot be recomputed exactly from "
                          f"its parts): at {size[1]}x{size[0]} px its {n} positions would take "
-                         f"{per_pair * n * n / 2**30:.2f} GiB, over the {STORED_MAX_BYTES / 2**30:.0f} GiB bound. "
+                         f"{self._stored_bytes(n) / 2**30:.2f} GiB, over the {STORED_MAX_BYTES / 2**30:.0f} GiB bound. "
                          f"Use an image_size of at most {side * self.patch} px.")
 
     def _check_size(self, image_size: object) -> tuple[int, int]:
