@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from attnviz.models import mapped
 from attnviz.models.heads import (
     MIN,
     BlockMaxima,
@@ -117,11 +118,11 @@ class Run:
         """Make the overview at ``size`` during the forward (what the all-heads grid draws; one input, capture)."""
         self._maxima = BlockMaxima(self.plan.n_heads, n_query, n_key, size)
         self.overview_size = size
-        self.overview = torch.zeros((self.plan.n_layers, self.plan.n_heads, *self._maxima.shape))
+        self.overview = mapped.zeros((self.plan.n_layers, self.plan.n_heads, *self._maxima.shape))
 
     def want_means(self, n_query: int, n_key: int) -> None:
         """Keep each layer's heads averaged during the forward (what rollout multiplies; one input, capture)."""
-        self.means = torch.empty((self.plan.n_layers, n_query, n_key))  # every cell written by seen()
+        self.means = mapped.empty((self.plan.n_layers, n_query, n_key))  # every cell written by seen()
 
     def seen(self, layer: int) -> Seen | None:
         """What a layer's weights are shown to as the forward computes them (:func:`blocked_attention`'s ``seen``):
@@ -156,12 +157,13 @@ class Run:
 
     @classmethod
     def new(cls, plan: Plan, batch: int, n_query: int, n_key: int) -> Run:
-        """A run with new (uninitialised) buffers for ``batch`` inputs of ``n_query`` x ``n_key`` positions."""
+        """A run with new (uninitialised) buffers for ``batch`` inputs of ``n_query`` x ``n_key`` positions, each
+        in a mapping of its own (:mod:`attnviz.models.mapped`: a result keeps them)."""
         L, B, H, D = plan.n_layers, batch, plan.n_heads, plan.head_dim
         shapes = {"q": (L, B, H, n_query, D), "k": (L, B, plan.n_kv, n_key, D), "lo": (L, B, n_query),
                   "hi": (L, B, n_query), "ok": (L,), "weights": (L, B, H, n_query, n_key), "norms": (L, B, H, n_key)}
         types = {"lo": torch.int32, "hi": torch.int32, "ok": torch.bool}
-        return cls(plan, tuple(torch.empty(shapes[n], dtype=types.get(n, torch.float32)) for n in cls.names(plan)))
+        return cls(plan, tuple(mapped.empty(shapes[n], types.get(n, torch.float32)) for n in cls.names(plan)))
 
     def tensors(self) -> tuple[torch.Tensor, ...]:
         """The buffers, in a fixed order (a traced forward takes them as positional inputs)."""

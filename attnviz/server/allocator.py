@@ -6,8 +6,9 @@ after the first such free, so later ones come from the heap, spread over one are
 reached 1.1 GB of a 3.7 GB server (measured with ``mallinfo2`` during ``bench/load.py``). So the server bounds the
 arenas to two and fixes the thresholds:
 
-- Buffers of :data:`MMAP_THRESHOLD` (32 MB, glibc's largest) or more are mapped and unmapped on their own: a
-  MiniLM result (75 MB), SmolLM2's.
+- Buffers of :data:`MMAP_THRESHOLD` (32 MB, glibc's largest) or more are mapped and unmapped on their own: a long
+  SmolLM2 run's queries and keys. (What a result keeps is mapped on its own at any size, by
+  :mod:`attnviz.models.mapped`, so that it never pins the heap.)
 - Smaller ones (a layer's 12.6 MB of scores or weights) come from the heap, which keeps what is freed
   (:data:`TRIM_THRESHOLD`): the next layer and the next run reuse it instead of faulting fresh pages in.
 - :func:`burst` counts the model runs going on or waiting (:func:`attnviz.web.runs.limited` runs each inside it); when
