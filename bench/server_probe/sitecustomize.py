@@ -11,6 +11,10 @@ server's share of an action's latency, free of the simulated browsers' own CPU t
 
 When ``ATTNVIZ_BENCH_DELAY_MS`` is set, a script run waits that long before handing over each element (each
 ``delta`` message), so its messages reach the browser one by one, as they do from a loaded server.
+
+``ATTNVIZ_BENCH_MEMLOG`` starts :mod:`memprobe`. ``ATTNVIZ_BENCH_MEMRAY`` names a file for memray (``pip install
+memray``; not a dependency of attnviz) to record every allocation of the server into; read what was live at the
+high-water mark with ``memray.FileReader(file).get_high_watermark_allocation_records(merge_threads=True)``.
 """
 import os
 
@@ -101,3 +105,9 @@ if os.environ.get("ATTNVIZ_BENCH_MEMLOG"):
     import memprobe
 
     memprobe.start(os.environ["ATTNVIZ_BENCH_MEMLOG"])
+
+if os.environ.get("ATTNVIZ_BENCH_MEMRAY"):
+    import memray
+
+    _memray = memray.Tracker(os.environ["ATTNVIZ_BENCH_MEMRAY"])
+    _memray.__enter__()
