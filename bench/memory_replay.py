@@ -8,9 +8,10 @@ warm-up (the Home page's models, each page once), one session alone, then ``--se
 an example photo), the Mechanisms page changes its number of heads (1 <-> 3). With ``--think S`` each session pauses
 0-2S seconds (drawn from ``--seed``) before each action.
 
-Prints per phase the peak resident memory (``VmRSS``, as ``load.py`` samples the server) and, at the end, where the
-memory is: anonymous and file-backed (``/proc/self/smaps_rollup``), glibc's heap in use and free (``mallinfo2``) and
-the result cache's bytes. Browsers, websockets and Tornado are not replayed (a few MB in the server). Asserts nothing.
+Prints per phase the peak resident memory (``VmRSS``, as ``load.py`` samples the server) and where the memory is
+after it, and at the end what the highest sample was made of: anonymous and ``file_shared`` (file-backed, and the results'
+own shared mappings) from ``/proc/self/smaps_rollup``, glibc's heap in use and free (``mallinfo2``) and the result
+cache's bytes. Browsers, websockets and Tornado are not replayed (a few MB in the server). Asserts nothing.
 
 Usage::
 
@@ -113,15 +114,19 @@ def mallinfo() -> dict[str, int]:
 
 
 class Sampler(threading.Thread):
-    """VmRSS every ``every`` seconds."""
+    """VmRSS every ``every`` seconds, and what the largest sample so far was made of (:func:`where`)."""
 
     def __init__(self, every: float = 0.05) -> None:
         super().__init__(daemon=True)
         self.every, self.samples, self.stop = every, [], threading.Event()
+        self.at_peak: dict[str, float] = {}
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.samples.append((time.monotonic(), vm_rss()))
+            rss = vm_rss()
+            if rss > max((r for _, r in self.samples), default=0):
+                self.at_peak = where()
+            self.samples.append((time.monotonic(), rss))
             time.sleep(self.every)
 
     def peak(self, t0: float, t1: float) -> int:
@@ -213,7 +218,7 @@ def where() -> dict[str, float]:
     from attnviz.web import runs
 
     r = rollup()
-    return {"rss": r["Rss"] / MB, "anon": r["Anonymous"] / MB, "file": (r["Rss"] - r["Anonymous"]) / MB,
+    return {"rss": r["Rss"] / MB, "anon": r["Anonymous"] / MB, "file_shared": (r["Rss"] - r["Anonymous"]) / MB,
             **{k: v / MB for k, v in mallinfo().items()}, "results": runs.RESULTS.bytes / MB,
             "result_entries": len(runs.RESULTS)}
 
@@ -271,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     peak = max(r for _, r in sampler.samples)
     figures["peak_rss_mb"] = peak / MB
     figures["rss_samples"] = [(round(t - t_start, 2), r) for t, r in sampler.samples[::10]]
-    print(f"settings {SETTINGS}; peak RSS {peak / MB:.0f} MB ({peak / 2**30:.2f} GiB)")
+    print(f"settings {SETTINGS}; peak RSS {peak / MB:.0f} MB ({peak / 2**30:.2f} GiB); at the peak: "
+          + ", ".join(f"{k} {v:.0f}" for k, v in sampler.at_peak.items()))
+    figures["at_peak_mb"] = sampler.at_peak
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=1))
