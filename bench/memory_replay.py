@@ -9,9 +9,9 @@ an example photo), the Mechanisms page changes its number of heads (1 <-> 3). Wi
 0-2S seconds (drawn from ``--seed``) before each action.
 
 Prints per phase the peak resident memory (``VmRSS``, as ``load.py`` samples the server) and where the memory is
-after it, and at the end what the highest sample was made of: anonymous and ``file_shared`` (file-backed, and the results'
-own shared mappings) from ``/proc/self/smaps_rollup``, glibc's heap in use and free (``mallinfo2``) and the result
-cache's bytes. Browsers, websockets and Tornado are not replayed (a few MB in the server). Asserts nothing.
+after it, and at the end what the highest sample was made of: anonymous and ``file_shared`` (file-backed, and the
+results' own shared mappings) from ``/proc/self/smaps_rollup``, glibc's heap in use and free (``mallinfo2``) and the
+result cache's bytes. Browsers, websockets and Tornado are not replayed (a few MB in the server). Asserts nothing.
 
 Usage::
 
