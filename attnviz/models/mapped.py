@@ -3,9 +3,10 @@
 A run's captured queries and keys (4.7 MB each for a 512-token MiniLM text), key intervals, value norms, overview
 and layer means are allocated when the forward starts and kept as long as the result is cached; the forward's
 transient buffers (a layer's scores and weights) are allocated and freed around them. From malloc's heap, each
-kept buffer sits between freed ones and pins them: with eight people's runs interleaved, ``bench/memory_replay.py``
-found 280 MB of free but resident heap at the peak. In an anonymous mapping of its own, a kept buffer never pins
-the heap, and when its result is dropped (evicted from the cache) its pages go back to the OS at once.
+kept buffer sits between freed ones and keeps the heap from shrinking below it. In an anonymous mapping of its own,
+a kept buffer never does, and when its result is dropped (evicted from the cache) its pages go back to the OS at
+once. Eight sessions replayed (``bench/memory_replay.py --sessions 8 --reps 2``, alternately): peak RSS 1348-1359
+MB from the heap, 1323-1342 MB mapped; most of the free heap at the peak is the forward's and the views' own.
 
 :func:`empty` is ``torch.empty`` for such buffers: one mapping per call, page-aligned, unmapped when the tensor and
 every view of it (numpy arrays included) are gone. Buffers under :data:`MIN_BYTES` come from the heap as usual.

@@ -133,8 +133,8 @@ def overlay_grid(image: Image.Image, maps: np.ndarray, row_labels: list[str], co
     tw, th = thumb.size
     # A grid row's cells at once, in a few numpy calls: in the server other sessions' threads hold Python's GIL, and
     # each call that releases it waits up to 5 ms to get it back (a loop of ~12 calls per cell took seconds under
-    # load). Row by row in float32, so the temporaries are one row's (1.2 MB for 6 heads at 128 px), not the whole
-    # grid's in float64 (84 MB for 12 x 6 cells: eight sessions' Image pages at once held 280 MB of them).
+    # load). Row by row in float32, so the temporaries are one row's, not the whole grid's in float64 (12 x 6 cells
+    # of the example photo: 5.7 MB held instead of 38 MB, bench/render_cost.py).
     maps = np.asarray(maps, np.float32)
     vmax = color_tops(maps, ceiling) if per_map_scale else np.full((n_rows, 1, 1, 1), maps.max(), np.float32)
     picture = np.float32(1 - opacity) * np.asarray(thumb, np.float32) + np.float32(0.5)  # its share, rounded up
