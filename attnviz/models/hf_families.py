@@ -36,7 +36,9 @@ NO_ATTENTION = "it has no attention: a state-space model mixes tokens with a rec
 
 _CLS = ("[CLS]",)
 FAMILIES: dict[str, Family] = {f.model_type: f for f in (
-    Family("bert", "BERT", "text", tokens=WORDPIECE),
+    Family("bert", "BERT", "text", tokens=WORDPIECE,
+           note="a plain BERT (absolute positions, GELU) runs on attnviz's own module (`attnviz.models.bert`), "
+                "checked against transformers' `BertModel`; others on transformers'"),
     Family("roberta", "RoBERTa", "text", tokens=BYTE_BPE,
            note="position ids start after the padding index: 514 positions embed 512 tokens"),
     Family("xlm-roberta", "XLM-RoBERTa", "text", tokens=SENTENCEPIECE, note="positions as RoBERTa"),

