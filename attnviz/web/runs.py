@@ -39,15 +39,15 @@ from attnviz.server import allocator
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RESULT_CACHE_BYTES = int(os.environ.get("ATTNVIZ_RESULT_CACHE_MB", "256")) * 2**20
+RESULT_CACHE_BYTES = int(os.environ.get("ATTNVIZ_RESULT_CACHE_MB", "160")) * 2**20
 """Attention results kept per process, shared by all sessions (environment ``ATTNVIZ_RESULT_CACHE_MB``, default
-256). A result holds what its heads are computed from: 9.6 MB for a 512-token MiniLM text, 9.5 MB for a DINOv2
+160). A result holds what its heads are computed from: 9.6 MB for a 512-token MiniLM text, 9.5 MB for a DINOv2
 picture at 224 px, 49 MB for 512 SmolLM2 tokens, 193 MB for 2,048. Eight people each with a 512-token text and a
-picture hold 8 * 19 MB = 153 MB, so each one's current results stay; older ones go first. A longer result than the
-bound (SmolLM2 at 4,096 tokens, 385 MB) is kept alone (:class:`attnviz.cache.BoundedCache`). A result's buffers are
-mapped on their own (:mod:`attnviz.models.mapped`): an evicted result's memory goes back to the OS at once. At
-768 MB (when results were full weights, 75 MB for MiniLM) eight people's old results filled it: 339 MB in
-``bench/memory_replay.py``."""
+picture hold 8 * 19 MB = 153 MB: the bound keeps each one's current results, and little else (older ones go first).
+A longer result than the bound (SmolLM2 at 4,096 tokens, 385 MB) is kept alone (:class:`attnviz.cache.BoundedCache`).
+A result's buffers are mapped on their own (:mod:`attnviz.models.mapped`): an evicted result's memory goes back to
+the OS at once. At 256 MB eight people's older results filled it too (247 MB in ``bench/memory_replay.py``, its peak
+0.1 GiB above this bound's)."""
 RESULT_TTL_S = 1800
 """Seconds a result (and anything derived from it) stays cached."""
 DERIVED_ENTRIES = 12
