@@ -41,16 +41,6 @@ def block_rows(n_heads: int, n_keys: int) -> int:
     return max(16, BLOCK_BYTES // (4 * n_heads * max(n_keys, 1)))
 
 
-def scores_to_weights(scores: torch.Tensor, softcap: float | None, mask: torch.Tensor | None) -> torch.Tensor:
-    """Eager attention from scaled scores ``[..., query, key]``: logit soft-capping (Gemma 2), the additive mask,
-    the softmax in float32."""
-    if softcap is not None:
-        scores = torch.tanh(scores / softcap) * softcap
-    if mask is not None:
-        scores = scores + mask
-    return torch.softmax(scores, dim=-1, dtype=torch.float32)
-
-
 def grouped(x: torch.Tensor, n_kv: int) -> torch.Tensor:
     """``[..., head, rows, n]`` as ``[..., kv_head, group, rows, n]`` (the query heads that share a kv head)."""
     return x.unflatten(-3, (n_kv, x.shape[-3] // n_kv))
@@ -62,17 +52,16 @@ def attention_weights(q: torch.Tensor, k: torch.Tensor, scaling: float, softcap:
     (grouped-query attention broadcast, not copied), float32 ``[..., head, rows, keys]``; ``mask`` is additive,
     broadcastable to that.
 
-    ``out``: a contiguous float32 buffer of that shape to compute in, step by step in place (the same operations,
-    the same numbers): a long input's layers reuse one buffer instead of each faulting in a fresh one per step."""
+    Computed in one buffer, step by step in place: the scores (scaled, soft-capped as Gemma 2 does, masked), then
+    their softmax; the same operations and numbers as eager's step after step into new tensors, with a third of
+    their memory (a 512-token MiniLM layer: 12.6 MB instead of up to 38). ``out``: a contiguous float32 buffer of
+    that shape to compute in (a long input's layers reuse one instead of each faulting in a fresh one); else the
+    scores' own."""
     n_kv = k.shape[-3]
-    if out is None:
-        if n_kv == q.shape[-3]:
-            scores = torch.matmul(q, k.transpose(-1, -2))
-        else:
-            scores = torch.matmul(grouped(q, n_kv), k.unsqueeze(-3).transpose(-1, -2)).flatten(-4, -3)
-        return scores_to_weights(scores * scaling, softcap, mask)
     if n_kv == q.shape[-3]:
-        torch.matmul(q, k.transpose(-1, -2), out=out)
+        out = torch.matmul(q, k.transpose(-1, -2), out=out)
+    elif out is None:
+        out = torch.matmul(grouped(q, n_kv), k.unsqueeze(-3).transpose(-1, -2)).flatten(-4, -3)
     else:
         torch.matmul(grouped(q, n_kv), k.unsqueeze(-3).transpose(-1, -2), out=grouped(out, n_kv))
     out.mul_(scaling)
