@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from attnviz.models import bert
 from attnviz.models.base import AttentionModel
 from attnviz.models.hf_families import Family, family
 from attnviz.models.hf_files import DirectoryFiles, read_directory
@@ -119,8 +120,6 @@ def load_weights(files: DirectoryFiles, fam: Family) -> torch.nn.Module:
     Raises:
         ValueError: loading fails, or weights the attention depends on are missing from the files.
     """
-    from attnviz.models import bert
-
     if fam.model_type == "bert" and bert.fits(files.config):
         return _own_bert(files)
     import transformers
@@ -143,8 +142,6 @@ def load_weights(files: DirectoryFiles, fam: Family) -> torch.nn.Module:
 
 def _own_bert(files: DirectoryFiles) -> torch.nn.Module:
     from safetensors.torch import load_file
-
-    from attnviz.models import bert
 
     state: dict[str, torch.Tensor] = {}
     for path in files.weights:
