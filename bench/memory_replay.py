@@ -45,17 +45,6 @@ if os.environ.get("REPLAY_MMAP_MB"):  # an experiment: other malloc thresholds (
 if os.environ.get("REPLAY_ARENAS"):
     allocator.ARENA_MAX = int(os.environ["REPLAY_ARENAS"])
 SETTINGS = server.configure()
-if os.environ.get("REPLAY_TRIM_HEADS"):  # an experiment: heads computed from a result are part of a burst too
-    from attnviz.models import heads as _heads
-
-    _slot = _heads.work_slot
-
-    @contextlib.contextmanager
-    def _burst_slot():
-        with allocator.burst(), _slot():
-            yield
-
-    _heads.work_slot = _burst_slot  # as app.py, before anything else (ATTNVIZ_MALLOC=0 etc. switch a setting off)
 
 from streamlit import config as st_config  # noqa: E402
 from streamlit.runtime import Runtime  # noqa: E402

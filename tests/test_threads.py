@@ -44,9 +44,9 @@ def test_a_short_result_computes_its_heads_on_one_thread(monkeypatch):
 @pytest.fixture
 def slots():
     """Set the process's work slots for one test (the server's pages set 2 when imported)."""
-    before = threads._slots
+    before = threads._slots, threads._around
     yield threads.limit_work
-    threads._slots = before
+    threads._slots, threads._around = before
 
 
 @pytest.fixture
@@ -95,6 +95,25 @@ def test_work_slots_bound_the_work_at_once_and_a_holder_takes_no_second(two_slot
             pass
 
     assert at_most(6, work) == 2
+
+
+def test_each_slot_waits_and_works_inside_the_context_the_server_gives(slots):
+    """The server's ``around`` (its heap's burst) covers a slot's wait and work, once however deep the slots nest."""
+    from contextlib import contextmanager
+
+    events = []
+
+    @contextmanager
+    def around():
+        events.append("enter")
+        yield
+        events.append("exit")
+
+    slots(1, around=around)
+    with threads.work_slot():
+        with threads.work_slot():  # a model run making its overview: inside the same slot and burst
+            assert events == ["enter"]
+    assert events == ["enter", "exit"]
 
 
 def test_heads_computed_from_a_result_take_a_work_slot(two_slots, monkeypatch):

@@ -21,8 +21,8 @@ its own transient weights meanwhile. A library user's process has no limit unles
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 
@@ -47,14 +47,18 @@ def run_threads(short: bool) -> Iterator[None]:
 
 
 _slots: threading.BoundedSemaphore | None = None
+_around: Callable[[], AbstractContextManager[object]] = nullcontext
 _held = threading.local()
 
 
-def limit_work(slots: int | None) -> None:
+def limit_work(slots: int | None, around: Callable[[], AbstractContextManager[object]] = nullcontext) -> None:
     """At most ``slots`` model runs and head computations at once in this process (:func:`work_slot`); None: no
-    limit (the default). Set it before the work starts (a server: once, at import of its pages)."""
-    global _slots
+    limit (the default). ``around()``: a context each slot's wait and work go in (a server's
+    :func:`attnviz.server.allocator.burst`: the heap is given back when the last of them ends). Set it before the
+    work starts (a server: once, at import of its pages)."""
+    global _slots, _around
     _slots = None if slots is None else threading.BoundedSemaphore(slots)
+    _around = around
 
 
 @contextmanager
@@ -70,7 +74,7 @@ def work_slot() -> Iterator[None]:
         finally:
             _held.depth -= 1
         return
-    with slots:
+    with _around(), slots:
         _held.depth = 1
         try:
             yield

@@ -11,8 +11,11 @@ arenas to two and fixes the thresholds:
   :mod:`attnviz.models.mapped`, so that it never pins the heap.)
 - Smaller ones (a layer's 12.6 MB of scores or weights) come from the heap, which keeps what is freed
   (:data:`TRIM_THRESHOLD`): the next layer and the next run reuse it instead of faulting fresh pages in.
-- :func:`burst` counts the model runs going on or waiting (:func:`attnviz.web.runs.limited` runs each inside it); when
-  the last one ends, the free heap goes back to the OS (:func:`release_free_heap`).
+- :func:`burst` counts the work going on or waiting in the server's work slots (model runs, and heads computed from
+  a result: :func:`attnviz.models.threads.work_slot`); when the last one ends, the free heap goes back to the OS
+  (:func:`release_free_heap`). Model runs alone were counted until 2026-12-06: the heads computed after a run (the
+  grid's overview) then left their free heap resident until the next run ended, and an idle server after
+  ``bench/load.py`` kept ~1.0 GiB with 0.45 GB of glibc's heap free.
 
 Mapping every buffer of 4 MB or more on its own, as before, cost each 512-token forward pass ~100,000 page faults
 (0.19 s of system time beside 0.19 s of user time); with the heap reused it faults ~53,000 pages in (mostly its

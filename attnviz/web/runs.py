@@ -56,8 +56,9 @@ MODEL_RUN_SLOTS = 2
 """Model runs and computations of heads from a result (an overview, a rollout) at once in this process
 (:func:`attnviz.models.threads.limit_work`); more wait their turn. Each briefly holds 30-50 MB beyond its result (a
 512-token MiniLM run, its grid's overview; a DINOv2 picture's maps), and on 2 cores eight at once finish no sooner
-than two at a time."""
-threads.limit_work(MODEL_RUN_SLOTS)
+than two at a time. Each slot's wait and work are part of a burst (:func:`attnviz.server.allocator.burst`): when
+the last one ends, the heap they left free goes back to the OS."""
+threads.limit_work(MODEL_RUN_SLOTS, around=allocator.burst)
 
 
 class ModelLoadError(ValueError):
@@ -210,14 +211,15 @@ RESULTS: BoundedCache[AttentionResult] = BoundedCache(RESULT_CACHE_BYTES, RESULT
 
 def limited(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     """``fn(*args, **kwargs)`` (a model run) in one of the :data:`MODEL_RUN_SLOTS` (blocks until one is free); the
-    last run of a burst gives the free heap back to the OS (when the server's malloc setting is on).
+    last work of a burst (a run, or heads computed from a result) gives the free heap back to the OS (when the
+    server's malloc setting is on).
 
     Raises:
         ValueError: as ``fn`` raised it (unusable input).
         ModelRunError: for anything else ``fn`` raised, logged with its traceback.
     """
     try:
-        with allocator.burst(), threads.work_slot():
+        with threads.work_slot():
             return fn(*args, **kwargs)
     except ValueError:
         raise
