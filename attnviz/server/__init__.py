@@ -7,7 +7,8 @@ library keeps its own settings; the Streamlit server asks for these:
 - ``malloc`` (:mod:`attnviz.server.allocator`): glibc malloc maps big buffers on their own, uses two arenas and gives
   the free heap back after a burst of runs. Decided by ``bench/memory_replay.py`` and ``bench/load.py`` (RSS with
   eight sessions: re-measured with today's results of queries and keys, peak 1.62-1.66 GiB without it, 1.35-1.46 GiB
-  with it, and about 0.2 GB less once they are idle) and ``bench/heap_reuse.py`` (page faults per run).
+  with it, and about 0.2 GB less once they are idle; again with the default models on attnviz's own modules and a
+  160 MB result cache, 1.20-1.28 GiB without, 1.10 with) and ``bench/heap_reuse.py`` (page faults per run).
 - ``gil`` (:mod:`attnviz.server.gil`): a 1 ms GIL switch interval and PNGs encoded in one block. Decided by
   ``bench/forward_contention.py`` (PNG encoding beside busy threads) and ``bench/load.py`` (latency under load).
 
