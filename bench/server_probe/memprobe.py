@@ -4,7 +4,8 @@ When ``ATTNVIZ_BENCH_MEMLOG`` names a file, a thread writes one JSON line every 
 (default 2): resident memory split into anonymous and file-backed (``/proc/self/smaps_rollup``), glibc malloc's
 view (``mallinfo2``: heap in use and free, mapped blocks), the result cache's bytes and entries
 (:data:`attnviz.web.runs.RESULTS`), and every ``ATTNVIZ_BENCH_MEMLOG_DETAIL_S`` seconds (default 20) the resident
-memory per mapping (``/proc/self/smaps``, grouped by library) and Streamlit's own byte counts (``st.cache_data``
+memory per mapping (``/proc/self/smaps``, grouped by library; unnamed ones split into glibc's heaps for threads and
+the rest), the bytes in Python's object arenas and Streamlit's own byte counts (``st.cache_data``
 per function, media files, uploads, session state).
 """
 from __future__ import annotations
@@ -53,7 +54,7 @@ def by_mapping(top: int = 20) -> list[tuple[str, int, int]]:
         for line in f:
             if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
                 parts = line.split(None, 5)
-                name = parts[5].strip() if len(parts) > 5 else "[anon]"
+                name = parts[5].strip() if len(parts) > 5 else _anon_kind(int(parts[0].split("-")[0], 16))
                 m = re.search(r"site-packages/([^/]+)", name)
                 name = "site-packages/" + m.group(1) if m else name
                 name = "[stack]" if name.startswith("[stack") else name
@@ -62,6 +63,31 @@ def by_mapping(top: int = 20) -> list[tuple[str, int, int]]:
             elif line.startswith("Anonymous:"):
                 anon[name] += int(line.split()[1]) * 1024
     return [(k, v, anon[k]) for k, v in rss.most_common(top)]
+
+
+def _anon_kind(start: int) -> str:
+    """An unnamed mapping: one of glibc's heaps for threads (each mapped at a multiple of 64 MiB), or other anonymous
+    memory (Python's object arenas, thread stacks, buffers mapped on their own)."""
+    return "[anon: malloc thread heaps]" if start % (64 << 20) == 0 else "[anon: other]"
+
+
+def pymalloc_bytes() -> int:
+    """Bytes in the arenas of Python's object allocator (``sys._debugmallocstats``, which writes to file descriptor
+    2: captured for the moment), or -1 if it cannot be read."""
+    import tempfile
+
+    with tempfile.TemporaryFile(mode="w+") as tmp:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        m = re.search(r"\d+ arenas \* \d+ bytes/arena\s*=\s*([\d,]+)", tmp.read())
+    return int(m.group(1).replace(",", "")) if m else -1
 
 
 def streamlit_bytes() -> dict[str, int]:
@@ -87,6 +113,7 @@ def sample(detail: bool) -> dict:
     rec["threads"] = threading.active_count()
     if detail:
         rec["mappings"] = by_mapping()
+        rec["pymalloc"] = pymalloc_bytes()
         rec["streamlit"] = streamlit_bytes()
     return rec
 
