@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.together
     wall, user, sys_s, faults, peak = (statistics.median(r[k] for r in rows) for k in range(5))
     setting = "glibc's defaults" if args.glibc else (
-        f"mmap threshold {args.mmap_mb} MB, heap {'kept until the burst ends' if keep else 'trimmed by glibc'}")
+        f"mmap threshold {args.mmap_mb} MB, heap {f'kept until the burst ends (top: {args.trim_mb} MB)' if keep else 'trimmed by glibc'}")
     print(f"{setting}; "
           f"{n} at once, median of {args.reps}: burst {wall:.3f} s; per run user {user / n:.3f} s, "
           f"system {sys_s / n:.3f} s, minor faults {faults / n:,.0f}; resident memory rose at most {peak:.0f} MB "

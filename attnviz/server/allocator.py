@@ -9,8 +9,9 @@ arenas to two and fixes the thresholds:
 - Buffers of :data:`MMAP_THRESHOLD` (32 MB, glibc's largest) or more are mapped and unmapped on their own: a long
   SmolLM2 run's queries and keys. (What a result keeps is mapped on its own at any size, by
   :mod:`attnviz.models.mapped`, so that it never pins the heap.)
-- Smaller ones (a layer's 12.6 MB of scores or weights) come from the heap, which keeps what is freed
-  (:data:`TRIM_THRESHOLD`): the next layer and the next run reuse it instead of faulting fresh pages in.
+- Smaller ones (a layer's 12.6 MB of scores or weights) come from the heap, which keeps up to
+  :data:`TRIM_THRESHOLD` of what is freed at its top: the next layer and the next run reuse it instead of faulting
+  fresh pages in.
 - :func:`burst` counts the work going on or waiting in the server's work slots (model runs, and heads computed from
   a result: :func:`attnviz.models.threads.work_slot`); when the last one ends, the free heap goes back to the OS
   (:func:`release_free_heap`). Model runs alone were counted until 2026-12-06: the heads computed after a run (the
@@ -43,9 +44,14 @@ M_ARENA_MAX = -8
 MMAP_THRESHOLD = 32 * 2**20
 """Allocations of at least this many bytes are mapped and unmapped on their own (glibc's ``M_MMAP_THRESHOLD``, at
 most 32 MB on 64-bit); setting it also turns off glibc's raising of the threshold."""
-TRIM_THRESHOLD = 2**30
-"""Free space at the top of the heap that ``free`` leaves in place (``M_TRIM_THRESHOLD``): none is given back on
-each free, only by :func:`release_free_heap`."""
+TRIM_THRESHOLD = 64 * 2**20
+"""Free space at the top of a heap that ``free`` leaves in place (``M_TRIM_THRESHOLD``); beyond it the top goes back
+to the OS at once. It is also the only way the heaps of threads other than the main one shrink from their top:
+:func:`release_free_heap` (``malloc_trim``) gives back the free pages inside them, not their top. At 1 GiB (until
+2026-12-06) those tops were never given back: over a ``bench/load.py`` run the script threads' heaps grew from 0.09
+to 0.36 GB resident with about 0.2 GB in use (the server's memory log), and the peak with eight sessions was
+0.99-1.09 GiB in four runs; at 64 MB they reached 0.30 GB and the peak 0.94 GiB. A run's page faults did not change
+(``bench/heap_reuse.py --together 2 --trim-mb 64`` against ``--trim-mb 1024``, alternately: 5,600-6,700 each)."""
 ARENA_MAX = 2
 """malloc arenas (glibc's ``M_ARENA_MAX``): threads share them instead of each growing its own."""
 
@@ -76,8 +82,8 @@ def limit_heap_growth(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int 
         settings.append((M_TRIM_THRESHOLD, trim_threshold))
     ok = all(mallopt(option, value) for option, value in settings)
     if ok:
-        log.info("malloc: buffers >= %d MB mapped on their own, %s, %d arenas", mmap_threshold >> 20,
-                 "the heap kept until released" if trim_threshold else "glibc's trimming", ARENA_MAX)
+        kept = f"up to {trim_threshold >> 20} MB of free heap kept at its top" if trim_threshold else "glibc's trimming"
+        log.info("malloc: buffers >= %d MB mapped on their own, %s, %d arenas", mmap_threshold >> 20, kept, ARENA_MAX)
         _libc = libc
     else:
         log.warning("mallopt refused the settings: the heap may keep freed attention buffers")
