@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             for rep in range(args.reps)]
     n = args.together
     wall, user, sys_s, faults, peak = (statistics.median(r[k] for r in rows) for k in range(5))
-    setting = "glibc's defaults" if args.glibc else (
-        f"mmap threshold {args.mmap_mb} MB, heap {f'kept until the burst ends (top: {args.trim_mb} MB)' if keep else 'trimmed by glibc'}")
+    heap = f"kept until the burst ends (top: {args.trim_mb} MB)" if keep else "trimmed by glibc"
+    setting = "glibc's defaults" if args.glibc else f"mmap threshold {args.mmap_mb} MB, heap {heap}"
     print(f"{setting}; "
           f"{n} at once, median of {args.reps}: burst {wall:.3f} s; per run user {user / n:.3f} s, "
           f"system {sys_s / n:.3f} s, minor faults {faults / n:,.0f}; resident memory rose at most {peak:.0f} MB "
