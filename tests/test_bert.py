@@ -9,13 +9,7 @@ import torch
 
 from attnviz.models import bert
 from bench.common import make_text, single_token_words
-
-EXACT = 1e-6
-
-
-def largest_difference(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> float:
-    assert len(a) == len(b)
-    return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))
+from tests.tensors import EXACT, largest_difference
 
 
 @pytest.fixture(scope="module")

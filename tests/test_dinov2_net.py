@@ -7,13 +7,7 @@ import pytest
 import torch
 
 from attnviz.models.dinov2_net import Dinov2Model
-
-EXACT = 1e-6
-
-
-def largest_difference(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> float:
-    assert len(a) == len(b)
-    return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))
+from tests.tensors import EXACT, largest_difference
 
 
 @pytest.fixture(scope="module")
