@@ -72,10 +72,7 @@ class BertSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
                 **kwargs: object) -> tuple[torch.Tensor, torch.Tensor | None]:
-        shape = (*x.shape[:-1], -1, self.attention_head_size)
-        q, k, v = (p(x).view(*shape).transpose(1, 2) for p in (self.query, self.key, self.value))
-        out, weights = attend(self, q, k, v, mask, self.scaling, **kwargs)
-        return out.reshape(*x.shape[:-1], -1).contiguous(), weights
+        return attend(self, x, (self.query, self.key, self.value), self.attention_head_size, mask, **kwargs)
 
 
 class BertSelfOutput(nn.Module):

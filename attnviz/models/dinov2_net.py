@@ -83,10 +83,8 @@ class Dinov2Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
                 **kwargs: object) -> tuple[torch.Tensor, torch.Tensor | None]:
-        shape = (*x.shape[:-1], -1, self.head_dim)
-        q, k, v = (p(x).view(shape).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
-        out, weights = attend(self, q, k, v, mask, self.scaling, **kwargs)
-        return self.o_proj(out.reshape(*x.shape[:-1], -1).contiguous()), weights
+        out, weights = attend(self, x, (self.q_proj, self.k_proj, self.v_proj), self.head_dim, mask, **kwargs)
+        return self.o_proj(out), weights
 
 
 class Dinov2LayerScale(nn.Module):

@@ -40,11 +40,16 @@ def eager_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: t
     return out, weights
 
 
-def attend(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-           mask: torch.Tensor | None, scaling: float, **kwargs: object) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Call the attention implementation ``module.config`` names (eager unless set otherwise)."""
+def attend(module: torch.nn.Module, x: torch.Tensor, projections: tuple[torch.nn.Linear, ...], head_dim: int,
+           mask: torch.Tensor | None, **kwargs: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``x [batch, position, width]`` through the query, key and value ``projections``, split into heads of
+    ``head_dim``, attended by the implementation ``module.config`` names (eager unless set otherwise; ``kwargs``
+    go to it) with ``module.scaling``, and the heads merged back: (``[batch, position, head * head_dim]``, weights)."""
+    shape = (*x.shape[:-1], -1, head_dim)
+    q, k, v = (p(x).view(shape).transpose(1, 2) for p in projections)
     fn = FUNCTIONS.get(module.config._attn_implementation, eager_attention_forward)
-    return fn(module, query, key, value, mask, dropout=0.0, scaling=scaling, **kwargs)
+    out, weights = fn(module, q, k, v, mask, dropout=0.0, scaling=module.scaling, **kwargs)
+    return out.reshape(*x.shape[:-1], -1).contiguous(), weights
 
 
 class Config:
